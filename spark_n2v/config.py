@@ -1,0 +1,167 @@
+"""Typed, frozen configuration: one dataclass per stage, validated at construction.
+
+Command-line flags and `conf/*.toml` files map onto the same fields: each field's metadata names its
+flag, so the CLI is generated from these classes and a config file uses the field names as keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from spark_n2v.errors import UserError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+FORMATS = ("parquet", "csv", "tsv", "snap")
+
+# MLlib Word2Vec refuses vocabulary x dimension at or above Int.MaxValue (it would overflow its arrays).
+MLLIB_MAX_CELLS = 2**31 - 1
+
+
+def _opt(default: Any, flag: str, help: str, **extra: Any) -> Any:
+    return field(default=default, metadata={"flag": flag, "help": help, **extra})
+
+
+def _check(ok: bool, flag: str, message: str) -> None:
+    if not ok:
+        raise UserError(f"{flag} {message}")
+
+
+@dataclass(frozen=True)
+class EdgeInput:
+    """Where the edge table is and how to read it."""
+
+    path: str = _opt(None, "--edges", "edge table: Parquet, CSV, TSV or SNAP edge list (file or folder)")
+    format: str | None = _opt(None, "--format", "parquet|csv|tsv|snap (default: by extension)",
+                              choices=FORMATS)
+    src_col: str = _opt("src", "--src-col", "source column (default src)")
+    dst_col: str = _opt("dst", "--dst-col", "target column (default dst)")
+    weight_col: str = _opt("weight", "--weight-col", "weight column (default weight)")
+    header: bool = _opt(True, "--no-header", "CSV/TSV without a header row: columns by position "
+                        "(src, dst, weight)", action="store_false")
+    directed: bool = _opt(False, "--directed", "treat edges as directed (default: symmetrise)",
+                          action="store_true")
+    weighted: bool = _opt(False, "--weighted", "use edge weights (default: every edge weighs 1)",
+                          action="store_true")
+
+    def __post_init__(self) -> None:
+        _check(bool(self.path), "--edges", "is required: give the edge table's path")
+        _check(self.format is None or self.format in FORMATS, "--format",
+               f"must be one of {', '.join(FORMATS)}, got {self.format!r}")
+        for name in ("src_col", "dst_col", "weight_col"):
+            flag = _flag(type(self), name)
+            _check(bool(getattr(self, name)), flag, "must not be empty")
+
+
+@dataclass(frozen=True)
+class WalkConfig:
+    """node2vec's second-order random walks."""
+
+    return_p: float = _opt(1.0, "--p", "return parameter p: 1/p weighs the step back (default 1)")
+    inout_q: float = _opt(1.0, "--q", "in-out parameter q: 1/q weighs steps away from the previous "
+                          "node (default 1)")
+    walk_length: int = _opt(80, "--walk-length", "nodes per walk, start included (default 80)")
+    num_walks: int = _opt(10, "--num-walks", "walks started from every node (default 10)")
+    seed: int = _opt(42, "--seed", "random seed; with the graph it fixes every walk (default 42)")
+    partitions: int | None = _opt(None, "--partitions", "partitions of the adjacency and walkers "
+                                  "(default: 2 x Spark's default parallelism)")
+    checkpoint_interval: int = _opt(10, "--checkpoint-interval", "steps between lineage cuts: the "
+                                    "walkers are written to Parquet and read back (default 10)")
+
+    def __post_init__(self) -> None:
+        for name in ("return_p", "inout_q"):
+            value = getattr(self, name)
+            _check(isinstance(value, (int, float)) and math.isfinite(value) and value > 0,
+                   _flag(type(self), name), f"must be a finite number > 0, got {value}")
+        for name in ("walk_length", "num_walks", "checkpoint_interval"):
+            _check(getattr(self, name) >= 1, _flag(type(self), name),
+                   f"must be at least 1, got {getattr(self, name)}")
+        _check(self.partitions is None or self.partitions >= 1, "--partitions",
+               f"must be at least 1, got {self.partitions}")
+        _check(0 <= self.seed < 2**63, "--seed", f"must be in [0, 2^63), got {self.seed}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Spark MLlib Word2Vec (skip-gram, hierarchical softmax) on the walks."""
+
+    dim: int = _opt(128, "--dim", "embedding dimension (default 128)")
+    window: int = _opt(10, "--window", "context window (default 10)")
+    epochs: int = _opt(1, "--epochs", "passes over the walks (default 1)")
+    min_count: int = _opt(0, "--min-count", "drop nodes seen fewer times; keep 0 so every node is "
+                          "embedded (default 0)")
+    learning_rate: float = _opt(0.025, "--learning-rate", "initial learning rate (default 0.025)")
+    partitions: int = _opt(1, "--partitions", "MLlib Word2Vec partitions: more is faster but "
+                           "averages copies and costs quality (default 1)",
+                           run_flag="--train-partitions")
+    seed: int = _opt(42, "--seed", "random seed (default 42)")
+
+    def __post_init__(self) -> None:
+        for name in ("dim", "window", "epochs", "partitions"):
+            _check(getattr(self, name) >= 1, _flag(type(self), name),
+                   f"must be at least 1, got {getattr(self, name)}")
+        _check(self.min_count >= 0, "--min-count", f"must be 0 or more, got {self.min_count}")
+        _check(math.isfinite(self.learning_rate) and self.learning_rate > 0, "--learning-rate",
+               f"must be a finite number > 0, got {self.learning_rate}")
+        _check(0 <= self.seed < 2**63, "--seed", f"must be in [0, 2^63), got {self.seed}")
+
+
+@dataclass(frozen=True)
+class SparkConfig:
+    """How the CLI starts Spark when it is not run under spark-submit."""
+
+    master: str = _opt("local[*]", "--master", "Spark master for the CLI's own session "
+                       "(default local[*]; ignored under spark-submit)")
+    conf: tuple[tuple[str, str], ...] = _opt((), "--conf", "Spark setting key=value (repeatable)",
+                                             action="append")
+
+
+def _flag(cls: type, name: str) -> str:
+    return next(f.metadata["flag"] for f in dataclasses.fields(cls) if f.name == name)
+
+
+def flag_of(cls: type, name: str) -> str:
+    """The command-line flag of a config field."""
+    return _flag(cls, name)
+
+
+def read_config_file(path: str) -> dict[str, dict[str, Any]]:
+    """Read a TOML config: tables [input], [walk], [train], [spark] keyed by field names."""
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise UserError(f"--config {path}: file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"--config {path}: not valid TOML ({exc})") from None
+    known = {"input": EdgeInput, "walk": WalkConfig, "train": TrainConfig, "spark": SparkConfig}
+    for table, values in data.items():
+        if table not in known or not isinstance(values, dict):
+            raise UserError(f"--config {path}: unknown table [{table}]; use {', '.join(known)}")
+        names = {f.name for f in dataclasses.fields(known[table])}
+        for key in values:
+            if key not in names:
+                raise UserError(f"--config {path}: unknown key {key!r} in [{table}]; "
+                                f"known keys: {', '.join(sorted(names))}")
+    return data
+
+
+def build(cls: type, file_values: Mapping[str, Any], flag_values: Mapping[str, Any]) -> Any:
+    """Dataclass defaults, overridden by the config file, overridden by the flags given."""
+    values = dict(file_values)
+    values.update({k: v for k, v in flag_values.items() if v is not None})
+    if cls is SparkConfig:
+        conf = dict(file_values.get("conf", {}))
+        conf.update(dict(flag_values.get("conf") or ()))
+        values["conf"] = tuple(sorted(conf.items()))
+    try:
+        return cls(**values)
+    except TypeError as exc:  # wrong value type from a config file
+        raise UserError(f"config: {exc}") from None

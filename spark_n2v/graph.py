@@ -1,0 +1,134 @@
+"""Prepare the graph once: index the ids, drop self-loops, merge duplicates, build the adjacency.
+
+Walking never re-reads raw edges: it uses the adjacency (one row per node with out-edges: sorted
+neighbour indices and cumulative normalised weights), hash-partitioned by node and cached so that
+each walk step shuffles only the walkers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Iterator
+
+import numpy as np
+import pyarrow as pa
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from spark_n2v import columns as C
+
+
+@dataclass(frozen=True)
+class GraphStats:
+    input_rows: int
+    self_loops_dropped: int
+    duplicates_merged: int
+    nodes: int
+    edges: int                 # undirected: distinct edges; directed: distinct arcs
+    nodes_without_out_edges: int
+    directed: bool
+    weighted: bool
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PreparedGraph:
+    """ids: (node, id) for node in 0..V-1; adjacency: (node, nbrs, cum), partitioned by node."""
+
+    ids: DataFrame
+    adjacency: DataFrame
+    partitions: int
+    stats: GraphStats
+
+    def release(self) -> None:
+        self.adjacency.unpersist()
+        self.ids.unpersist()
+
+
+def index_ids(edges: DataFrame, partitions: int) -> tuple[DataFrame, int]:
+    """Number the distinct ids 0..V-1 in sort order, without one partition holding them all.
+    Returns (node, id) hash-partitioned by node and cached, and V.
+
+    Range-partition and sort, count each partition, and add the counts of the partitions before:
+    the index is the id's rank, whatever the partitioning, so walks do not depend on it.
+    """
+    ids = edges.select(F.col("src").alias(C.ID)).union(edges.select(F.col("dst").alias(C.ID)))
+    ranged = (ids.distinct().repartitionByRange(partitions, C.ID).sortWithinPartitions(C.ID)
+              .withColumn("_part", F.spark_partition_id())
+              .persist(StorageLevel.MEMORY_AND_DISK))
+    counts = dict(ranged.groupBy("_part").count().collect())  # one row per partition
+    offsets, total = {}, 0
+    for part in sorted(counts):
+        offsets[part] = total
+        total += counts[part]
+    offset = F.element_at(F.create_map(*[F.lit(x) for kv in offsets.items() for x in kv]),
+                          F.col("_part"))
+    rank = F.row_number().over(Window.partitionBy("_part").orderBy(C.ID)) - 1
+    indexed = (ranged.select((offset + rank).cast("long").alias(C.NODE), C.ID)
+               .repartition(partitions, C.NODE).persist(StorageLevel.MEMORY_AND_DISK))
+    indexed.count()  # materialise before the range partitions are released
+    ranged.unpersist()
+    return indexed, total
+
+
+def _cumulative(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """Per-node cumulative normalised weights, each list summed on its own so the result does not
+    depend on which rows share a batch; the last entry is exactly 1.0."""
+    for batch in batches:
+        weights = batch.column("weights")
+        offsets = weights.offsets.to_numpy()
+        flat = weights.values.to_numpy(zero_copy_only=False)
+        cum = np.empty(offsets[-1] - offsets[0])
+        base = offsets[0]
+        for start, end in zip(offsets[:-1], offsets[1:]):
+            row = np.cumsum(flat[start:end])
+            cum[start - base:end - base] = row / row[-1]
+            cum[end - base - 1] = 1.0
+        yield pa.RecordBatch.from_arrays(
+            [batch.column(C.NODE), batch.column(C.NBRS),
+             pa.ListArray.from_arrays(pa.array(offsets - base, pa.int32()), pa.array(cum))],
+            names=[C.NODE, C.NBRS, C.CUM])
+
+
+def prepare(edges: DataFrame, input_rows: int, directed: bool, weighted: bool,
+            partitions: int) -> PreparedGraph:
+    """edges (src, dst, weight) with ids in the input's type -> the prepared graph."""
+    ids, num_nodes = index_ids(edges, partitions)
+    raw = edges.select(F.col("src").alias("_src_id"), F.col("dst").alias("_dst_id"), C.WEIGHT)
+    src_ids = ids.select(F.col(C.ID).alias("_src_id"), F.col(C.NODE).alias(C.SRC))
+    dst_ids = ids.select(F.col(C.ID).alias("_dst_id"), F.col(C.NODE).alias(C.DST))
+    indexed = raw.join(src_ids, "_src_id").join(dst_ids, "_dst_id").select(C.SRC, C.DST, C.WEIGHT)
+    if not directed:  # one key per undirected edge, so (u, v) and (v, u) merge as duplicates
+        indexed = indexed.select(F.least(C.SRC, C.DST).alias(C.SRC),
+                                 F.greatest(C.SRC, C.DST).alias(C.DST), C.WEIGHT)
+    kept = indexed.where(F.col(C.SRC) != F.col(C.DST))
+    # Summing sorted weights makes the merged weight independent of row order (bit for bit).
+    merged_weight = F.aggregate(F.array_sort(F.collect_list(C.WEIGHT)), F.lit(0.0),
+                                lambda acc, w: acc + w) if weighted else F.lit(1.0)
+    merged = (kept.groupBy(C.SRC, C.DST).agg(merged_weight.alias(C.WEIGHT))
+              .persist(StorageLevel.MEMORY_AND_DISK))
+    num_edges = merged.count()
+    self_loops = indexed.where(F.col(C.SRC) == F.col(C.DST)).count()
+    arcs = merged if directed else merged.union(
+        merged.select(F.col(C.DST).alias(C.SRC), F.col(C.SRC).alias(C.DST), C.WEIGHT))
+    lists = (arcs.groupBy(C.SRC)
+             .agg(F.array_sort(F.collect_list(F.struct(C.DST, C.WEIGHT))).alias("_e"))
+             .select(F.col(C.SRC).alias(C.NODE), F.col("_e." + C.DST).alias(C.NBRS),
+                     F.col("_e." + C.WEIGHT).alias("weights")))
+    if weighted:
+        adjacency = lists.mapInArrow(_cumulative, f"{C.NODE} long, {C.NBRS} array<long>, "
+                                                  f"{C.CUM} array<double>")
+    else:
+        adjacency = lists.select(C.NODE, C.NBRS, F.lit(None).cast("array<double>").alias(C.CUM))
+    adjacency = adjacency.repartition(partitions, C.NODE).persist(StorageLevel.MEMORY_AND_DISK)
+    with_out_edges = adjacency.count()
+    merged.unpersist()
+    stats = GraphStats(
+        input_rows=input_rows, self_loops_dropped=self_loops,
+        duplicates_merged=input_rows - self_loops - num_edges, nodes=num_nodes,
+        edges=num_edges, nodes_without_out_edges=num_nodes - with_out_edges,
+        directed=directed, weighted=weighted)
+    return PreparedGraph(ids, adjacency, partitions, stats)

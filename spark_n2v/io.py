@@ -1,0 +1,342 @@
+"""Reading edge tables and writing outputs atomically.
+
+Input is checked at the boundary: missing files and columns are found before Spark starts (for local
+paths); bad rows are found in one pass over the data and reported with their line. Outputs are
+written to a hidden staging folder beside the target and renamed into place only when complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from typing import Callable
+from urllib.parse import urlparse
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from spark_n2v.config import EdgeInput
+from spark_n2v.errors import UserError
+
+_EXTENSIONS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv",
+               ".tab": "tsv", ".txt": "snap", ".edges": "snap", ".edgelist": "snap", ".el": "snap"}
+_DELIMITERS = {"csv": ",", "tsv": "\t", "snap": r"\s+"}
+# Integer ids are kept as longs only when they read back exactly as written ("007" stays a string).
+_INTEGER = r"^-?(0|[1-9][0-9]{0,17})$"
+
+
+def is_local(path: str) -> bool:
+    return urlparse(path).scheme in ("", "file")
+
+
+def local_path(path: str) -> str:
+    return urlparse(path).path if path.startswith("file:") else path
+
+
+def _data_files(path: str) -> list[str]:
+    """A local file, or the visible data files of a local folder, in name order."""
+    path = local_path(path)
+    if os.path.isfile(path):
+        return [path]
+    names = sorted(n for n in os.listdir(path) if not n.startswith((".", "_")))
+    return [os.path.join(path, n) for n in names if os.path.isfile(os.path.join(path, n))]
+
+
+def detect_format(cfg: EdgeInput) -> str:
+    if cfg.format:
+        return cfg.format
+    path = cfg.path.rstrip("/")
+    if is_local(path) and os.path.isdir(local_path(path)):
+        files = _data_files(path)
+        path = files[0] if files else path
+    suffix = os.path.splitext(path[:-3] if path.endswith(".gz") else path)[1].lower()
+    if suffix not in _EXTENSIONS:
+        raise UserError(f"--edges {cfg.path}: cannot tell the format from the name; pass --format "
+                        f"{'|'.join(sorted(set(_EXTENSIONS.values())))}")
+    return _EXTENSIONS[suffix]
+
+
+@dataclass(frozen=True)
+class EdgeLayout:
+    """Where src, dst and weight are in a text file, or their names in a Parquet table."""
+
+    format: str
+    src: str | int
+    dst: str | int
+    weight: str | int | None
+    fields: int | None        # text: fields every data row must have
+    header_line: str | None   # text with a header: its exact line, skipped wherever it appears
+
+
+def _split(line: str, fmt: str) -> list[str]:
+    line = line.rstrip("\r\n")
+    if fmt == "snap":
+        return line.split()
+    return [f.strip().strip('"') for f in line.split(_DELIMITERS[fmt])]
+
+
+def _pick(flag: str, name: str, found: list[str], what: str) -> str:
+    if name not in found:
+        raise UserError(f"{what}: no column {name!r} ({flag}); columns found: {', '.join(found)}")
+    return name
+
+
+def _position(name: str, default: int) -> int:
+    return int(name) if name.isdigit() else default
+
+
+def layout(cfg: EdgeInput, fmt: str, head: list[str] | None, parquet_columns: list[str] | None
+           ) -> EdgeLayout:
+    """Check the columns against the header (text) or schema (Parquet) and say where they are.
+
+    `head` holds the first lines of the first file (text formats).
+    """
+    weight_flag = "--weighted needs a weight column:"
+    if fmt == "parquet":
+        cols = parquet_columns or []
+        src = _pick("--src-col", cfg.src_col, cols, cfg.path)
+        dst = _pick("--dst-col", cfg.dst_col, cols, cfg.path)
+        weight = _pick(f"{weight_flag} --weight-col", cfg.weight_col, cols, cfg.path) \
+            if cfg.weighted else None
+        return EdgeLayout(fmt, src, dst, weight, None, None)
+    lines = [ln for ln in (head or []) if ln.strip() and not (fmt == "snap" and ln.lstrip().startswith("#"))]
+    if not lines:
+        raise UserError(f"{cfg.path}: no edges (the file is empty)")
+    if fmt in ("csv", "tsv") and cfg.header:
+        names = _split(lines[0], fmt)
+        src = names.index(_pick("--src-col", cfg.src_col, names, cfg.path))
+        dst = names.index(_pick("--dst-col", cfg.dst_col, names, cfg.path))
+        weight = names.index(_pick(f"{weight_flag} --weight-col", cfg.weight_col, names, cfg.path)) \
+            if cfg.weighted else None
+        return EdgeLayout(fmt, src, dst, weight, len(names), lines[0].rstrip("\r\n"))
+    fields = len(_split(lines[0], fmt))
+    src, dst = _position(cfg.src_col, 0), _position(cfg.dst_col, 1)
+    weight = _position(cfg.weight_col, 2) if cfg.weighted else None
+    for flag, pos in (("--src-col", src), ("--dst-col", dst), (f"{weight_flag} --weight-col", weight)):
+        if pos is not None and pos >= fields:
+            raise UserError(f"{cfg.path}: {flag} is column {pos} (from 0) but the first row has "
+                            f"{fields} fields")
+    return EdgeLayout(fmt, src, dst, weight, fields, None)
+
+
+def inspect_local(cfg: EdgeInput) -> EdgeLayout | None:
+    """Pre-Spark checks for a local path: it exists, its format, its columns. None if remote."""
+    if not is_local(cfg.path):
+        return None
+    if not os.path.exists(local_path(cfg.path)):
+        raise UserError(f"--edges {cfg.path}: no such file or folder")
+    files = _data_files(cfg.path)
+    if not files:
+        raise UserError(f"--edges {cfg.path}: the folder holds no data files")
+    fmt = detect_format(cfg)
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+        try:
+            names = pq.read_schema(files[0]).names
+        except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's to fix
+            raise UserError(f"--edges {files[0]}: not a readable Parquet file ({exc})") from None
+        return layout(cfg, fmt, None, names)
+    if files[0].endswith(".gz"):
+        import gzip
+        opener: Callable = lambda f: gzip.open(f, "rt", encoding="utf-8", errors="replace")  # noqa: E731
+    else:
+        opener = lambda f: open(f, encoding="utf-8", errors="replace")  # noqa: E731
+    with opener(files[0]) as handle:
+        head = [line for _, line in zip(range(1000), handle)]
+    return layout(cfg, fmt, head, None)
+
+
+def inspect_spark(spark: SparkSession, cfg: EdgeInput) -> EdgeLayout:
+    """The same checks through Spark, for paths Python cannot open (hdfs://, s3a://, ...)."""
+    fmt = detect_format(cfg)
+    try:
+        if fmt == "parquet":
+            return layout(cfg, fmt, None, spark.read.parquet(cfg.path).columns)
+        head = [r.value for r in spark.read.text(cfg.path).limit(1000).collect()]
+    except UserError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise UserError(f"--edges {cfg.path}: cannot read it ({str(exc).splitlines()[0]})") from None
+    return layout(cfg, fmt, head, None)
+
+
+# --- parsing and validation -------------------------------------------------------------------
+
+def _weight_problem(weight: "F.Column", raw: "F.Column") -> "F.Column":
+    shown = F.concat(F.lit("'"), raw.cast("string"), F.lit("'"))
+    return (F.when(weight.isNull(), F.concat(F.lit("weight "), F.coalesce(shown, F.lit("(empty)")),
+                                             F.lit(" is not a number")))
+            .when(F.isnan(weight), F.lit("weight is NaN"))
+            .when(F.abs(weight) == float("inf"), F.lit("weight is infinite"))
+            .when(weight <= 0, F.concat(F.lit("weight "), shown, F.lit(" is not positive"))))
+
+
+def _parse_text(lines: DataFrame, lay: EdgeLayout, weighted: bool) -> DataFrame:
+    """Raw lines (column `value`) -> src, dst, weight (strings parsed) and `problem` (null if fine)."""
+    value = F.regexp_replace("value", r"\r$", "")
+    skip = F.trim(value) == ""
+    if lay.format == "snap":
+        skip = skip | F.ltrim(value).startswith("#")
+        fields = F.split(F.trim(value), r"\s+")
+    else:
+        fields = F.transform(F.split(value, _DELIMITERS[lay.format], -1),
+                             lambda f: F.regexp_replace(F.trim(f), r'^"(.*)"$', "$1"))
+    if lay.header_line is not None:
+        skip = skip | (value == lay.header_line)
+    df = lines.where(~skip).select("*", fields.alias("_f"))
+    n = F.size("_f")
+    src = F.get(F.col("_f"), lay.src)
+    dst = F.get(F.col("_f"), lay.dst)
+    raw_w = F.get(F.col("_f"), lay.weight) if weighted else F.lit("1")
+    weight = raw_w.try_cast("double")
+    problem = (F.when(n != lay.fields, F.concat(F.lit(f"ragged row: expected {lay.fields} fields, found "),
+                                              n.cast("string")))
+               .when((src == "") | (dst == ""), F.lit("empty node id")))
+    if weighted:
+        problem = F.coalesce(problem, _weight_problem(weight, raw_w))
+    return df.select(*[c for c in lines.columns if c != "value"], src.alias("src"),
+                     dst.alias("dst"), weight.alias("weight"), problem.alias("problem"))
+
+
+def _first_bad_line(spark: SparkSession, path: str, lay: EdgeLayout, weighted: bool) -> tuple[int, str]:
+    """Error path only: number the lines of one file and return the first bad one."""
+    numbered = spark.sparkContext.textFile(path).zipWithIndex().map(lambda t: (t[0], t[1] + 1))
+    lines = spark.createDataFrame(numbered, "value string, line long")
+    bad = _parse_text(lines, lay, weighted).where("problem is not null").orderBy("line").first()
+    return bad["line"], bad["problem"]
+
+
+@dataclass(frozen=True)
+class EdgeTable:
+    """Typed edges (src, dst, weight) with ids in the input's type, and what reading them found."""
+
+    edges: DataFrame
+    rows: int
+
+
+def read_edges(spark: SparkSession, cfg: EdgeInput, lay: EdgeLayout) -> EdgeTable:
+    """Read and validate the edge table. Raises UserError naming the first bad row."""
+    if lay.format == "parquet":
+        return _read_parquet(spark, cfg, lay)
+    parsed = _parse_text(spark.read.text(cfg.path).withColumn("file", F.input_file_name()),
+                         lay, cfg.weighted)
+    summary = parsed.agg(
+        F.count(F.lit(1)).alias("rows"),
+        F.min(F.when(F.col("problem").isNotNull(), F.col("file"))).alias("bad_file"),
+        F.sum((~F.col("src").rlike(_INTEGER) | ~F.col("dst").rlike(_INTEGER)).cast("long"))
+        .alias("non_integer")).first()
+    if summary["bad_file"] is not None:
+        line, problem = _first_bad_line(spark, summary["bad_file"], lay, cfg.weighted)
+        name = os.path.basename(urlparse(summary["bad_file"]).path)
+        raise UserError(f"{name} line {line}: {problem}")
+    if summary["rows"] == 0:
+        raise UserError(f"{cfg.path}: no edges (only a header, comments or blank lines)")
+    id_type = "string" if summary["non_integer"] else "long"
+    edges = parsed.select(F.col("src").cast(id_type).alias("src"),
+                          F.col("dst").cast(id_type).alias("dst"), "weight")
+    return EdgeTable(edges, summary["rows"])
+
+
+def _read_parquet(spark: SparkSession, cfg: EdgeInput, lay: EdgeLayout) -> EdgeTable:
+    df = spark.read.parquet(cfg.path)
+    types = {f.name: f.dataType for f in df.schema.fields}
+    integral = (T.ByteType, T.ShortType, T.IntegerType, T.LongType)
+    src_t, dst_t = types[lay.src], types[lay.dst]
+    if src_t != dst_t:  # one id type for the whole graph
+        common = T.LongType() if isinstance(src_t, integral) and isinstance(dst_t, integral) \
+            else T.StringType()
+        src_t = dst_t = common
+    weight = F.col(lay.weight).try_cast("double") if cfg.weighted else F.lit(1.0)
+    edges = df.select(F.col(lay.src).cast(src_t).alias("src"), F.col(lay.dst).cast(dst_t).alias("dst"),
+                      weight.alias("weight"),
+                      F.col(lay.weight).alias("raw") if cfg.weighted else F.lit(None).alias("raw"))
+    problem = F.when(F.col("src").isNull(), F.lit(f"null node id in column {lay.src!r}")) \
+               .when(F.col("dst").isNull(), F.lit(f"null node id in column {lay.dst!r}"))
+    if cfg.weighted:
+        problem = F.coalesce(problem, _weight_problem(F.col("weight"), F.col("raw")))
+    checked = edges.withColumn("problem", problem)
+    summary = checked.agg(F.count(F.lit(1)).alias("rows"),
+                          F.min_by(F.struct("src", "dst", "problem"),
+                                   F.when(F.col("problem").isNotNull(), F.lit(0)))
+                          .alias("bad")).first()
+    bad = summary["bad"]
+    if bad is not None and bad["problem"] is not None:
+        raise UserError(f"{cfg.path}: edge ({bad['src']}, {bad['dst']}): {bad['problem']}"
+                        + (f" in column {lay.weight!r}" if "weight" in bad["problem"] else ""))
+    if summary["rows"] == 0:
+        raise UserError(f"{cfg.path}: no edges (the table is empty)")
+    return EdgeTable(checked.select("src", "dst", "weight"), summary["rows"])
+
+
+# --- outputs ------------------------------------------------------------------------------------
+
+class OutputPath:
+    """An output folder that appears only when complete.
+
+    Work goes to a hidden staging folder beside the target; `commit()` renames it into place
+    (replacing an existing output only with overwrite). Uses Hadoop's FileSystem, so the same code
+    serves local paths, HDFS and object stores.
+    """
+
+    def __init__(self, spark: SparkSession, path: str, overwrite: bool):
+        jvm = spark.sparkContext._jvm
+        self._jvm = jvm
+        self.target = jvm.org.apache.hadoop.fs.Path(path)
+        self.fs = self.target.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+        self.path = path
+        self.overwrite = overwrite
+        check_output_free(path, overwrite, exists=self.fs.exists(self.target))
+        parent = self.target.getParent()
+        self.staging = str(jvm.org.apache.hadoop.fs.Path(
+            parent, f".{self.target.getName()}.incomplete-{uuid.uuid4().hex[:8]}"))
+
+    def sub(self, name: str) -> str:
+        return f"{self.staging}/{name}"
+
+    def write_json(self, name: str, payload: dict) -> None:
+        stream = self.fs.create(self._jvm.org.apache.hadoop.fs.Path(self.sub(name)), True)
+        try:
+            stream.write(bytearray(json.dumps(payload, indent=2, sort_keys=True) + "\n", "utf-8"))
+        finally:
+            stream.close()
+
+    def commit(self) -> None:
+        if self.fs.exists(self.target):
+            if not self.overwrite:  # appeared while we worked: leave it alone
+                raise UserError(f"output {self.path} appeared during the run; pass --overwrite to "
+                                f"replace it (the finished work is at {self.staging})")
+            self.fs.delete(self.target, True)
+        if not self.fs.rename(self._jvm.org.apache.hadoop.fs.Path(self.staging), self.target):
+            raise UserError(f"could not move {self.staging} to {self.path}")
+
+    def abort(self) -> None:
+        self.fs.delete(self._jvm.org.apache.hadoop.fs.Path(self.staging), True)
+
+
+def check_output_free(path: str, overwrite: bool, exists: bool | None = None) -> None:
+    """An existing output is never touched without --overwrite (checked before any work)."""
+    if exists is None:
+        if not is_local(path):
+            return  # checked again once Spark can see the file system
+        exists = os.path.exists(local_path(path))
+    if exists and not overwrite:
+        raise UserError(f"--output {path} already exists; pass --overwrite to replace it, "
+                        "or choose another path")
+
+
+def read_parquet_table(spark: SparkSession, path: str, flag: str, needed: tuple[str, ...]) -> DataFrame:
+    """Read one of our own tables (walks, embeddings), checking it has the columns we need."""
+    if is_local(path) and not os.path.exists(local_path(path)):
+        raise UserError(f"{flag} {path}: no such folder")
+    try:
+        df = spark.read.parquet(path)
+    except Exception as exc:  # noqa: BLE001
+        raise UserError(f"{flag} {path}: not a Parquet table ({str(exc).splitlines()[0]})") from None
+    missing = [c for c in needed if c not in df.columns]
+    if missing:
+        raise UserError(f"{flag} {path}: no column {missing[0]!r}; columns found: {', '.join(df.columns)}")
+    return df
+

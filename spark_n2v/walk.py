@@ -1,0 +1,135 @@
+"""The walk loop: node2vec's second-order walks, step by step as DataFrame joins.
+
+Each iteration moves every live walker one node:
+  phase A: walkers grouped by `cur` meet one copy of adjacency(cur); candidates are drawn and most
+           are decided there (`kernels.propose_batches`);
+  phase B: only when q != 1, walkers grouped by `prev` meet adjacency(prev), which answers "is
+           prev -> x an edge?" for the undecided candidates (`kernels.resolve_batches`).
+Grouping walkers by node keeps memory O(|E| + walkers): a hub's list is joined once per step, not
+once per walker. Every `checkpoint_interval` steps the walkers are written to Parquet and read back,
+which cuts the lineage; the walks are assembled from these chunks at the end.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from spark_n2v import columns as C
+from spark_n2v import kernels
+from spark_n2v.config import WalkConfig
+from spark_n2v.graph import PreparedGraph
+
+log = logging.getLogger(__name__)
+
+_WALKER_DDL = (f"{C.WALK_ID} long, {C.PREV} long, {C.CUR} long, {C.STEP} int, {C.ATTEMPT} int, "
+               f"{C.DONE} boolean, {C.SEG} array<long>")
+_PROPOSAL_DDL = (_WALKER_DDL + f", {C.NEXT} long, {C.QUERY_X} array<long>, "
+                 f"{C.QUERY_U} array<double>, {C.FALLBACK} long")
+_RESOLVED_DDL = _WALKER_DDL + f", {C.NEXT} long"
+_STATE = [C.WALK_ID, C.PREV, C.CUR, C.STEP, C.ATTEMPT, C.DONE]
+
+
+def start_walkers(ids: DataFrame, num_nodes: int, cfg: WalkConfig) -> DataFrame:
+    """num_walks walkers per node; walk_id = repetition * V + node, so ids never depend on layout."""
+    reps = ids.sparkSession.range(cfg.num_walks).withColumnRenamed("id", "_rep")
+    return ids.crossJoin(reps).select(
+        (F.col("_rep") * num_nodes + F.col(C.NODE)).alias(C.WALK_ID),
+        F.lit(-1).cast("long").alias(C.PREV), F.col(C.NODE).alias(C.CUR),
+        F.lit(0).alias(C.STEP), F.lit(0).alias(C.ATTEMPT),
+        F.lit(cfg.walk_length == 1).alias(C.DONE), F.array(F.col(C.NODE)).alias(C.SEG))
+
+
+def _solo(walkers: DataFrame) -> F.Column:
+    """A group key of its own for walkers that need no adjacency (never equal to a node index)."""
+    return -2 - F.col(C.WALK_ID)
+
+
+def _meet_adjacency(walkers: DataFrame, key: F.Column, graph: PreparedGraph, kernel, ddl: str
+                    ) -> DataFrame:
+    """Group walkers by `key`, join each group with that node's adjacency once, run the kernel.
+
+    Both sides are hash-partitioned by node into the same number of partitions, so the join
+    shuffles only the walkers.
+    """
+    grouped = (walkers.withColumn(C.GROUP, key)
+               .repartition(graph.partitions, C.GROUP)
+               .groupBy(C.GROUP)
+               .agg(F.collect_list(F.struct(*walkers.columns)).alias(C.WALKERS)))
+    joined = grouped.join(graph.adjacency, grouped[C.GROUP] == graph.adjacency[C.NODE], "left")
+    return joined.select(C.GROUP, C.NBRS, C.CUM, C.WALKERS).mapInArrow(kernel, ddl)
+
+
+def _advance(moved: DataFrame, walk_length: int) -> DataFrame:
+    """Apply each walker's chosen next node (or keep it in place for another round)."""
+    has_next = F.col(C.NEXT) >= 0
+    step = F.col(C.STEP) + has_next.cast("int")
+    return moved.select(
+        C.WALK_ID,
+        F.when(has_next, F.col(C.CUR)).otherwise(F.col(C.PREV)).alias(C.PREV),
+        F.when(has_next, F.col(C.NEXT)).otherwise(F.col(C.CUR)).alias(C.CUR),
+        step.alias(C.STEP),
+        F.when(has_next, F.lit(0)).otherwise(F.col(C.ATTEMPT)).alias(C.ATTEMPT),
+        (F.col(C.DONE) | (step >= walk_length - 1)).alias(C.DONE),
+        F.when(has_next, F.concat(C.SEG, F.array(C.NEXT))).otherwise(F.col(C.SEG)).alias(C.SEG))
+
+
+def step(walkers: DataFrame, graph: PreparedGraph, law: kernels.StepLaw, walk_length: int
+         ) -> DataFrame:
+    """One iteration: every live walker moves one node (or retries, rarely, next iteration)."""
+    key_a = F.when(F.col(C.DONE), _solo(walkers)).otherwise(F.col(C.CUR))
+    proposed = _meet_adjacency(walkers, key_a, graph,
+                               functools.partial(kernels.propose_batches, law), _PROPOSAL_DDL)
+    if law.needs_edge_test:
+        key_b = F.when(F.size(C.QUERY_X) > 0, F.col(C.PREV)).otherwise(_solo(proposed))
+        moved = _meet_adjacency(proposed, key_b, graph,
+                                functools.partial(kernels.resolve_batches, law), _RESOLVED_DDL)
+    else:
+        moved = proposed.select(*_STATE, C.SEG, C.NEXT)
+    return _advance(moved, walk_length)
+
+
+def walk(spark: SparkSession, graph: PreparedGraph, cfg: WalkConfig, work_dir: str) -> DataFrame:
+    """Run the walks; returns (walk_id, walk) with node ids in the input's type.
+
+    `work_dir` holds the chunks written at each lineage cut; the returned DataFrame reads them, so
+    keep the folder until the walks are written.
+    """
+    law = kernels.StepLaw(cfg.return_p, cfg.inout_q, cfg.seed)
+    live = start_walkers(graph.ids, graph.stats.nodes, cfg)
+    chunks: list[str] = []
+    iteration = 0
+    while True:
+        if cfg.walk_length > 1:
+            live = step(live, graph, law, cfg.walk_length)
+            iteration += 1
+        final = iteration >= cfg.walk_length - 1
+        if not final and iteration % cfg.checkpoint_interval:
+            continue
+        path = f"{work_dir}/chunk-{len(chunks):05d}"
+        spark.sparkContext.setJobDescription(f"spark-n2v walk: steps up to {iteration}")
+        (live.withColumn(C.SEG_START, F.col(C.STEP) - F.size(C.SEG) + 1)
+         .write.mode("overwrite").parquet(path))
+        chunks.append(path)
+        live = spark.read.parquet(path).where(~F.col(C.DONE)).select(
+            *_STATE, F.array().cast("array<long>").alias(C.SEG))
+        # Past walk_length - 1 iterations only walkers whose candidates were all rejected remain.
+        if final and live.count() == 0:
+            break
+        log.info("walk: %d iterations done", iteration)
+    spark.sparkContext.setJobDescription(None)
+    return assemble(spark, chunks, graph.ids)
+
+
+def assemble(spark: SparkSession, chunks: list[str], ids: DataFrame) -> DataFrame:
+    """Concatenate each walk's segments in step order and map node indices back to ids."""
+    pieces = spark.read.parquet(*chunks).select(
+        C.WALK_ID, C.SEG_START, F.posexplode(C.SEG).alias("_pos", C.NODE))
+    located = pieces.select(C.WALK_ID, (F.col(C.SEG_START) + F.col("_pos")).alias("_at"), C.NODE)
+    named = located.join(ids, C.NODE).select(C.WALK_ID, F.struct("_at", C.ID).alias("_s"))
+    return (named.groupBy(C.WALK_ID)
+            .agg(F.array_sort(F.collect_list("_s")).alias("_s"))
+            .select(C.WALK_ID, F.col("_s." + C.ID).alias(C.WALK)))
