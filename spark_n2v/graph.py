@@ -17,6 +17,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from spark_n2v import columns as C
+from spark_n2v.io import EdgeTable
 
 
 @dataclass(frozen=True)
@@ -93,9 +94,9 @@ def _cumulative(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
             names=[C.NODE, C.NBRS, C.CUM])
 
 
-def prepare(edges: DataFrame, input_rows: int, directed: bool, weighted: bool,
-            partitions: int) -> PreparedGraph:
-    """edges (src, dst, weight) with ids in the input's type -> the prepared graph."""
+def prepare(table: EdgeTable, directed: bool, weighted: bool, partitions: int) -> PreparedGraph:
+    """Checked edges (src, dst, weight; ids in the input's type) -> the prepared graph."""
+    edges = table.edges
     ids, num_nodes = index_ids(edges, partitions)
     raw = edges.select(F.col("src").alias("_src_id"), F.col("dst").alias("_dst_id"), C.WEIGHT)
     src_ids = ids.select(F.col(C.ID).alias("_src_id"), F.col(C.NODE).alias(C.SRC))
@@ -111,7 +112,6 @@ def prepare(edges: DataFrame, input_rows: int, directed: bool, weighted: bool,
     merged = (kept.groupBy(C.SRC, C.DST).agg(merged_weight.alias(C.WEIGHT))
               .persist(StorageLevel.MEMORY_AND_DISK))
     num_edges = merged.count()
-    self_loops = indexed.where(F.col(C.SRC) == F.col(C.DST)).count()
     arcs = merged if directed else merged.union(
         merged.select(F.col(C.DST).alias(C.SRC), F.col(C.SRC).alias(C.DST), C.WEIGHT))
     lists = (arcs.groupBy(C.SRC)
@@ -127,8 +127,8 @@ def prepare(edges: DataFrame, input_rows: int, directed: bool, weighted: bool,
     with_out_edges = adjacency.count()
     merged.unpersist()
     stats = GraphStats(
-        input_rows=input_rows, self_loops_dropped=self_loops,
-        duplicates_merged=input_rows - self_loops - num_edges, nodes=num_nodes,
+        input_rows=table.rows, self_loops_dropped=table.self_loops,
+        duplicates_merged=table.rows - table.self_loops - num_edges, nodes=num_nodes,
         edges=num_edges, nodes_without_out_edges=num_nodes - with_out_edges,
         directed=directed, weighted=weighted)
     return PreparedGraph(ids, adjacency, partitions, stats)

@@ -215,6 +215,7 @@ class EdgeTable:
 
     edges: DataFrame
     rows: int
+    self_loops: int
 
 
 def read_edges(spark: SparkSession, cfg: EdgeInput, lay: EdgeLayout) -> EdgeTable:
@@ -226,6 +227,7 @@ def read_edges(spark: SparkSession, cfg: EdgeInput, lay: EdgeLayout) -> EdgeTabl
     summary = parsed.agg(
         F.count(F.lit(1)).alias("rows"),
         F.min(F.when(F.col("problem").isNotNull(), F.col("file"))).alias("bad_file"),
+        F.sum((F.col("src") == F.col("dst")).cast("long")).alias("self_loops"),
         F.sum((~F.col("src").rlike(_INTEGER) | ~F.col("dst").rlike(_INTEGER)).cast("long"))
         .alias("non_integer")).first()
     if summary["bad_file"] is not None:
@@ -234,10 +236,12 @@ def read_edges(spark: SparkSession, cfg: EdgeInput, lay: EdgeLayout) -> EdgeTabl
         raise UserError(f"{name} line {line}: {problem}")
     if summary["rows"] == 0:
         raise UserError(f"{cfg.path}: no edges (only a header, comments or blank lines)")
+    if summary["rows"] == summary["self_loops"]:
+        raise UserError(f"{cfg.path}: no edges once self-loops are dropped (every row is a self-loop)")
     id_type = "string" if summary["non_integer"] else "long"
     edges = parsed.select(F.col("src").cast(id_type).alias("src"),
                           F.col("dst").cast(id_type).alias("dst"), "weight")
-    return EdgeTable(edges, summary["rows"])
+    return EdgeTable(edges, summary["rows"], summary["self_loops"])
 
 
 def _read_parquet(spark: SparkSession, cfg: EdgeInput, lay: EdgeLayout) -> EdgeTable:
@@ -259,6 +263,7 @@ def _read_parquet(spark: SparkSession, cfg: EdgeInput, lay: EdgeLayout) -> EdgeT
         problem = F.coalesce(problem, _weight_problem(F.col("weight"), F.col("raw")))
     checked = edges.withColumn("problem", problem)
     summary = checked.agg(F.count(F.lit(1)).alias("rows"),
+                          F.sum((F.col("src") == F.col("dst")).cast("long")).alias("self_loops"),
                           F.min_by(F.struct("src", "dst", "problem"),
                                    F.when(F.col("problem").isNotNull(), F.lit(0)))
                           .alias("bad")).first()
@@ -268,7 +273,9 @@ def _read_parquet(spark: SparkSession, cfg: EdgeInput, lay: EdgeLayout) -> EdgeT
                         + (f" in column {lay.weight!r}" if "weight" in bad["problem"] else ""))
     if summary["rows"] == 0:
         raise UserError(f"{cfg.path}: no edges (the table is empty)")
-    return EdgeTable(checked.select("src", "dst", "weight"), summary["rows"])
+    if summary["rows"] == summary["self_loops"]:
+        raise UserError(f"{cfg.path}: no edges once self-loops are dropped (every row is a self-loop)")
+    return EdgeTable(checked.select("src", "dst", "weight"), summary["rows"], summary["self_loops"])
 
 
 # --- outputs ------------------------------------------------------------------------------------
@@ -286,6 +293,7 @@ class OutputPath:
         self._jvm = jvm
         self.target = jvm.org.apache.hadoop.fs.Path(path)
         self.fs = self.target.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+        self.fs.setWriteChecksum(False)  # no .crc files beside _run.json on local disks
         self.path = path
         self.overwrite = overwrite
         check_output_free(path, overwrite, exists=self.fs.exists(self.target))
@@ -302,6 +310,9 @@ class OutputPath:
             stream.write(bytearray(json.dumps(payload, indent=2, sort_keys=True) + "\n", "utf-8"))
         finally:
             stream.close()
+
+    def remove(self, name: str) -> None:
+        self.fs.delete(self._jvm.org.apache.hadoop.fs.Path(self.sub(name)), True)
 
     def commit(self) -> None:
         if self.fs.exists(self.target):

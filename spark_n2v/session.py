@@ -32,10 +32,12 @@ def get_session(cfg: SparkConfig, app_name: str) -> tuple[SparkSession, bool]:
         # Python workers must see the same packages (numpy, pyarrow) as this driver.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         builder = builder.master(cfg.master)
+        log_conf = os.path.join(os.path.dirname(__file__), "log4j2.properties")
+        builder = builder.config("spark.driver.extraJavaOptions",
+                                 f"-Dlog4j.configurationFile=file:{log_conf}")
         for key, value in LOCAL_DEFAULTS.items():
             builder = builder.config(key, value)
     for key, value in cfg.conf:
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("ERROR")
     return spark, not under_spark_submit()

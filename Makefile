@@ -1,0 +1,31 @@
+# make demo | make test: each creates or refreshes .venv, installs the project into it, and runs.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test check-env clean
+
+demo: check-env $(STAMP)
+	$(BIN)/python -m spark_n2v.demo out/demo
+
+test: check-env $(STAMP)
+	$(BIN)/python -m pytest -q
+
+check-env:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10 or newer is needed (found " + sys.version.split()[0] + "): install it and run make PYTHON=python3.X")'
+	@java="$${JAVA_HOME:+$$JAVA_HOME/bin/}java"; \
+	if ! command -v "$$java" >/dev/null 2>&1; then \
+	  echo "Java 17 or newer is needed by Spark and was not found: install a JDK/JRE 17+ (Debian/Ubuntu: sudo apt-get install openjdk-17-jre-headless; macOS: brew install openjdk@17) and put java on PATH or set JAVA_HOME." >&2; exit 1; fi; \
+	major=$$("$$java" -version 2>&1 | awk -F'"' '/version/ {print $$2; exit}' | awk -F. '{print ($$1 == 1 ? $$2 : $$1)}'); \
+	if [ "$${major:-0}" -lt 17 ]; then \
+	  echo "Java $$major found at $$(command -v $$java); Spark 4 needs Java 17 or newer: install it and set JAVA_HOME to it." >&2; exit 1; fi
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) out .pytest_cache build *.egg-info
