@@ -147,15 +147,14 @@ def execute(args: argparse.Namespace, argv: Sequence[str]) -> None:
         started = time.perf_counter()
         if args.command == "walk":
             stages.walk_stage(spark, configs["input"], layout, configs["walk"], out.staging,
-                              out.sub("_work"), record)
+                              out.work, record)
         elif args.command == "train":
             stages.train_stage(spark, args.walks, "--walks", configs["train"], out.staging, record)
         else:
             stages.walk_stage(spark, configs["input"], layout, configs["walk"], out.sub("walks"),
-                              out.sub("_work"), record)
+                              out.work, record)
             stages.train_stage(spark, out.sub("walks"), "--walks", configs["train"],
                                out.sub("embeddings"), record)
-        out.remove("_work")
         record.seconds["total"] = round(time.perf_counter() - started, 2)
         out.write_json("_run.json", record.as_dict(spark))
         out.commit()

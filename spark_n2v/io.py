@@ -300,6 +300,7 @@ class OutputPath:
         parent = self.target.getParent()
         self.staging = str(jvm.org.apache.hadoop.fs.Path(
             parent, f".{self.target.getName()}.incomplete-{uuid.uuid4().hex[:8]}"))
+        self.work = self.staging + "-work"  # scratch (walk chunks), deleted on commit or abort
 
     def sub(self, name: str) -> str:
         return f"{self.staging}/{name}"
@@ -311,20 +312,22 @@ class OutputPath:
         finally:
             stream.close()
 
-    def remove(self, name: str) -> None:
-        self.fs.delete(self._jvm.org.apache.hadoop.fs.Path(self.sub(name)), True)
-
     def commit(self) -> None:
         if self.fs.exists(self.target):
             if not self.overwrite:  # appeared while we worked: leave it alone
                 raise UserError(f"output {self.path} appeared during the run; pass --overwrite to "
                                 f"replace it (the finished work is at {self.staging})")
             self.fs.delete(self.target, True)
+        self._delete(self.work)
         if not self.fs.rename(self._jvm.org.apache.hadoop.fs.Path(self.staging), self.target):
             raise UserError(f"could not move {self.staging} to {self.path}")
 
     def abort(self) -> None:
-        self.fs.delete(self._jvm.org.apache.hadoop.fs.Path(self.staging), True)
+        self._delete(self.work)
+        self._delete(self.staging)
+
+    def _delete(self, path: str) -> None:
+        self.fs.delete(self._jvm.org.apache.hadoop.fs.Path(path), True)
 
 
 def check_output_free(path: str, overwrite: bool, exists: bool | None = None) -> None:
