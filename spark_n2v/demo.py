@@ -40,7 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         record = json.load(handle)
     print(f"\nLes Misérables: {record['graph']['nodes']} characters, {record['graph']['edges']} "
           f"co-appearance edges, {record['counts']['walks']} walks of 40 nodes")
-    print("time per stage (s): " + ", ".join(f"{k} {v}" for k, v in record["seconds"].items()))
+    seconds = record["seconds"]
+    print("time per stage (s): " + ", ".join(f"{k} {seconds[k]}" for k in
+                                             ("prepare", "walk", "train", "total")))
     print("nearest neighbours by cosine similarity:")
     for name in FAMOUS:
         print(f"  {name:11s} " + ", ".join(f"{n} ({s:.2f})" for n, s in nearest(ids, vectors, name)))
