@@ -55,25 +55,17 @@ def segment_search(values: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
     Returns absolute positions. A vectorised bisection: log2(longest segment) passes over the
     targets, whatever the number of segments.
     """
+    goes_right = np.less if side == "left" else np.less_equal
     lo = np.array(starts, dtype=np.int64, copy=True)
     hi = lo + lengths
-    if side == "left":
-        while True:
-            open_ = lo < hi
-            if not open_.any():
-                return lo
-            mid = (lo + hi) >> 1
-            go_right = open_ & (values[np.minimum(mid, len(values) - 1)] < targets)
-            lo = np.where(go_right, mid + 1, lo)
-            hi = np.where(open_ & ~go_right, mid, hi)
     while True:
         open_ = lo < hi
         if not open_.any():
             return lo
         mid = (lo + hi) >> 1
-        go_right = open_ & (values[np.minimum(mid, len(values) - 1)] <= targets)
-        lo = np.where(go_right, mid + 1, lo)
-        hi = np.where(open_ & ~go_right, mid, hi)
+        right = open_ & goes_right(values[np.minimum(mid, len(values) - 1)], targets)
+        lo = np.where(right, mid + 1, lo)
+        hi = np.where(open_ & ~right, mid, hi)
 
 
 @dataclass(frozen=True)
