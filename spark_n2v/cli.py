@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import shlex
 import sys
 import time
@@ -93,10 +94,10 @@ def _configs(args: argparse.Namespace) -> dict[str, object]:
     tables = {"input": EdgeInput, "walk": WalkConfig, "train": TrainConfig, "spark": SparkConfig}
     configs = {}
     for table, cls in tables.items():
-        flags = {f.name: getattr(args, _dest(_flag_for(f, run)), None)
-                 for f in dataclasses.fields(cls)}
-        if not any(hasattr(args, _dest(_flag_for(f, run))) for f in dataclasses.fields(cls)):
+        dests = {f.name: _dest(_flag_for(f, run)) for f in dataclasses.fields(cls)}
+        if not any(hasattr(args, dest) for dest in dests.values()):
             continue  # this command has no such stage
+        flags = {name: getattr(args, dest, None) for name, dest in dests.items()}
         if cls is SparkConfig:
             flags["conf"] = [_key_value(item) for item in flags["conf"] or []]
         configs[table] = build(cls, file.get(table, {}), flags)
@@ -133,7 +134,6 @@ def execute(args: argparse.Namespace, argv: Sequence[str]) -> None:
     check_output_free(args.output, args.overwrite)
     layout = inspect_local(configs["input"]) if "input" in configs else None
     if args.command == "train" and is_local(args.walks):
-        import os
         if not os.path.isdir(local_path(args.walks)):
             raise UserError(f"--walks {args.walks}: no such folder")
 

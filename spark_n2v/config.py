@@ -127,11 +127,6 @@ def _flag(cls: type, name: str) -> str:
     return next(f.metadata["flag"] for f in dataclasses.fields(cls) if f.name == name)
 
 
-def flag_of(cls: type, name: str) -> str:
-    """The command-line flag of a config field."""
-    return _flag(cls, name)
-
-
 def read_config_file(path: str) -> dict[str, dict[str, Any]]:
     """Read a TOML config: tables [input], [walk], [train], [spark] keyed by field names."""
     try:

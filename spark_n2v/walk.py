@@ -43,7 +43,7 @@ def start_walkers(ids: DataFrame, num_nodes: int, cfg: WalkConfig) -> DataFrame:
         F.lit(cfg.walk_length == 1).alias(C.DONE), F.array(F.col(C.NODE)).alias(C.SEG))
 
 
-def _solo(walkers: DataFrame) -> F.Column:
+def _solo() -> F.Column:
     """A group key of its own for walkers that need no adjacency (never equal to a node index)."""
     return -2 - F.col(C.WALK_ID)
 
@@ -80,11 +80,11 @@ def _advance(moved: DataFrame, walk_length: int) -> DataFrame:
 def step(walkers: DataFrame, graph: PreparedGraph, law: kernels.StepLaw, walk_length: int
          ) -> DataFrame:
     """One iteration: every live walker moves one node (or retries, rarely, next iteration)."""
-    key_a = F.when(F.col(C.DONE), _solo(walkers)).otherwise(F.col(C.CUR))
+    key_a = F.when(F.col(C.DONE), _solo()).otherwise(F.col(C.CUR))
     proposed = _meet_adjacency(walkers, key_a, graph,
                                functools.partial(kernels.propose_batches, law), _PROPOSAL_DDL)
     if law.needs_edge_test:
-        key_b = F.when(F.size(C.QUERY_X) > 0, F.col(C.PREV)).otherwise(_solo(proposed))
+        key_b = F.when(F.size(C.QUERY_X) > 0, F.col(C.PREV)).otherwise(_solo())
         moved = _meet_adjacency(proposed, key_b, graph,
                                 functools.partial(kernels.resolve_batches, law), _RESOLVED_DDL)
     else:
