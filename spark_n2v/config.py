@@ -20,6 +20,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 FORMATS = ("parquet", "csv", "tsv", "snap")
+ENGINES = ("auto", "local", "distributed")
 
 # MLlib Word2Vec refuses vocabulary x dimension at or above Int.MaxValue (it would overflow its arrays).
 MLLIB_MAX_CELLS = 2**31 - 1
@@ -74,6 +75,12 @@ class WalkConfig:
                                   "(default: 2 x Spark's default parallelism)")
     checkpoint_interval: int = _opt(10, "--checkpoint-interval", "steps between lineage cuts: the "
                                     "walkers are written to Parquet and read back (default 10)")
+    engine: str = _opt("auto", "--engine", "auto|local|distributed: local walks inside each task "
+                       "from a broadcast copy of the graph, distributed moves walkers by joins each "
+                       "step; auto picks local when the graph fits --local-max-mb (default auto)",
+                       choices=ENGINES)
+    local_max_mb: int = _opt(512, "--local-max-mb", "largest graph (CSR megabytes) the auto engine "
+                             "walks locally; every Python worker holds one copy (default 512)")
 
     def __post_init__(self) -> None:
         for name in ("return_p", "inout_q"):
@@ -83,6 +90,9 @@ class WalkConfig:
         for name in ("walk_length", "num_walks", "checkpoint_interval"):
             _check(getattr(self, name) >= 1, _flag(type(self), name),
                    f"must be at least 1, got {getattr(self, name)}")
+        _check(self.engine in ENGINES, "--engine",
+               f"must be one of {', '.join(ENGINES)}, got {self.engine!r}")
+        _check(self.local_max_mb >= 0, "--local-max-mb", f"must be 0 or more, got {self.local_max_mb}")
         _check(self.partitions is None or self.partitions >= 1, "--partitions",
                f"must be at least 1, got {self.partitions}")
         _check(0 <= self.seed < 2**63, "--seed", f"must be in [0, 2^63), got {self.seed}")

@@ -12,6 +12,7 @@ from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
@@ -75,22 +76,41 @@ def index_ids(edges: DataFrame, partitions: int) -> tuple[DataFrame, int]:
     return indexed, total
 
 
+def row_cumulative(weights: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Per-row cumulative normalised weights of a flat list of rows (row r is
+    weights[offsets[r]:offsets[r + 1]]); the last entry of each row is exactly 1.0.
+
+    Each row is summed on its own, left to right (as np.cumsum does), so a row's result does not
+    depend on which rows share the array: both prepare paths get the same bits. One pass per
+    position, over the rows still that long, so hubs cost passes but no per-row Python.
+    """
+    cum = np.array(weights, dtype=np.float64)
+    starts, lengths = offsets[:-1], np.diff(offsets)
+    rows = np.flatnonzero(lengths > 1)
+    position = 1
+    while len(rows):
+        at = starts[rows] + position
+        cum[at] += cum[at - 1]
+        position += 1
+        rows = rows[lengths[rows] > position]
+    filled = lengths > 0
+    ends = offsets[1:][filled] - 1
+    cum /= np.repeat(cum[ends], lengths[filled])
+    cum[ends] = 1.0
+    return cum
+
+
 def _cumulative(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """Per-node cumulative normalised weights, each list summed on its own so the result does not
-    depend on which rows share a batch; the last entry is exactly 1.0."""
+    """mapInArrow body: (node, nbrs, weights) -> (node, nbrs, cum)."""
     for batch in batches:
         weights = batch.column("weights")
-        offsets = weights.offsets.to_numpy()
-        flat = weights.values.to_numpy(zero_copy_only=False)
-        cum = np.empty(offsets[-1] - offsets[0])
-        base = offsets[0]
-        for start, end in zip(offsets[:-1], offsets[1:]):
-            row = np.cumsum(flat[start:end])
-            cum[start - base:end - base] = row / row[-1]
-            cum[end - base - 1] = 1.0
+        offsets = weights.offsets.to_numpy().astype(np.int64)
+        offsets -= offsets[0]
+        flat = pc.list_flatten(weights).to_numpy(zero_copy_only=False)
         yield pa.RecordBatch.from_arrays(
             [batch.column(C.NODE), batch.column(C.NBRS),
-             pa.ListArray.from_arrays(pa.array(offsets - base, pa.int32()), pa.array(cum))],
+             pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)),
+                                      pa.array(row_cumulative(flat, offsets)))],
             names=[C.NODE, C.NBRS, C.CUM])
 
 

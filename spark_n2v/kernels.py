@@ -38,34 +38,51 @@ def _mix(z: np.ndarray) -> np.ndarray:
     return z ^ (z >> np.uint64(31))
 
 
-def uniforms(seed: int, walk_id, step, attempt, stream: int) -> np.ndarray:
-    """Uniform doubles in [0, 1) from the walk's own coordinates (broadcasting numpy arrays)."""
+def attempt_keys(seed: int, walk_id, step, attempt) -> np.ndarray:
+    """The hash of a walk's coordinates (broadcasting numpy arrays): one key per attempt, from which
+    each stream's uniform is one more mix (computed once, used for every stream)."""
     with np.errstate(over="ignore"):
         h = _mix(np.uint64(seed) + _GAMMA + np.asarray(walk_id, dtype=np.uint64))
-        h = _mix(h + _GAMMA + (np.asarray(step, dtype=np.uint64) << np.uint64(32))
-                 + np.asarray(attempt, dtype=np.uint64))
-        h = _mix(h + _GAMMA * np.uint64(stream + 1))
+        return _mix(h + _GAMMA + (np.asarray(step, dtype=np.uint64) << np.uint64(32))
+                    + np.asarray(attempt, dtype=np.uint64))
+
+
+def stream_uniforms(keys: np.ndarray, stream: int) -> np.ndarray:
+    """Uniform doubles in [0, 1) of one stream, from attempt_keys."""
+    with np.errstate(over="ignore"):
+        h = _mix(keys + _GAMMA * np.uint64(stream + 1))
     return (h >> np.uint64(11)).astype(np.float64) * (1.0 / 2**53)
+
+
+def uniforms(seed: int, walk_id, step, attempt, stream: int) -> np.ndarray:
+    """Uniform doubles in [0, 1) from the walk's own coordinates (broadcasting numpy arrays)."""
+    return stream_uniforms(attempt_keys(seed, walk_id, step, attempt), stream)
 
 
 def segment_search(values: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
                    targets: np.ndarray, side: str = "left") -> np.ndarray:
     """np.searchsorted within each segment values[starts[i] : starts[i] + lengths[i]].
 
-    Returns absolute positions. A vectorised bisection: log2(longest segment) passes over the
-    targets, whatever the number of segments.
+    Returns absolute positions (arguments broadcast together). A vectorised bisection that keeps
+    only the still-open searches at each pass, so a hub's long list costs its own searches a few
+    more passes and the others nothing.
     """
     goes_right = np.less if side == "left" else np.less_equal
-    lo = np.array(starts, dtype=np.int64, copy=True)
-    hi = lo + lengths
-    while True:
-        open_ = lo < hi
-        if not open_.any():
-            return lo
-        mid = (lo + hi) >> 1
-        right = open_ & goes_right(values[np.minimum(mid, len(values) - 1)], targets)
-        lo = np.where(right, mid + 1, lo)
-        hi = np.where(open_ & ~right, mid, hi)
+    starts, lengths, targets = np.broadcast_arrays(starts, lengths, targets)
+    shape = targets.shape
+    lo = starts.astype(np.int64).ravel()  # a copy: the bounds are updated in place
+    hi = lo + lengths.ravel()
+    targets = targets.ravel()
+    todo = np.flatnonzero(lo < hi)
+    while len(todo):
+        low, high = lo[todo], hi[todo]
+        mid = (low + high) >> 1
+        right = goes_right(values[mid], targets[todo])
+        low = np.where(right, mid + 1, low)
+        high = np.where(right, high, mid)
+        lo[todo], hi[todo] = low, high
+        todo = todo[low < high]
+    return lo.reshape(shape)
 
 
 @dataclass(frozen=True)
@@ -75,6 +92,7 @@ class StepLaw:
     return_p: float
     inout_q: float
     seed: int
+    symmetric: bool = False  # every arc has its reverse (undirected graphs): v -> t is an edge
 
     @property
     def alpha_return(self) -> float:
@@ -154,8 +172,12 @@ class Adjacency:
         return self.cum[at] - before
 
 
-def propose(law: StepLaw, adj: Adjacency, rows, walk_id, prev, step, attempt, done):
+def propose(law: StepLaw, adj: Adjacency, rows, walk_id, prev, step, attempt, done,
+            attempts: int | None = None):
     """Phase A on numpy arrays (one entry per walker; rows = its adjacency row, that of `cur`).
+
+    `attempts` candidates are drawn per walker (default law.attempts). Any number gives the same
+    walks: attempt a's candidate depends on a alone, and the first accepted attempt wins.
 
     Returns (next, done, attempt, query_counts, query_x, query_u, fallback).
     """
@@ -176,21 +198,25 @@ def propose(law: StepLaw, adj: Adjacency, rows, walk_id, prev, step, attempt, do
     later = np.flatnonzero(active & (prev >= 0))
     if not len(later):
         return nxt, done, attempt, counts, np.empty(0, np.int64), np.empty(0), fallback
-    k = law.attempts
+    k = attempts or law.attempts
     r, t = rows[later], prev[later]
     att = attempt[later][:, None] + np.arange(k)[None, :]
     wid, stp = walk_id[later][:, None], step[later][:, None]
-    x = adj.sample(np.repeat(r, k).reshape(-1, k), uniforms(law.seed, wid, stp, att, 1))
-    scaled = uniforms(law.seed, wid, stp, att, 2) * law.envelope
+    keys = attempt_keys(law.seed, wid, stp, att)
+    x = adj.sample(np.repeat(r, k).reshape(-1, k), stream_uniforms(keys, 1))
+    scaled = stream_uniforms(keys, 2) * law.envelope
     is_return = x == t[:, None]
     accept = np.where(is_return, scaled < min(law.alpha_return, law.envelope), scaled < law.lower)
     if law.alpha_return > law.envelope:
         # Outlier folding: the return edge's mass above the envelope is a separate appendix, entered
         # with probability extra / (envelope + extra), so the envelope stays tight for the rest.
-        found, rel = adj.find(r, t)
-        extra = np.where(found, adj.weight(r, np.where(found, rel, 0)), 0.0)
+        if law.symmetric and adj.cum is None:  # v -> t exists and weighs 1 / deg(v): no search
+            extra = 1.0 / adj.degrees[r]
+        else:
+            found, rel = adj.find(r, t)
+            extra = np.where(found, adj.weight(r, np.where(found, rel, 0)), 0.0)
         extra *= law.alpha_return - law.envelope
-        appendix = uniforms(law.seed, wid, stp, att, 0) < (extra / (law.envelope + extra))[:, None]
+        appendix = stream_uniforms(keys, 0) < (extra / (law.envelope + extra))[:, None]
         x = np.where(appendix, t[:, None], x)
         accept |= appendix
         is_return |= appendix
@@ -209,17 +235,24 @@ def propose(law: StepLaw, adj: Adjacency, rows, walk_id, prev, step, attempt, do
     return nxt, done, attempt, counts, x[query], scaled[query], fallback
 
 
-def resolve(law: StepLaw, adj: Adjacency, rows, nxt, attempt, counts, query_x, query_u, fallback):
+def resolve(law: StepLaw, adj: Adjacency, rows, nxt, attempt, counts, query_x, query_u, fallback,
+            attempts: int | None = None, whole_graph: bool = False):
     """Phase B on numpy arrays (rows = each walker's adjacency row, that of `prev`).
 
     Returns (next, attempt): the first accepted query, else the fallback, else another round.
+    `attempts` must be the number propose drew. With `whole_graph` (row = node, the local engine)
+    and a symmetric graph, "prev -> x?" is asked of the shorter list: x -> prev is the same edge.
     """
     nxt, attempt = nxt.copy(), attempt.copy()
     pending = np.flatnonzero(counts > 0)
     if not len(pending):
         return nxt, attempt
     owner = np.repeat(np.arange(len(counts)), counts)
-    member, _ = adj.find(rows[owner], query_x)
+    src, dst = rows[owner], query_x
+    if whole_graph and law.symmetric:
+        swap = adj.degrees[dst] < adj.degrees[src]
+        src, dst = np.where(swap, dst, src), np.where(swap, src, dst)
+    member, _ = adj.find(src, dst)
     accepted = query_u < np.where(member, 1.0, law.alpha_far)
     winners, first = np.unique(owner[accepted], return_index=True)
     chosen = np.full(len(counts), -1, dtype=np.int64)
@@ -227,8 +260,44 @@ def resolve(law: StepLaw, adj: Adjacency, rows, nxt, attempt, counts, query_x, q
     chosen[pending] = np.where(chosen[pending] >= 0, chosen[pending], fallback[pending])
     nxt[pending] = chosen[pending]
     retry = pending[chosen[pending] < 0]
-    attempt[retry] += law.attempts
+    attempt[retry] += attempts or law.attempts
     return nxt, attempt
+
+
+# Candidates per round in the local engine: a round there costs a loop pass, not a Spark job, so
+# drawing few and retrying the rare walker is cheaper than drawing many (measured; walks unchanged).
+LOCAL_ATTEMPTS = 2
+
+
+def walk_paths(law: StepLaw, adj: Adjacency, walk_id: np.ndarray, start: np.ndarray,
+               walk_length: int, attempts: int = LOCAL_ATTEMPTS) -> tuple[np.ndarray, np.ndarray]:
+    """Walk every walker to its end on a whole-graph adjacency (row r = node r): the local engine.
+
+    The same propose/resolve rounds as the distributed loop, on the same random stream, so the walks
+    are the same. Returns (paths: n x walk_length node indices, lengths: nodes per walk).
+    """
+    n = len(walk_id)
+    paths = np.empty((n, walk_length), dtype=np.int64)
+    paths[:, 0] = start
+    lengths = np.ones(n, dtype=np.int64)
+    cur, prev = start.astype(np.int64), np.full(n, -1, dtype=np.int64)
+    attempt = np.zeros(n, dtype=np.int64)
+    live = np.arange(n) if walk_length > 1 else np.empty(0, dtype=np.int64)
+    while len(live):
+        nxt, dead, tried, counts, qx, qu, fallback = propose(
+            law, adj, cur[live], walk_id[live], prev[live], lengths[live] - 1, attempt[live],
+            np.zeros(len(live), dtype=bool), attempts)
+        if law.needs_edge_test:
+            nxt, tried = resolve(law, adj, prev[live], nxt, tried, counts, qx, qu, fallback,
+                                 attempts, whole_graph=True)
+        moved = nxt >= 0
+        went = live[moved]
+        paths[went, lengths[went]] = nxt[moved]
+        lengths[went] += 1
+        prev[went], cur[went], attempt[went] = cur[went], nxt[moved], 0
+        attempt[live[~moved]] = tried[~moved]
+        live = live[~dead & (lengths[live] < walk_length)]
+    return paths, lengths
 
 
 # --- Arrow glue -------------------------------------------------------------------------------

@@ -16,10 +16,10 @@ from pyspark.sql import SparkSession
 from spark_n2v import __version__
 from spark_n2v import columns as C
 from spark_n2v.config import EdgeInput, TrainConfig, WalkConfig
-from spark_n2v.graph import GraphStats, prepare
+from spark_n2v.graph import GraphStats
 from spark_n2v.io import EdgeLayout, inspect_spark, read_edges, read_parquet_table
 from spark_n2v.train import train_word2vec
-from spark_n2v.walk import walk
+from spark_n2v.walk import default_partitions, engine_of, prepare_graph, walk
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,7 @@ class RunRecord:
     graph: dict | None = None
     seconds: dict = field(default_factory=dict)
     counts: dict = field(default_factory=dict)
+    engine: str | None = None  # the walk engine used: local or distributed
 
     def as_dict(self, spark: SparkSession) -> dict:
         import numpy
@@ -44,10 +45,6 @@ class RunRecord:
             "pyarrow": pyarrow.__version__}}
 
 
-def default_partitions(spark: SparkSession, cfg: WalkConfig) -> int:
-    return cfg.partitions or 2 * spark.sparkContext.defaultParallelism
-
-
 def walk_stage(spark: SparkSession, edges: EdgeInput, layout: EdgeLayout | None, cfg: WalkConfig,
                walks_dir: str, work_dir: str, record: RunRecord) -> GraphStats:
     """edges -> walks table at walks_dir."""
@@ -56,11 +53,12 @@ def walk_stage(spark: SparkSession, edges: EdgeInput, layout: EdgeLayout | None,
     layout = layout or inspect_spark(spark, edges)
     table = read_edges(spark, edges, layout)
     spark.sparkContext.setJobDescription("spark-n2v prepare: index nodes, build adjacency")
-    graph = prepare(table, edges.directed, edges.weighted, default_partitions(spark, cfg))
+    graph = prepare_graph(table, edges, cfg, default_partitions(spark, cfg))
     record.graph = graph.stats.as_dict()
+    record.engine = engine_of(graph)
     record.seconds["prepare"] = round(time.perf_counter() - started, 2)
-    log.info("prepare: %s nodes, %s edges in %.1f s", graph.stats.nodes, graph.stats.edges,
-             record.seconds["prepare"])
+    log.info("prepare: %s nodes, %s edges in %.1f s (%s engine)", graph.stats.nodes,
+             graph.stats.edges, record.seconds["prepare"], engine_of(graph))
     started = time.perf_counter()
     walks = walk(spark, graph, cfg, work_dir)
     spark.sparkContext.setJobDescription("spark-n2v walk: assemble and write walks")

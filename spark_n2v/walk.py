@@ -19,9 +19,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from spark_n2v import columns as C
-from spark_n2v import kernels
-from spark_n2v.config import WalkConfig
-from spark_n2v.graph import PreparedGraph
+from spark_n2v import kernels, local
+from spark_n2v.config import EdgeInput, WalkConfig
+from spark_n2v.graph import PreparedGraph, prepare
+from spark_n2v.io import EdgeTable
 
 log = logging.getLogger(__name__)
 
@@ -92,16 +93,41 @@ def step(walkers: DataFrame, graph: PreparedGraph, law: kernels.StepLaw, walk_le
     return _advance(moved, walk_length)
 
 
-def walk(spark: SparkSession, graph: PreparedGraph, cfg: WalkConfig, work_dir: str) -> DataFrame:
-    """Run the walks; returns (walk_id, walk) with node ids in the input's type.
+def default_partitions(spark: SparkSession, cfg: WalkConfig) -> int:
+    return cfg.partitions or 2 * spark.sparkContext.defaultParallelism
 
-    `work_dir` holds the chunks written at each lineage cut; the returned DataFrame reads them, so
-    keep the folder until the walks are written.
+
+def choose_engine(table: EdgeTable, edges: EdgeInput, cfg: WalkConfig) -> str:
+    """`local` or `distributed` as asked, or (auto) local when the graph fits --local-max-mb."""
+    if cfg.engine != "auto":
+        return cfg.engine
+    fits = local.size_mb(table, edges.directed, edges.weighted) <= cfg.local_max_mb
+    return "local" if fits and local.supports(table) else "distributed"
+
+
+def prepare_graph(table: EdgeTable, edges: EdgeInput, cfg: WalkConfig, partitions: int
+                  ) -> PreparedGraph | local.LocalGraph:
+    """The prepared graph for the engine `choose_engine` picks (numpy CSR or Spark adjacency)."""
+    if choose_engine(table, edges, cfg) == "local":
+        return local.prepare(table, edges.directed, edges.weighted)
+    return prepare(table, edges.directed, edges.weighted, partitions)
+
+
+def engine_of(graph: PreparedGraph | local.LocalGraph) -> str:
+    return "local" if isinstance(graph, local.LocalGraph) else "distributed"
+
+
+def walk(spark: SparkSession, graph: PreparedGraph | local.LocalGraph, cfg: WalkConfig,
+         work_dir: str) -> DataFrame:
+    """Run the walks; returns (walk_id, walk) with node ids in the input's type. Both engines give
+    the same walks for the same graph and seed.
+
+    `work_dir` holds the chunks written at each lineage cut (distributed engine); the returned
+    DataFrame reads them, so keep the folder until the walks are written.
     """
-    law = kernels.StepLaw(cfg.return_p, cfg.inout_q, cfg.seed)
-    # The loop's shuffles are explicit repartitions by node, which adaptive execution cannot
-    # coalesce; re-planning every stage of every step only adds latency (measured: ~25% of a
-    # small graph's walk time), so it is off for the loop and restored after.
+    law = kernels.StepLaw(cfg.return_p, cfg.inout_q, cfg.seed, symmetric=not graph.stats.directed)
+    if isinstance(graph, local.LocalGraph):
+        return local.walk(spark, graph, cfg, law, default_partitions(spark, cfg))
     adaptive = spark.conf.get("spark.sql.adaptive.enabled")
     spark.conf.set("spark.sql.adaptive.enabled", "false")
     try:

@@ -1,0 +1,91 @@
+"""Benchmark graphs, generated with numpy and a fixed seed: simple (no self-loops, no duplicates),
+undirected, unweighted, written as Parquet (src, dst) and as a tab-separated edge list (.edg) that
+PecanPy reads, so every tool walks the very same graph.
+
+- planted partition: `blocks` equal communities; each edge stays inside its source's block with
+  probability `inside`, else joins two uniform nodes (labels = block, for classification).
+- Chung-Lu power law: endpoint i drawn with weight (i + offset)^(-1/(gamma-1)), so the degree
+  distribution has exponent gamma; `offset` tunes the largest hub.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as csv
+import pyarrow.parquet as pq
+
+
+def _simple(src: np.ndarray, dst: np.ndarray, nodes: int, edges: int, rng) -> tuple:
+    """Drop self-loops and duplicates (either direction), shuffle, keep `edges` of them."""
+    lo, hi = np.minimum(src, dst), np.maximum(src, dst)
+    keys = np.unique((lo * nodes + hi)[lo != hi])
+    if len(keys) < edges:
+        raise SystemExit(f"generator made only {len(keys)} distinct edges; ask for fewer")
+    keys = rng.permutation(keys)[:edges]
+    return keys // nodes, keys % nodes
+
+
+def planted_partition(nodes: int, edges: int, blocks: int, inside: float, seed: int):
+    rng = np.random.default_rng(seed)
+    size = nodes // blocks
+    draw = int(edges * 1.1) + 1000
+    src = rng.integers(0, nodes, draw)
+    local = (src // size).clip(max=blocks - 1) * size + rng.integers(0, size, draw)
+    dst = np.where(rng.random(draw) < inside, local, rng.integers(0, nodes, draw))
+    a, b = _simple(src, np.minimum(dst, nodes - 1), nodes, edges, rng)
+    labels = (np.arange(nodes) // size).clip(max=blocks - 1)
+    return a, b, labels
+
+
+def chung_lu(nodes: int, edges: int, gamma: float, offset: float, seed: int):
+    rng = np.random.default_rng(seed)
+    weight = (np.arange(nodes) + offset) ** (-1.0 / (gamma - 1.0))
+    cdf = np.cumsum(weight)
+    cdf /= cdf[-1]
+    draw = int(edges * 1.25) + 1000
+    src = np.searchsorted(cdf, rng.random(draw), side="right")
+    dst = np.searchsorted(cdf, rng.random(draw), side="right")
+    return _simple(np.minimum(src, nodes - 1), np.minimum(dst, nodes - 1), nodes, edges, rng)
+
+
+def write(folder: str, src: np.ndarray, dst: np.ndarray, labels: np.ndarray | None = None) -> None:
+    os.makedirs(folder, exist_ok=True)
+    pq.write_table(pa.table({"src": src.astype(np.int64), "dst": dst.astype(np.int64)}),
+                   os.path.join(folder, "edges.parquet"))
+    csv.write_csv(pa.table({"src": src, "dst": dst}), os.path.join(folder, "edges.edg"),
+                  csv.WriteOptions(include_header=False, delimiter="\t", quoting_style="none"))
+    if labels is not None:
+        pq.write_table(pa.table({"id": np.arange(len(labels), dtype=np.int64),
+                                 "label": labels.astype(np.int64)}),
+                       os.path.join(folder, "labels.parquet"))
+
+
+def degree_stats(src: np.ndarray, dst: np.ndarray, nodes: int) -> dict:
+    degree = np.bincount(np.concatenate([src, dst]), minlength=nodes)
+    return {"nodes": int(nodes), "edges": int(len(src)), "max_degree": int(degree.max()),
+            "isolated": int((degree == 0).sum())}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("kind", choices=["planted", "powerlaw"])
+    parser.add_argument("folder")
+    parser.add_argument("--nodes", type=int, required=True)
+    parser.add_argument("--edges", type=int, required=True)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    labels = None
+    if args.kind == "planted":
+        src, dst, labels = planted_partition(args.nodes, args.edges, 20, 0.8, args.seed)
+    else:
+        src, dst = chung_lu(args.nodes, args.edges, 2.2, 1.0, args.seed)
+    write(args.folder, src, dst, labels)
+    print(degree_stats(src, dst, args.nodes))
+
+
+if __name__ == "__main__":
+    main()

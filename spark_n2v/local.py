@@ -1,0 +1,182 @@
+"""The local engine: every task walks its walkers to the end on a broadcast copy of the whole graph.
+
+Like Spark's broadcast join, this is for graphs small enough to ship to every executor (the size is
+checked against `--local-max-mb` before anything is collected): no shuffle per step, no lineage to
+cut, and node ids are decoded inside the task, so the walks come out ready to write. The kernels and
+the random stream are the distributed engine's, so both engines give the same walks.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as T
+
+from spark_n2v import columns as C
+from spark_n2v import kernels
+from spark_n2v.config import WalkConfig
+from spark_n2v.graph import GraphStats, row_cumulative
+from spark_n2v.io import EdgeTable
+
+# Walkers per kernel call: large enough that numpy's per-call overhead vanishes, small enough that
+# the paths (walkers x walk_length longs) stay a few tens of MB (measured: flat from 8k to 128k).
+BATCH_WALKERS = 32768
+# Walkers per task: enough tasks for balance and a progress report, few enough to keep tasks long.
+TASK_WALKERS = 250_000
+_STRING_ID_BYTES = 24  # estimate per string id in the size check (Arrow offsets + typical text)
+
+
+@dataclass(frozen=True)
+class LocalGraph:
+    """The whole graph as CSR: node v's neighbours are nbrs[indptr[v]:indptr[v + 1]] (sorted);
+    ids[v] is v's id in the input's type (numpy for integers, Arrow for strings), id_type its
+    Spark SQL name."""
+
+    indptr: np.ndarray
+    nbrs: np.ndarray
+    cum: np.ndarray | None
+    ids: np.ndarray | pa.Array
+    id_type: str
+    stats: GraphStats
+
+    def release(self) -> None:
+        """Nothing to free: the driver's copy goes with the object (PreparedGraph's interface)."""
+
+    def adjacency(self) -> kernels.Adjacency:
+        starts = self.indptr[:-1]
+        return kernels.Adjacency(self.nbrs, starts, np.diff(self.indptr), self.cum,
+                                 None if self.cum is None else starts)
+
+    def decode(self, nodes: np.ndarray) -> pa.Array:
+        if isinstance(self.ids, np.ndarray):
+            return pa.array(self.ids[nodes])
+        return self.ids.take(pa.array(nodes))
+
+
+def supports(table: EdgeTable) -> bool:
+    """The local prepare handles integer and string ids (any other Parquet id type goes distributed)."""
+    id_type = table.edges.schema["src"].dataType
+    return isinstance(id_type, (T.StringType, T.IntegralType))
+
+
+def size_mb(table: EdgeTable, directed: bool, weighted: bool) -> float:
+    """Upper bound, from the input's row count, of what the local engine holds at once: the edges
+    brought to the driver, or one copy of the CSR (every Python worker holds one)."""
+    string_ids = isinstance(table.edges.schema["src"].dataType, T.StringType)
+    id_bytes = _STRING_ID_BYTES if string_ids else 8
+    edges = table.rows * (2 * id_bytes + (8 if weighted else 0))
+    arcs = table.rows * (1 if directed else 2)
+    nodes = 2 * table.rows
+    csr = arcs * (8 + (8 if weighted else 0)) + nodes * (8 + id_bytes)
+    return max(edges, csr) / 2**20
+
+
+def _index(src: pa.Array, dst: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray | pa.Array]:
+    """Node indices = rank of the id in sort order (as graph.index_ids numbers them; Arrow and
+    Spark both order strings by their UTF-8 bytes). Returns (src index, dst index, ids by index)."""
+    if pa.types.is_integer(src.type):
+        ids, inverse = np.unique(np.concatenate([src.to_numpy(), dst.to_numpy()]),
+                                 return_inverse=True)
+    else:
+        both = pa.concat_arrays([src, dst])
+        ids = pc.unique(both)
+        ids = ids.take(pc.sort_indices(ids))
+        inverse = pc.index_in(both, value_set=ids).to_numpy()
+    inverse = inverse.astype(np.int64)
+    return inverse[:len(src)], inverse[len(src):], ids
+
+
+def _merge(key: np.ndarray, weight: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Distinct keys and, if weighted, each key's weights summed in ascending order from 0.0 (the
+    distributed prepare's sum, bit for bit)."""
+    if weight is None:
+        return np.unique(key), None
+    order = np.lexsort((weight, key))
+    key, weight = key[order], weight[order]
+    first = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
+    counts = np.diff(np.append(first, len(key)))
+    total = 0.0 + weight[first]
+    for extra in range(1, int(counts.max(initial=1))):
+        more = np.flatnonzero(counts > extra)
+        total[more] += weight[first[more] + extra]
+    return key[first], total
+
+
+def prepare(table: EdgeTable, directed: bool, weighted: bool) -> LocalGraph:
+    """The prepare stage in numpy on the driver, for graphs under --local-max-mb: the same graph
+    (indices, merged weights, sorted lists, cumulative weights) as graph.prepare builds in Spark."""
+    columns = ["src", "dst"] + (["weight"] if weighted else [])
+    edges = table.edges.select(*columns).toArrow()
+    src, dst, ids = _index(edges.column("src").combine_chunks(),
+                           edges.column("dst").combine_chunks())
+    num_nodes = len(ids)
+    weight = edges.column("weight").to_numpy() if weighted else None
+    if not directed:  # one key per undirected edge, so (u, v) and (v, u) merge as duplicates
+        src, dst = np.minimum(src, dst), np.maximum(src, dst)
+    kept = src != dst
+    key, weight = _merge(src[kept] * num_nodes + dst[kept],
+                         None if weight is None else weight[kept])
+    num_edges = len(key)
+    src, dst = key // num_nodes, key % num_nodes
+    if not directed:
+        src, dst = np.concatenate([src, dst]), np.concatenate([dst, src])
+        weight = None if weight is None else np.concatenate([weight, weight])
+    order = np.argsort(src * num_nodes + dst)
+    degrees = np.bincount(src, minlength=num_nodes)
+    indptr = np.concatenate([[0], np.cumsum(degrees)])
+    nbrs = dst[order].astype(np.int32 if num_nodes < 2**31 else np.int64)
+    cum = None if weight is None else row_cumulative(weight[order], indptr)
+    stats = GraphStats(
+        input_rows=table.rows, self_loops_dropped=table.self_loops,
+        duplicates_merged=table.rows - table.self_loops - num_edges, nodes=num_nodes,
+        edges=num_edges, nodes_without_out_edges=int((degrees == 0).sum()),
+        directed=directed, weighted=weighted)
+    id_type = table.edges.schema["src"].dataType.simpleString()
+    return LocalGraph(indptr, nbrs, cum, ids, id_type, stats)
+
+
+def _rebatch(batches: Iterator[pa.RecordBatch], size: int) -> Iterator[np.ndarray]:
+    """The walk ids of the incoming batches, regrouped into arrays of about `size`."""
+    pending: list[np.ndarray] = []
+    held = 0
+    for batch in batches:
+        pending.append(batch.column(0).to_numpy())
+        held += batch.num_rows
+        if held >= size:
+            yield np.concatenate(pending)
+            pending, held = [], 0
+    if pending:
+        yield np.concatenate(pending)
+
+
+def walk_batches(law: kernels.StepLaw, shared, num_nodes: int, walk_length: int,
+                 batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """mapInArrow body: walk ids in, finished walks (walk_id, walk of ids) out."""
+    graph: LocalGraph = shared.value  # unpickled once per Python worker, then cached
+    adjacency = graph.adjacency()
+    for walk_id in _rebatch(batches, BATCH_WALKERS):
+        paths, lengths = kernels.walk_paths(law, adjacency, walk_id, walk_id % num_nodes,
+                                            walk_length)
+        visited = paths[np.arange(walk_length)[None, :] < lengths[:, None]]
+        offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32))
+        yield pa.RecordBatch.from_arrays(
+            [pa.array(walk_id), pa.ListArray.from_arrays(offsets, graph.decode(visited))],
+            names=[C.WALK_ID, C.WALK])
+
+
+def walk(spark: SparkSession, graph: LocalGraph, cfg: WalkConfig, law: kernels.StepLaw,
+         partitions: int) -> DataFrame:
+    """The walks table (walk_id, walk), walked inside the tasks of one Spark job."""
+    num_nodes = len(graph.indptr) - 1
+    shared = spark.sparkContext.broadcast(graph)
+    num_walkers = cfg.num_walks * num_nodes
+    tasks = max(partitions, -(-num_walkers // TASK_WALKERS))
+    body = functools.partial(walk_batches, law, shared, num_nodes, cfg.walk_length)
+    return (spark.range(0, num_walkers, numPartitions=tasks)
+            .mapInArrow(body, f"{C.WALK_ID} long, {C.WALK} array<{graph.id_type}>"))
