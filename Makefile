@@ -4,13 +4,23 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test check-env clean
+.PHONY: demo test bench check-env clean
 
 demo: check-env $(STAMP)
 	$(BIN)/python -m spark_n2v.demo out/demo
 
 test: check-env $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The walk benchmark beside PecanPy (in its own virtualenv: it pins numpy < 2). BENCH_ARGS passes
+# options to bench/run.py, e.g. make bench BENCH_ARGS="--only planted --peer-timeout 600".
+bench: check-env $(STAMP) .venv-peers/.installed-stamp
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+.venv-peers/.installed-stamp: bench/peers/requirements.txt
+	$(PYTHON) -m venv .venv-peers
+	.venv-peers/bin/python -m pip install --quiet -r bench/peers/requirements.txt
+	touch $@
 
 check-env:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10 or newer is needed (found " + sys.version.split()[0] + "): install it and run make PYTHON=python3.X")'
@@ -28,4 +38,4 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) out .pytest_cache build *.egg-info
+	rm -rf $(VENV) .venv-peers out .pytest_cache build *.egg-info

@@ -15,6 +15,7 @@ from typing import Iterator
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from pyspark import Accumulator
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
@@ -155,9 +156,10 @@ def _rebatch(batches: Iterator[pa.RecordBatch], size: int) -> Iterator[np.ndarra
         yield np.concatenate(pending)
 
 
-def walk_batches(law: kernels.StepLaw, shared, num_nodes: int, walk_length: int,
+def walk_batches(law: kernels.StepLaw, shared, num_nodes: int, walk_length: int, finished,
                  batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """mapInArrow body: walk ids in, finished walks (walk_id, walk of ids) out."""
+    """mapInArrow body: walk ids in, finished walks (walk_id, walk of ids) out; counts them in
+    the `finished` accumulator (or not, if None)."""
     graph: LocalGraph = shared.value  # unpickled once per Python worker, then cached
     adjacency = graph.adjacency()
     for walk_id in _rebatch(batches, BATCH_WALKERS):
@@ -168,15 +170,18 @@ def walk_batches(law: kernels.StepLaw, shared, num_nodes: int, walk_length: int,
         yield pa.RecordBatch.from_arrays(
             [pa.array(walk_id), pa.ListArray.from_arrays(offsets, graph.decode(visited))],
             names=[C.WALK_ID, C.WALK])
+        if finished is not None:
+            finished.add(len(walk_id))
 
 
 def walk(spark: SparkSession, graph: LocalGraph, cfg: WalkConfig, law: kernels.StepLaw,
-         partitions: int) -> DataFrame:
-    """The walks table (walk_id, walk), walked inside the tasks of one Spark job."""
+         partitions: int, finished: Accumulator | None = None) -> DataFrame:
+    """The walks table (walk_id, walk), walked inside the tasks of one Spark job; `finished`, if
+    given, counts the walks done (for progress reports)."""
     num_nodes = len(graph.indptr) - 1
     shared = spark.sparkContext.broadcast(graph)
     num_walkers = cfg.num_walks * num_nodes
     tasks = max(partitions, -(-num_walkers // TASK_WALKERS))
-    body = functools.partial(walk_batches, law, shared, num_nodes, cfg.walk_length)
+    body = functools.partial(walk_batches, law, shared, num_nodes, cfg.walk_length, finished)
     return (spark.range(0, num_walkers, numPartitions=tasks)
             .mapInArrow(body, f"{C.WALK_ID} long, {C.WALK} array<{graph.id_type}>"))

@@ -18,6 +18,7 @@ from spark_n2v import columns as C
 from spark_n2v.config import EdgeInput, TrainConfig, WalkConfig
 from spark_n2v.graph import GraphStats
 from spark_n2v.io import EdgeLayout, inspect_spark, read_edges, read_parquet_table
+from spark_n2v.progress import walks_progress
 from spark_n2v.train import train_word2vec
 from spark_n2v.walk import default_partitions, engine_of, prepare_graph, walk
 
@@ -60,13 +61,20 @@ def walk_stage(spark: SparkSession, edges: EdgeInput, layout: EdgeLayout | None,
     log.info("prepare: %s nodes, %s edges in %.1f s (%s engine)", graph.stats.nodes,
              graph.stats.edges, record.seconds["prepare"], engine_of(graph))
     started = time.perf_counter()
-    walks = walk(spark, graph, cfg, work_dir)
-    spark.sparkContext.setJobDescription("spark-n2v walk: assemble and write walks")
-    walks.write.parquet(walks_dir)
-    spark.sparkContext.setJobDescription(None)
+    finished = spark.sparkContext.accumulator(0)
+    walks = walk(spark, graph, cfg, work_dir, finished)
+    walkers = graph.stats.nodes * cfg.num_walks
+    if record.engine == "local":  # the walking happens in this write's tasks
+        with walks_progress(spark, f"spark-n2v walk: local engine, {walkers:,} walks of "
+                            f"{cfg.walk_length}", walkers, cfg.walk_length, finished):
+            walks.write.parquet(walks_dir)
+    else:
+        spark.sparkContext.setJobDescription("spark-n2v walk: assemble and write walks")
+        walks.write.parquet(walks_dir)
+        spark.sparkContext.setJobDescription(None)
     graph.release()
     record.seconds["walk"] = round(time.perf_counter() - started, 2)
-    record.counts["walks"] = graph.stats.nodes * cfg.num_walks
+    record.counts["walks"] = walkers
     log.info("walk: %s walks in %.1f s", record.counts["walks"], record.seconds["walk"])
     return graph.stats
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import logging
 
+from pyspark import Accumulator, StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -23,6 +24,7 @@ from spark_n2v import kernels, local
 from spark_n2v.config import EdgeInput, WalkConfig
 from spark_n2v.graph import PreparedGraph, prepare
 from spark_n2v.io import EdgeTable
+from spark_n2v.progress import StepProgress
 
 log = logging.getLogger(__name__)
 
@@ -118,16 +120,17 @@ def engine_of(graph: PreparedGraph | local.LocalGraph) -> str:
 
 
 def walk(spark: SparkSession, graph: PreparedGraph | local.LocalGraph, cfg: WalkConfig,
-         work_dir: str) -> DataFrame:
+         work_dir: str, finished: Accumulator | None = None) -> DataFrame:
     """Run the walks; returns (walk_id, walk) with node ids in the input's type. Both engines give
     the same walks for the same graph and seed.
 
     `work_dir` holds the chunks written at each lineage cut (distributed engine); the returned
-    DataFrame reads them, so keep the folder until the walks are written.
+    DataFrame reads them, so keep the folder until the walks are written. The local engine walks
+    when the DataFrame is written, counting finished walks in `finished` if given.
     """
     law = kernels.StepLaw(cfg.return_p, cfg.inout_q, cfg.seed, symmetric=not graph.stats.directed)
     if isinstance(graph, local.LocalGraph):
-        return local.walk(spark, graph, cfg, law, default_partitions(spark, cfg))
+        return local.walk(spark, graph, cfg, law, default_partitions(spark, cfg), finished)
     adaptive = spark.conf.get("spark.sql.adaptive.enabled")
     spark.conf.set("spark.sql.adaptive.enabled", "false")
     try:
@@ -139,29 +142,45 @@ def walk(spark: SparkSession, graph: PreparedGraph | local.LocalGraph, cfg: Walk
 
 def _iterate(spark: SparkSession, graph: PreparedGraph, cfg: WalkConfig, law: kernels.StepLaw,
              work_dir: str) -> list[str]:
-    """Step all walkers to the end; returns the chunk folders written at the lineage cuts."""
+    """Step all walkers to the end; returns the chunk folders written at the lineage cuts.
+
+    Each step is materialised (cached, counted) before the next: the count is the progress line's
+    live walkers, and the next step reads the cache instead of recomputing the chain.
+    """
+    sc = spark.sparkContext
     live = start_walkers(graph.ids, graph.stats.nodes, cfg)
+    live_count = graph.stats.nodes * cfg.num_walks if cfg.walk_length > 1 else 0
+    progress = StepProgress(cfg.walk_length - 1)
+    cached: DataFrame | None = None
     chunks: list[str] = []
     iteration = 0
     while True:
         if cfg.walk_length > 1:
-            live = step(live, graph, law, cfg.walk_length)
+            sc.setJobDescription(f"spark-n2v walk: step {iteration + 1} of {cfg.walk_length - 1}")
+            live = step(live, graph, law, cfg.walk_length).persist(StorageLevel.MEMORY_AND_DISK)
+            moving, live_count = live_count, live.where(~F.col(C.DONE)).count()
+            if cached is not None:
+                cached.unpersist()
+            cached = live
             iteration += 1
+            progress.step(iteration, moving, live_count)
         final = iteration >= cfg.walk_length - 1
         if not final and iteration % cfg.checkpoint_interval:
             continue
         path = f"{work_dir}/chunk-{len(chunks):05d}"
-        spark.sparkContext.setJobDescription(f"spark-n2v walk: steps up to {iteration}")
+        sc.setJobDescription(f"spark-n2v walk: write the walkers after step {iteration}")
         (live.withColumn(C.SEG_START, F.col(C.STEP) - F.size(C.SEG) + 1)
          .write.mode("overwrite").parquet(path))
         chunks.append(path)
+        if cached is not None:
+            cached.unpersist()
+            cached = None
         live = spark.read.parquet(path).where(~F.col(C.DONE)).select(
             *_STATE, F.array().cast("array<long>").alias(C.SEG))
         # Past walk_length - 1 iterations only walkers whose candidates were all rejected remain.
-        if final and live.count() == 0:
+        if final and live_count == 0:
             break
-        log.info("walk: %d iterations done", iteration)
-    spark.sparkContext.setJobDescription(None)
+    sc.setJobDescription(None)
     return chunks
 
 

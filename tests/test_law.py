@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import write_csv
-from tests.helpers import prepared, walks_of
+from tests.helpers import ENGINES, prepared, walks_of
 from tests.law import adjacency, chi_square_pvalue
 
 # Triangles (close nodes), a return edge at every step, far nodes, uneven weights, string ids.
@@ -19,11 +19,14 @@ GRAPHS = {"undirected": (UNDIRECTED, False), "directed": (DIRECTED, True)}
 WALKS = dict(walk_length=5, num_walks=1200, seed=11)
 
 
-@pytest.fixture(scope="module", params=sorted(GRAPHS))
+@pytest.fixture(scope="module", params=[(g, e) for g in sorted(GRAPHS) for e in ENGINES],
+                ids=lambda param: "-".join(param))
 def graph(request, spark, tmp_path_factory):
-    edges, directed = GRAPHS[request.param]
+    """Each graph kind, prepared for each engine: every engine path passes the same law tests."""
+    kind, engine = request.param
+    edges, directed = GRAPHS[kind]
     path = write_csv(tmp_path_factory.mktemp("law") / "edges.csv", edges)
-    g = prepared(spark, path, directed=directed, weighted=True)
+    g = prepared(spark, path, directed=directed, weighted=True, engine=engine)
     yield g, adjacency(edges, directed, weighted=True)
     g.release()
 

@@ -1,0 +1,79 @@
+"""Where a walk is while it runs: one log line per step (stderr), and Spark job descriptions.
+
+The distributed engine reports each step as it completes (step i of L, live walkers, steps/s, ETA).
+The local engine walks whole walks inside tasks, so there is no global step to report: it reports the
+walks finished (counted by an accumulator as tasks end), with the same rate and ETA.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from typing import Iterator
+
+from pyspark import Accumulator
+from pyspark.sql import SparkSession
+
+log = logging.getLogger("spark_n2v.progress")
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+class StepProgress:
+    """Progress of the distributed engine's step loop."""
+
+    def __init__(self, steps: int) -> None:
+        self.steps = steps
+        self.started = time.perf_counter()
+        self.last = self.started
+
+    def step(self, done: int, live_before: int, live_after: int) -> None:
+        now = time.perf_counter()
+        rate = live_before / max(now - self.last, 1e-9)
+        eta = (now - self.started) / done * max(self.steps - done, 0)
+        self.last = now
+        if done > self.steps:  # rare: walkers whose every candidate so far was rejected
+            log.info("walk: extra round %d for %s walkers", done - self.steps, f"{live_before:,}")
+            return
+        log.info("walk step %d/%d: %s live walkers, %.2fM steps/s, ETA %s", done, self.steps,
+                 f"{live_after:,}", rate / 1e6, _duration(eta))
+
+
+@contextlib.contextmanager
+def walks_progress(spark: SparkSession, description: str, walkers: int, walk_length: int,
+                   finished: Accumulator, every: float = 10.0) -> Iterator[None]:
+    """Log the walks finished so far (`finished`, added to by the tasks as they end) until the
+    block ends, then the total."""
+    sc = spark.sparkContext
+    sc.setJobDescription(description)
+    stop = threading.Event()
+    started = time.perf_counter()
+
+    def report() -> None:
+        shown = 0
+        while not stop.wait(every):
+            done = finished.value
+            if done == shown:
+                continue
+            shown = done
+            elapsed = time.perf_counter() - started
+            log.info("walk (local engine): %s of %s walks, %.2fM steps/s, ETA %s", f"{done:,}",
+                     f"{walkers:,}", done * (walk_length - 1) / elapsed / 1e6,
+                     _duration(elapsed / done * (walkers - done)))
+
+    thread = threading.Thread(target=report, name="spark-n2v progress", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        sc.setJobDescription(None)
+    elapsed = time.perf_counter() - started
+    log.info("walk (local engine): %s walks in %s, %.2fM steps/s", f"{walkers:,}",
+             _duration(elapsed), walkers * (walk_length - 1) / elapsed / 1e6)
