@@ -25,9 +25,10 @@ from spark_n2v.config import WalkConfig
 from spark_n2v.graph import GraphStats, row_cumulative
 from spark_n2v.io import EdgeTable
 
-# Walkers per kernel call: large enough that numpy's per-call overhead vanishes, small enough that
-# the paths (walkers x walk_length longs) stay a few tens of MB (measured: flat from 8k to 128k).
-BATCH_WALKERS = 32768
+# Walkers per kernel call: large enough that numpy's per-call overhead vanishes (measured: steps/s
+# flat from 8k to 128k), small enough that the paths and the Arrow batch handed to the JVM (walkers x
+# walk_length longs, several copies) stay small: each Python worker's peak memory grows with it.
+BATCH_WALKERS = 8192
 # Walkers per task: enough tasks for balance and a progress report, few enough to keep tasks long.
 TASK_WALKERS = 250_000
 _STRING_ID_BYTES = 24  # estimate per string id in the size check (Arrow offsets + typical text)
@@ -139,6 +140,8 @@ def prepare(table: EdgeTable, directed: bool, weighted: bool) -> LocalGraph:
         edges=num_edges, nodes_without_out_edges=int((degrees == 0).sum()),
         directed=directed, weighted=weighted)
     id_type = table.edges.schema["src"].dataType.simpleString()
+    del edges
+    pa.default_memory_pool().release_unused()  # Arrow's allocator keeps freed blocks otherwise
     return LocalGraph(indptr, nbrs, cum, ids, id_type, stats)
 
 
