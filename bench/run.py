@@ -1,7 +1,9 @@
 """The walk-engine benchmark: our walk stage beside PecanPy SparseOTF on the same graphs, in one run.
 
 Every measured command is a whole process (JVM start, reading, writing included), timed by wall
-clock, with the peak memory of its whole process tree (JVM, Python workers) sampled from /proc.
+clock, with the peak memory of its whole process tree (JVM, Python driver and workers): the sum of
+the processes' PSS, sampled from /proc every 0.2 s (PSS, not RSS: forked Python workers share pages
+with their parent, which a sum of RSS would count more than once).
 Prints a table and writes it, with the machine and versions, to bench/results/.
 
     make bench                         # everything (about an hour on 2 cores)
@@ -44,25 +46,35 @@ class Result:
         return self.steps / self.seconds if self.seconds else None
 
 
-def _tree_rss(root: int) -> int:
-    """Resident bytes of a process and all its descendants (from /proc)."""
+def _pss(pid: int) -> int:
+    """Proportional set size: resident bytes, shared pages divided among the processes sharing them
+    (forked Python workers share their parent's pages; summing RSS would count those twice)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as handle:
+            for line in handle:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _tree_memory(root: int) -> int:
+    """Memory of a process and all its descendants: the sum of their PSS (from /proc)."""
     children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/stat") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
+                parent = int(handle.read().rsplit(")", 1)[1].split()[1])
         except OSError:
             continue
-        pid, parent = int(entry), int(fields[1])
-        children.setdefault(parent, []).append(pid)
-        rss[pid] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+        children.setdefault(parent, []).append(int(entry))
     total, todo = 0, [root]
     while todo:
         pid = todo.pop()
-        total += rss.get(pid, 0)
+        total += _pss(pid)
         todo.extend(children.get(pid, []))
     return total
 
@@ -79,7 +91,7 @@ def measure(command: list[str], timeout: float, log_path: str) -> tuple[float | 
         def sample() -> None:
             nonlocal peak
             while not done.is_set():
-                peak = max(peak, _tree_rss(proc.pid))
+                peak = max(peak, _tree_memory(proc.pid))
                 time.sleep(0.2)
 
         sampler = threading.Thread(target=sample, daemon=True)

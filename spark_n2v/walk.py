@@ -22,6 +22,7 @@ from pyspark.sql import functions as F
 from spark_n2v import columns as C
 from spark_n2v import kernels, local
 from spark_n2v.config import EdgeInput, WalkConfig
+from spark_n2v.errors import UserError
 from spark_n2v.graph import PreparedGraph, prepare
 from spark_n2v.io import EdgeTable
 from spark_n2v.progress import StepProgress
@@ -101,6 +102,10 @@ def default_partitions(spark: SparkSession, cfg: WalkConfig) -> int:
 
 def choose_engine(table: EdgeTable, edges: EdgeInput, cfg: WalkConfig) -> str:
     """`local` or `distributed` as asked, or (auto) local when the graph fits --local-max-mb."""
+    if cfg.engine == "local" and not local.supports(table):
+        id_type = table.edges.schema["src"].dataType.simpleString()
+        raise UserError(f"--engine local: node ids of type {id_type} are not supported there "
+                        "(integers and strings are); use --engine auto or distributed")
     if cfg.engine != "auto":
         return cfg.engine
     fits = local.size_mb(table, edges.directed, edges.weighted) <= cfg.local_max_mb

@@ -95,3 +95,18 @@ def test_local_engine_reports_finished_walks(spark, messy, caplog):
     assert finished.value == 60
     lines = [r.getMessage() for r in caplog.records if r.name == "spark_n2v.progress"]
     assert lines[-1].startswith("walk (local engine): 60 walks in")
+
+
+def test_forcing_the_local_engine_on_ids_it_cannot_hold_says_what_to_do(spark, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from spark_n2v.errors import UserError
+    path = str(tmp_path / "dates.parquet")
+    days = pa.array([1, 2, 3], pa.int32()).cast(pa.date32())
+    pq.write_table(pa.table({"src": days, "dst": days.take([1, 2, 0])}), path)
+    edges = EdgeInput(path=path)
+    table = read_edges(spark, edges, inspect_local(edges))
+    assert choose_engine(table, edges, WalkConfig()) == "distributed"
+    with pytest.raises(UserError, match="--engine local: node ids of type date"):
+        choose_engine(table, edges, WalkConfig(engine="local"))
