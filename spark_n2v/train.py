@@ -38,7 +38,10 @@ def train_word2vec(walks: DataFrame, cfg: TrainConfig) -> DataFrame:
     """walks (walk_id, walk) -> embeddings (id in the walks' id type, embedding array<float>)."""
     id_type = walks.schema[C.WALK].dataType.elementType
     check_mllib_capacity(vocabulary_size(walks, cfg.min_count), cfg.dim)
-    sentences = walks.select(F.transform(C.WALK, lambda x: x.cast("string")).alias("_sentence"))
+    # MLlib's result depends on the order of the sentences: fix it, so that the same walks give the
+    # same embeddings whichever engine (or partitioning) wrote them.
+    ordered = walks.orderBy(C.WALK_ID) if C.WALK_ID in walks.columns else walks
+    sentences = ordered.select(F.transform(C.WALK, lambda x: x.cast("string")).alias("_sentence"))
     model = Word2Vec(
         vectorSize=cfg.dim, windowSize=cfg.window, maxIter=cfg.epochs, minCount=cfg.min_count,
         stepSize=cfg.learning_rate, numPartitions=cfg.partitions, seed=cfg.seed,
