@@ -29,13 +29,27 @@ def _simple(src: np.ndarray, dst: np.ndarray, nodes: int, edges: int, rng) -> tu
     return keys // nodes, keys % nodes
 
 
-def planted_partition(nodes: int, edges: int, blocks: int, inside: float, seed: int):
+def planted_partition(nodes: int, edges: int, blocks: int, inside: float, seed: int,
+                      pareto: float | None = None):
+    """Endpoints are uniform, or with `pareto` drawn in proportion to Pareto(pareto) node weights
+    (heterogeneous degrees, which make classification harder and hubs appear)."""
     rng = np.random.default_rng(seed)
     size = nodes // blocks
     draw = int(edges * 1.1) + 1000
-    src = rng.integers(0, nodes, draw)
-    local = (src // size).clip(max=blocks - 1) * size + rng.integers(0, size, draw)
-    dst = np.where(rng.random(draw) < inside, local, rng.integers(0, nodes, draw))
+    if not pareto:
+        src = rng.integers(0, nodes, draw)
+        local = (src // size).clip(max=blocks - 1) * size + rng.integers(0, size, draw)
+        dst = np.where(rng.random(draw) < inside, local, rng.integers(0, nodes, draw))
+    else:
+        cdf = np.cumsum(rng.pareto(pareto, nodes) + 1.0)
+        cdf /= cdf[-1]
+        src = np.minimum(np.searchsorted(cdf, rng.random(draw), side="right"), nodes - 1)
+        block = (src // size).clip(max=blocks - 1)
+        lo = np.where(block > 0, cdf[np.maximum(block * size - 1, 0)], 0.0)
+        hi = np.where(block == blocks - 1, 1.0, cdf[np.minimum((block + 1) * size, nodes) - 1])
+        local = np.searchsorted(cdf, lo + (hi - lo) * rng.random(draw), side="right")
+        anywhere = np.searchsorted(cdf, rng.random(draw), side="right")
+        dst = np.where(rng.random(draw) < inside, local, anywhere)
     a, b = _simple(src, np.minimum(dst, nodes - 1), nodes, edges, rng)
     labels = (np.arange(nodes) // size).clip(max=blocks - 1)
     return a, b, labels
@@ -77,10 +91,15 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, required=True)
     parser.add_argument("--edges", type=int, required=True)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--inside", type=float, default=0.8,
+                        help="planted: share of edges inside a block (default 0.8)")
+    parser.add_argument("--pareto", type=float, default=None,
+                        help="planted: Pareto shape of node weights (default: uniform endpoints)")
     args = parser.parse_args()
     labels = None
     if args.kind == "planted":
-        src, dst, labels = planted_partition(args.nodes, args.edges, 20, 0.8, args.seed)
+        src, dst, labels = planted_partition(args.nodes, args.edges, 20, args.inside, args.seed,
+                                                 args.pareto)
     else:
         src, dst = chung_lu(args.nodes, args.edges, 2.2, 1.0, args.seed)
     write(args.folder, src, dst, labels)

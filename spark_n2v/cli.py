@@ -69,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     specs = {
         "walk": ("edges -> walks table (walk_id, walk)", (EdgeInput, WalkConfig)),
-        "train": ("walks table -> embeddings table (id, embedding) with MLlib Word2Vec",
+        "train": ("walks table -> embeddings table (id, embedding): skip-gram, our negative-"
+                  "sampling trainer (--trainer sgns) or MLlib Word2Vec",
                   (TrainConfig,)),
         "run": ("edges -> DIR/walks, DIR/embeddings and DIR/_run.json",
                 (EdgeInput, WalkConfig, TrainConfig)),
@@ -149,12 +150,13 @@ def execute(args: argparse.Namespace, argv: Sequence[str]) -> None:
             stages.walk_stage(spark, configs["input"], layout, configs["walk"], out.staging,
                               out.work, record)
         elif args.command == "train":
-            stages.train_stage(spark, args.walks, "--walks", configs["train"], out.staging, record)
+            stages.train_stage(spark, args.walks, "--walks", configs["train"], out.staging,
+                               out.work + "/train", record)
         else:
             stages.walk_stage(spark, configs["input"], layout, configs["walk"], out.sub("walks"),
                               out.work, record)
             stages.train_stage(spark, out.sub("walks"), "--walks", configs["train"],
-                               out.sub("embeddings"), record)
+                               out.sub("embeddings"), out.work + "/train", record)
         record.seconds["total"] = round(time.perf_counter() - started, 2)
         out.write_json("_run.json", record.as_dict(spark))
         out.commit()

@@ -21,9 +21,12 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 FORMATS = ("parquet", "csv", "tsv", "snap")
 ENGINES = ("auto", "local", "distributed")
+TRAINERS = ("mllib", "sgns")
 
 # MLlib Word2Vec refuses vocabulary x dimension at or above Int.MaxValue (it would overflow its arrays).
 MLLIB_MAX_CELLS = 2**31 - 1
+# The sgns trainer stores a position's pair count in 16 bits (at most 2 x window).
+MAX_WINDOW = 1000
 
 
 def _opt(default: Any, flag: str, help: str, **extra: Any) -> Any:
@@ -100,26 +103,39 @@ class WalkConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Spark MLlib Word2Vec (skip-gram, hierarchical softmax) on the walks."""
+    """Skip-gram on the walks: our negative-sampling trainer or Spark MLlib Word2Vec."""
 
+    trainer: str = _opt("mllib", "--trainer", "sgns: skip-gram with negative sampling, partitioned "
+                        "inside Spark (any size); mllib: Spark MLlib Word2Vec, hierarchical softmax, "
+                        "model on the driver, at most 2^31 weights (default mllib)",
+                        choices=TRAINERS)
     dim: int = _opt(128, "--dim", "embedding dimension (default 128)")
     window: int = _opt(10, "--window", "context window (default 10)")
     epochs: int = _opt(1, "--epochs", "passes over the walks (default 1)")
+    negatives: int = _opt(5, "--negatives", "sgns: negative samples per pair (default 5)")
     min_count: int = _opt(0, "--min-count", "drop nodes seen fewer times; keep 0 so every node is "
                           "embedded (default 0)")
-    learning_rate: float = _opt(0.025, "--learning-rate", "initial learning rate (default 0.025)")
-    partitions: int = _opt(1, "--partitions", "MLlib Word2Vec partitions: more is faster but "
-                           "averages copies and costs quality (default 1)",
-                           run_flag="--train-partitions")
+    learning_rate: float = _opt(0.025, "--learning-rate", "initial learning rate, decaying "
+                                "linearly (default 0.025)")
+    partitions: int | None = _opt(None, "--partitions", "sgns: node partitions P (P tasks per "
+                                  "round, each holding 2/P of the model; default: the cores, or "
+                                  "more to keep a task near 1 GiB); mllib: Word2Vec partitions, "
+                                  "more is faster but averages copies and costs quality (default 1)",
+                                  run_flag="--train-partitions")
     seed: int = _opt(42, "--seed", "random seed (default 42)")
 
     def __post_init__(self) -> None:
-        for name in ("dim", "window", "epochs", "partitions"):
+        _check(self.trainer in TRAINERS, "--trainer",
+               f"must be one of {', '.join(TRAINERS)}, got {self.trainer!r}")
+        for name in ("dim", "window", "epochs", "negatives"):
             _check(getattr(self, name) >= 1, _flag(type(self), name),
                    f"must be at least 1, got {getattr(self, name)}")
+        _check(self.window <= MAX_WINDOW, "--window", f"must be at most {MAX_WINDOW}, got {self.window}")
+        _check(self.partitions is None or self.partitions >= 1, "--partitions",
+               f"must be at least 1, got {self.partitions}")
         _check(self.min_count >= 0, "--min-count", f"must be 0 or more, got {self.min_count}")
-        _check(math.isfinite(self.learning_rate) and self.learning_rate > 0, "--learning-rate",
-               f"must be a finite number > 0, got {self.learning_rate}")
+        _check(math.isfinite(self.learning_rate) and 0 < self.learning_rate <= 1, "--learning-rate",
+               f"must be a number in (0, 1], got {self.learning_rate}")
         _check(0 <= self.seed < 2**63, "--seed", f"must be in [0, 2^63), got {self.seed}")
 
 

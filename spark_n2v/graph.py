@@ -50,15 +50,14 @@ class PreparedGraph:
         self.ids.unpersist()
 
 
-def index_ids(edges: DataFrame, partitions: int) -> tuple[DataFrame, int]:
-    """Number the distinct ids 0..V-1 in sort order, without one partition holding them all.
-    Returns (node, id) hash-partitioned by node and cached, and V.
+def rank_rows(df: DataFrame, order: list, name: str, partitions: int) -> tuple[DataFrame, int]:
+    """(df with `name` = the row's 0-based rank in `order`, number of rows), without one partition
+    holding them all.
 
     Range-partition and sort, count each partition, and add the counts of the partitions before:
-    the index is the id's rank, whatever the partitioning, so walks do not depend on it.
+    the rank depends on the rows only, not on how they were partitioned. Cached and materialised.
     """
-    ids = edges.select(F.col("src").alias(C.ID)).union(edges.select(F.col("dst").alias(C.ID)))
-    ranged = (ids.distinct().repartitionByRange(partitions, C.ID).sortWithinPartitions(C.ID)
+    ranged = (df.repartitionByRange(partitions, *order).sortWithinPartitions(*order)
               .withColumn("_part", F.spark_partition_id())
               .persist(StorageLevel.MEMORY_AND_DISK))
     counts = dict(ranged.groupBy("_part").count().collect())  # one row per partition
@@ -67,13 +66,21 @@ def index_ids(edges: DataFrame, partitions: int) -> tuple[DataFrame, int]:
         offsets[part] = total
         total += counts[part]
     offset = F.element_at(F.create_map(*[F.lit(x) for kv in offsets.items() for x in kv]),
-                          F.col("_part"))
-    rank = F.row_number().over(Window.partitionBy("_part").orderBy(C.ID)) - 1
-    indexed = (ranged.select((offset + rank).cast("long").alias(C.NODE), C.ID)
-               .repartition(partitions, C.NODE).persist(StorageLevel.MEMORY_AND_DISK))
-    indexed.count()  # materialise before the range partitions are released
+                          F.col("_part")) if offsets else F.lit(0)
+    rank = F.row_number().over(Window.partitionBy("_part").orderBy(*order)) - 1
+    ranked = (ranged.withColumn(name, (offset + rank).cast("long")).drop("_part")
+              .repartition(partitions, name).persist(StorageLevel.MEMORY_AND_DISK))
+    ranked.count()  # materialise before the range partitions are released
     ranged.unpersist()
-    return indexed, total
+    return ranked, total
+
+
+def index_ids(edges: DataFrame, partitions: int) -> tuple[DataFrame, int]:
+    """Number the distinct ids 0..V-1 in sort order (their rank, so walks do not depend on the
+    partitioning). Returns (node, id) hash-partitioned by node and cached, and V."""
+    ids = edges.select(F.col("src").alias(C.ID)).union(edges.select(F.col("dst").alias(C.ID)))
+    indexed, total = rank_rows(ids.distinct(), [F.col(C.ID)], C.NODE, partitions)
+    return indexed.select(C.NODE, C.ID), total
 
 
 def row_cumulative(weights: np.ndarray, offsets: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ from spark_n2v.config import EdgeInput, TrainConfig, WalkConfig
 from spark_n2v.graph import GraphStats
 from spark_n2v.io import EdgeLayout, inspect_spark, read_edges, read_parquet_table
 from spark_n2v.progress import walks_progress
+from spark_n2v.sgns import train_sgns
 from spark_n2v.train import train_word2vec
 from spark_n2v.walk import default_partitions, engine_of, prepare_graph, walk
 
@@ -82,12 +83,15 @@ def walk_stage(spark: SparkSession, edges: EdgeInput, layout: EdgeLayout | None,
 
 
 def train_stage(spark: SparkSession, walks_dir: str, flag: str, cfg: TrainConfig,
-                embeddings_dir: str, record: RunRecord) -> None:
-    """walks table -> embeddings table at embeddings_dir."""
+                embeddings_dir: str, work_dir: str, record: RunRecord) -> None:
+    """walks table -> embeddings table at embeddings_dir (work_dir: the sgns trainer's tables)."""
     started = time.perf_counter()
     walks = read_parquet_table(spark, walks_dir, flag, (C.WALK,))
-    spark.sparkContext.setJobDescription("spark-n2v train: MLlib Word2Vec")
-    embeddings = train_word2vec(walks, cfg)
+    if cfg.trainer == "sgns":
+        embeddings = train_sgns(spark, walks, cfg, work_dir)
+    else:
+        spark.sparkContext.setJobDescription("spark-n2v train: MLlib Word2Vec")
+        embeddings = train_word2vec(walks, cfg)
     embeddings.write.parquet(embeddings_dir)
     spark.sparkContext.setJobDescription(None)
     record.seconds["train"] = round(time.perf_counter() - started, 2)

@@ -44,7 +44,7 @@ def train_word2vec(walks: DataFrame, cfg: TrainConfig) -> DataFrame:
     sentences = ordered.select(F.transform(C.WALK, lambda x: x.cast("string")).alias("_sentence"))
     model = Word2Vec(
         vectorSize=cfg.dim, windowSize=cfg.window, maxIter=cfg.epochs, minCount=cfg.min_count,
-        stepSize=cfg.learning_rate, numPartitions=cfg.partitions, seed=cfg.seed,
+        stepSize=cfg.learning_rate, numPartitions=cfg.partitions or 1, seed=cfg.seed,
         inputCol="_sentence").fit(sentences)
     return model.getVectors().select(
         F.col("word").cast(id_type).alias(C.ID),

@@ -1,0 +1,298 @@
+"""Negative-sampling skip-gram trained inside Spark, partitioned: nothing model-sized on the driver.
+
+1. Vocabulary: count each node's tokens; rank nodes by count (most frequent first, ties by id) and
+   deal them round-robin into P partitions, so partitions hold about the same number of tokens and
+   the same unigram^0.75 mass. Node of rank k is row k // P of partition k % P.
+2. Tokens: every walk position becomes (walk_id, pos, local, window, pairs), written to Parquet
+   split by the node's partition. The reduced window and the pair count are hashes of
+   (seed, walk_id, pos): the same pairs whatever P.
+3. Rounds: epoch e, round r trains bucket (i, (i + r) mod P) in task i, for every i at once: task i
+   reads syn0[i] and syn1[j] and the tokens of partitions i and j, runs skipgram.train_bucket, and
+   writes both tables back. Tables move between rounds through files in the work folder (local
+   disk, HDFS or an object store), never through the driver; each round writes new files, so a
+   retried task starts from the same inputs and the same seed and P give the same embeddings.
+4. Output: each task turns its partition of syn0 into (id, embedding) rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from spark_n2v import columns as C
+from spark_n2v import skipgram
+from spark_n2v.config import TrainConfig
+from spark_n2v.errors import UserError
+from spark_n2v.graph import rank_rows
+
+log = logging.getLogger(__name__)
+
+TASK_TABLE_BYTES = 1 << 30  # automatic P keeps a task's two table partitions near 1 GiB
+SHARED_PER_NEGATIVE = 5     # shared negatives per walk per negative (25 for 5): see trainer-notes
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything a training task needs, small enough to ship with every task."""
+
+    work: str                 # work folder (local path or URI)
+    partitions: int
+    dim: int
+    negatives: int
+    learning_rate: float
+    epochs: int
+    seed: int
+    sizes: tuple[int, ...]    # nodes per partition
+    shares: tuple[float, ...]  # each partition's share of the unigram^0.75 mass
+
+    @property
+    def rounds(self) -> int:
+        return self.epochs * self.partitions
+
+    def shared(self, j: int) -> int:
+        """Negatives drawn per walk in a bucket whose outputs are partition j."""
+        return max(self.negatives, math.ceil(SHARED_PER_NEGATIVE * self.negatives * self.shares[j]))
+
+    def lr(self, k: int) -> float:
+        """Learning rate at the start of round k: linear decay to 1e-4 of the start, as word2vec."""
+        return self.learning_rate * max(skipgram.MIN_LR_FRACTION, 1.0 - k / self.rounds)
+
+    def table(self, k: int, name: str, part: int) -> str:
+        return f"{self.work}/state/{k}/{name}-{part}.npy"
+
+
+def auto_partitions(spark: SparkSession, nodes: int, dim: int) -> int:
+    """At least one task per core, and enough partitions that a task's two tables fit ~1 GiB."""
+    parallelism = spark.sparkContext.defaultParallelism
+    return max(parallelism, math.ceil(2 * nodes * dim * 4 / TASK_TABLE_BYTES))
+
+
+# --- file access from tasks (local disk, HDFS, object stores) ---------------------------------------
+
+def _fs(path: str) -> tuple[pafs.FileSystem, str]:
+    """Hadoop-style paths: plain or file: (local disk), else a URI pyarrow knows (hdfs://, s3://)."""
+    if path.startswith("file:"):
+        return pafs.LocalFileSystem(), "/" + path[len("file:"):].lstrip("/")
+    if "://" not in path:
+        return pafs.LocalFileSystem(), path
+    return pafs.FileSystem.from_uri(path)
+
+
+def _save(path: str, array: np.ndarray) -> None:
+    fs, local = _fs(path)
+    fs.create_dir(local.rsplit("/", 1)[0], recursive=True)
+    with fs.open_output_stream(local) as out:
+        np.save(out, array)
+
+
+def _load(path: str) -> np.ndarray:
+    fs, local = _fs(path)
+    with fs.open_input_file(local) as handle:
+        return np.load(handle)
+
+
+def _read(folder: str, columns: list[str]) -> pa.Table:
+    fs, local = _fs(folder)
+    try:
+        return pq.read_table(local, filesystem=fs, columns=columns)
+    except FileNotFoundError:  # a partition without tokens (possible when P exceeds the nodes)
+        return None
+
+
+def _delete(folder: str) -> None:
+    fs, local = _fs(folder)
+    fs.delete_dir(local)
+
+
+# --- vocabulary and tokens (Spark) -----------------------------------------------------------------
+
+def vocabulary(walks: DataFrame, cfg: TrainConfig) -> DataFrame:
+    """((id, count, rank), nodes): nodes seen at least min_count times, ranked by count then id."""
+    counts = walks.select(F.explode(C.WALK).alias(C.ID)).groupBy(C.ID).count()
+    if cfg.min_count > 1:
+        counts = counts.where(F.col("count") >= cfg.min_count)
+    return rank_rows(counts, [F.col("count").desc(), F.col(C.ID)], "rank",
+                     walks.sparkSession.sparkContext.defaultParallelism)
+
+
+def token_id_types(id_field: T.DataType) -> tuple[T.DataType, pa.DataType]:
+    """Ids travel through the tasks as longs (any integer type) or strings (anything else)."""
+    if isinstance(id_field, T.IntegralType):
+        return T.LongType(), pa.int64()
+    return T.StringType(), pa.string()
+
+
+def _token_rows(seed: int, window: int, id_type: pa.DataType, batches: Iterator[pa.RecordBatch]
+                ) -> Iterator[pa.RecordBatch]:
+    """(walk_id, walk) -> one row per position: (walk_id, pos, id, win, pairs)."""
+    for batch in batches:
+        walks = batch.column(C.WALK)
+        lengths = pc.list_value_length(walks).fill_null(0).to_numpy().astype(np.int64)
+        walk_id = np.repeat(batch.column(C.WALK_ID).to_numpy(), lengths)
+        starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+        pos = np.arange(len(walk_id), dtype=np.int64) - starts
+        yield pa.RecordBatch.from_arrays([
+            pa.array(walk_id), pa.array(pos.astype(np.int32)),
+            pc.list_flatten(walks).cast(id_type),
+            pa.array(skipgram.reduced_windows(seed, walk_id, pos, window).astype(np.int16)),
+            pa.array(skipgram.pair_counts(seed, batch.column(C.WALK_ID).to_numpy(), lengths,
+                                          window).astype(np.int16))],
+            names=[C.WALK_ID, "pos", C.ID, "win", "pairs"])
+
+
+def write_tokens(walks: DataFrame, vocab: DataFrame, cfg: TrainConfig, folder: str) -> None:
+    """Every walk position as (walk_id, pos, local, win, pairs), split by its node's partition."""
+    spark_id, arrow_id = token_id_types(walks.schema[C.WALK].dataType.elementType)
+    schema = T.StructType([
+        T.StructField(C.WALK_ID, T.LongType()), T.StructField("pos", T.IntegerType()),
+        T.StructField(C.ID, spark_id), T.StructField("win", T.ShortType()),
+        T.StructField("pairs", T.ShortType())])
+    seed, window = cfg.seed, cfg.window
+    tokens = (walks.select(F.col(C.WALK_ID).cast("long"), F.col(C.WALK).cast(T.ArrayType(spark_id)))
+              .mapInArrow(lambda it: _token_rows(seed, window, arrow_id, it), schema))
+    (tokens.join(vocab.select(F.col(C.ID).cast(spark_id).alias(C.ID), "part", "local"), C.ID)
+     .select(C.WALK_ID, "pos", "local", "win", "pairs", "part")
+     .write.partitionBy("part").parquet(folder))
+
+
+# --- tasks -------------------------------------------------------------------------------------------
+
+def _tokens(plan: Plan, part: int, aux: str) -> skipgram.Tokens:
+    table = _read(f"{plan.work}/tokens/part={part}", [C.WALK_ID, "pos", "local", aux])
+    if table is None:
+        empty = np.zeros(0, np.int64)
+        return skipgram.Tokens.sorted(empty, empty, empty, empty)
+    return skipgram.Tokens.sorted(*(table.column(c).to_numpy() for c in (C.WALK_ID, "pos", "local", aux)))
+
+
+def _negative_table(plan: Plan, part: int) -> np.ndarray:
+    table = _read(f"{plan.work}/vocab/part={part}", ["local", "count"])
+    counts = np.zeros(plan.sizes[part], np.float64)
+    counts[table.column("local").to_numpy()] = table.column("count").to_numpy()
+    return skipgram.negative_table(counts)
+
+
+def init_task(plan: Plan, i: int) -> None:
+    """Round 0: syn0[i] from each node's rank (the same start for any P), syn1[i] zeros."""
+    ranks = i + plan.partitions * np.arange(plan.sizes[i], dtype=np.int64)
+    _save(plan.table(0, "syn0", i), skipgram.initial_vectors(plan.seed, ranks, plan.dim))
+    _save(plan.table(0, "syn1", i), np.zeros((plan.sizes[i], plan.dim), np.float32))
+
+
+def train_task(plan: Plan, k: int, i: int) -> tuple[float, int, float, float]:
+    """Round k (0-based) trains bucket (i, j): syn0[i] against syn1[j]; writes both for round k+1.
+    Returns (sampled loss, sampled pairs, seconds reading and writing, seconds training)."""
+    P = plan.partitions
+    j = (i + k) % P
+    started = time.perf_counter()
+    syn0 = _load(plan.table(k, "syn0", i))
+    syn1 = _load(plan.table(k, "syn1", j))
+    rows, cols = _tokens(plan, i, "pairs"), _tokens(plan, j, "win")
+    neg_cum = _negative_table(plan, j) if plan.sizes[j] else None
+    law = skipgram.BucketLaw(lr_start=plan.lr(k), lr_end=plan.lr(k + 1), negatives=plan.negatives,
+                             shared=plan.shared(j), neg_share=plan.shares[j], seed=plan.seed,
+                             key=k * P * P + i * P + j)
+    loaded = time.perf_counter()
+    loss, pairs = (0.0, 0)
+    if len(rows) and neg_cum is not None:
+        loss, pairs = skipgram.train_bucket(syn0, syn1, rows, cols, neg_cum, law)
+    trained = time.perf_counter()
+    _save(plan.table(k + 1, "syn0", i), syn0)
+    _save(plan.table(k + 1, "syn1", j), syn1)
+    return loss, pairs, loaded - started + time.perf_counter() - trained, trained - loaded
+
+
+def _embedding_rows(plan: Plan, id_type: pa.DataType, parts: Iterator[pa.RecordBatch]
+                    ) -> Iterator[pa.RecordBatch]:
+    for batch in parts:
+        for i in batch.column("id").to_numpy():
+            vocab = _read(f"{plan.work}/vocab/part={int(i)}", [C.ID, "local"])
+            if vocab is None:
+                continue
+            syn0 = _load(plan.table(plan.rounds, "syn0", int(i)))
+            rows = syn0[vocab.column("local").to_numpy()]
+            vectors = pa.FixedSizeListArray.from_arrays(pa.array(rows.ravel()), plan.dim)
+            yield pa.RecordBatch.from_arrays(
+                [vocab.column(C.ID).combine_chunks().cast(id_type),
+                 vectors.cast(pa.list_(pa.float32()))], names=[C.ID, C.EMBEDDING])
+
+
+# --- the driver's side -------------------------------------------------------------------------------
+
+def train_sgns(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work: str) -> DataFrame:
+    """walks (walk_id, walk) -> embeddings (id, embedding array<float>), trained in P-task rounds."""
+    if C.WALK_ID not in walks.columns:
+        raise UserError("--trainer sgns needs the walks table's walk_id column (long), which "
+                        "spark-n2v walk writes; add one, or use --trainer mllib")
+    sc = spark.sparkContext
+    id_field = walks.schema[C.WALK].dataType.elementType
+    spark_id, arrow_id = token_id_types(id_field)
+    sc.setJobDescription("spark-n2v train: vocabulary")
+    started = time.perf_counter()
+    vocab, nodes = vocabulary(walks, cfg)
+    if nodes == 0:
+        raise UserError("the walks table has no nodes to train on (empty walks, or --min-count "
+                        "above every node's count)")
+    P = cfg.partitions or auto_partitions(spark, nodes, cfg.dim)
+    (vocab.select(C.ID, "count", (F.col("rank") % P).cast("int").alias("part"),
+                  (F.col("rank") / P).cast("long").alias("local"))
+     .write.partitionBy("part").parquet(f"{work}/vocab"))
+    vocab.unpersist()
+    vocab = spark.read.parquet(f"{work}/vocab")
+    per_part = {r["part"]: r for r in vocab.groupBy("part").agg(
+        F.count("*").alias("nodes"), F.sum("count").alias("tokens"),
+        F.sum(F.pow("count", 0.75)).alias("mass")).collect()}  # P rows
+    mass = sum(r["mass"] for r in per_part.values())
+    tokens = sum(r["tokens"] for r in per_part.values())
+    plan = Plan(work=work, partitions=P, dim=cfg.dim, negatives=cfg.negatives,
+                learning_rate=cfg.learning_rate, epochs=cfg.epochs, seed=cfg.seed,
+                sizes=tuple(per_part[i]["nodes"] if i in per_part else 0 for i in range(P)),
+                shares=tuple(per_part[i]["mass"] / mass if i in per_part else 0.0
+                             for i in range(P)))
+    log.info("train: vocabulary of %s nodes, %s tokens in %.1f s", f"{nodes:,}", f"{tokens:,}",
+             time.perf_counter() - started)
+    sc.setJobDescription("spark-n2v train: tokens by partition")
+    started = time.perf_counter()
+    write_tokens(walks, vocab, cfg, f"{work}/tokens")
+    log.info("train: tokens split into %d partitions in %.1f s; %d rounds of %d tasks", P,
+             time.perf_counter() - started, plan.rounds, P)
+
+    tasks = sc.parallelize(range(P), P)
+    sc.setJobDescription("spark-n2v train: initialise tables")
+    tasks.foreach(lambda i: init_task(plan, i))
+    started = time.perf_counter()
+    for k in range(plan.rounds):
+        sc.setJobDescription(f"spark-n2v train: round {k + 1} of {plan.rounds}")
+        results = tasks.map(lambda i, k=k: train_task(plan, k, i)).collect()
+        _delete(f"{work}/state/{k}")
+        loss = sum(r[0] for r in results) / max(sum(r[1] for r in results), 1)
+        done = (k + 1) / plan.rounds
+        elapsed = time.perf_counter() - started
+        log.info("train round %d/%d (epoch %d): loss %.4f per sampled pair, %.0fk tokens/s, ETA %s "
+                 "(slowest task: %.1f s input/output, %.1f s training)",
+                 k + 1, plan.rounds, k // P + 1, loss, tokens * plan.epochs * done / elapsed / 1e3,
+                 _eta(elapsed / done - elapsed), max(r[2] for r in results),
+                 max(r[3] for r in results))
+    sc.setJobDescription("spark-n2v train: write embeddings")
+    schema = T.StructType([T.StructField(C.ID, spark_id),
+                           T.StructField(C.EMBEDDING, T.ArrayType(T.FloatType()))])
+    embeddings = spark.range(0, P, 1, P).mapInArrow(
+        lambda it: _embedding_rows(plan, arrow_id, it), schema)
+    return embeddings.withColumn(C.ID, F.col(C.ID).cast(id_field))
+
+
+def _eta(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s"
