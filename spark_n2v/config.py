@@ -113,6 +113,9 @@ class TrainConfig:
     window: int = _opt(10, "--window", "context window (default 10)")
     epochs: int = _opt(1, "--epochs", "passes over the walks (default 1)")
     negatives: int = _opt(5, "--negatives", "sgns: negative samples per pair (default 5)")
+    chunks: int = _opt(8, "--chunks", "sgns: each epoch's walks train in this many chunks of P "
+                       "rounds; more chunks mix partitions better, each round rewrites the model "
+                       "(default 8; use fewer for models of many GB)")
     min_count: int = _opt(0, "--min-count", "drop nodes seen fewer times; keep 0 so every node is "
                           "embedded (default 0)")
     learning_rate: float = _opt(0.025, "--learning-rate", "initial learning rate, decaying "
@@ -127,7 +130,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         _check(self.trainer in TRAINERS, "--trainer",
                f"must be one of {', '.join(TRAINERS)}, got {self.trainer!r}")
-        for name in ("dim", "window", "epochs", "negatives"):
+        for name in ("dim", "window", "epochs", "negatives", "chunks"):
             _check(getattr(self, name) >= 1, _flag(type(self), name),
                    f"must be at least 1, got {getattr(self, name)}")
         _check(self.window <= MAX_WINDOW, "--window", f"must be at most {MAX_WINDOW}, got {self.window}")

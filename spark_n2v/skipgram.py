@@ -32,6 +32,7 @@ from spark_n2v.kernels import uniforms
 _WINDOW_STREAM = 11
 _NEGATIVE_STREAM = 12
 _INIT_STREAM = 13
+_CHUNK_STREAM = 14
 
 MIN_LR_FRACTION = 1e-4  # word2vec and gensim decay the learning rate to start x 1e-4
 BATCH_ROWS = 512        # rows per batch: ~6 walks of 80 at P = 1, more when slices are short
@@ -82,6 +83,11 @@ def pair_counts(seed: int, walk_id: np.ndarray, length: np.ndarray, window: int)
     return counts
 
 
+def chunk_of(seed: int, walk_id: np.ndarray, chunks: int) -> np.ndarray:
+    """The chunk of the epoch a walk trains in (uniform on 0..chunks-1, whatever P)."""
+    return np.floor(uniforms(seed, walk_id, 0, 0, _CHUNK_STREAM) * chunks).astype(np.int32)
+
+
 def initial_vectors(seed: int, rank: np.ndarray, dim: int) -> np.ndarray:
     """word2vec's input initialisation, uniform on (-0.5/dim, 0.5/dim), from each node's global
     rank: the same start whatever the number of partitions."""
@@ -101,17 +107,23 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 def scatter_add(table: np.ndarray, rows: np.ndarray, updates: np.ndarray) -> None:
-    """table[rows] += updates where rows may repeat. np.add.at is ~10x slower than a fancy-indexed
-    add (measured: 150 vs 10 us for 105 rows of 128 floats), so only the repeats go through it."""
+    """table[rows] += updates where rows may repeat (hubs repeat within a batch). np.add.at is
+    slow per row (measured: 880 us for 600 rows of 128 floats); instead rows seen once are added
+    by fancy indexing and repeated rows are summed by a small one-hot matrix product (240 -> ~110 us)."""
     order = np.argsort(rows, kind="stable")
-    repeat = rows[order[1:]] == rows[order[:-1]]
-    if not repeat.any():
+    ranked = rows[order]
+    first = np.r_[True, ranked[1:] != ranked[:-1]]
+    if first.all():
         table[rows] += updates
         return
-    first = order[np.r_[True, ~repeat]]
-    again = order[1:][repeat]
-    table[rows[first]] += updates[first]
-    np.add.at(table, rows[again], updates[again])
+    last = np.r_[first[1:], True]
+    single = first & last
+    table[ranked[single]] += updates[order[single]]
+    repeated = ~single
+    group = np.cumsum(first[repeated]) - 1
+    onehot = np.zeros((group[-1] + 1, len(group)), updates.dtype)
+    onehot[group, np.arange(len(group))] = 1.0
+    table[ranked[repeated & first]] += onehot @ updates[order[repeated]]
 
 
 def batches(rows: Tokens, cols: Tokens, limit: int = BATCH_ROWS) -> Iterator[Batch]:
