@@ -145,10 +145,11 @@ def batches(rows: Tokens, cols: Tokens, limit: int = BATCH_ROWS) -> Iterator[Bat
 
 
 def _padded(first: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Index matrix first[k] + 0..counts[k]-1 per row k, padded with first[k], and its mask."""
-    width = np.arange(max(int(counts.max()), 0))
+    """Index matrix first[k] + 0..counts[k]-1 per row k, padded with 0 (a valid index whenever
+    the matrix has columns at all), and its mask."""
+    width = np.arange(int(counts.max()))
     ok = width[None, :] < counts[:, None]
-    return np.where(ok, first[:, None] + width[None, :], first[:, None]), ok
+    return np.where(ok, first[:, None] + width[None, :], 0), ok
 
 
 @dataclass(frozen=True)
