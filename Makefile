@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test bench check-env clean
+.PHONY: demo test bench bench-walk bench-train check-env clean
 
 demo: check-env $(STAMP)
 	$(BIN)/python -m spark_n2v.demo out/demo
@@ -12,10 +12,16 @@ demo: check-env $(STAMP)
 test: check-env $(STAMP)
 	$(BIN)/python -m pytest -q
 
-# The walk benchmark beside PecanPy (in its own virtualenv: it pins numpy < 2). BENCH_ARGS passes
-# options to bench/run.py, e.g. make bench BENCH_ARGS="--only planted --peer-timeout 600".
-bench: check-env $(STAMP) .venv-peers/.installed-stamp
+# The benchmarks beside their peers (PecanPy, gensim: in their own virtualenv, PecanPy pins
+# numpy < 2). BENCH_ARGS passes options to bench/run.py, TRAIN_ARGS to bench/train.py, e.g.
+# make bench-walk BENCH_ARGS="--only planted --peer-timeout 600".
+bench: bench-walk bench-train
+
+bench-walk: check-env $(STAMP) .venv-peers/.installed-stamp
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+bench-train: check-env $(STAMP) .venv-peers/.installed-stamp
+	$(BIN)/python bench/train.py $(TRAIN_ARGS)
 
 .venv-peers/.installed-stamp: bench/peers/requirements.txt
 	$(PYTHON) -m venv .venv-peers

@@ -147,13 +147,18 @@ def run_pair(suite: str, name: str, folder: str, nodes: int, walks: int, length:
     results = []
     tools = [("spark-n2v" + (" run (walk + MLlib)" if train else " walk"),
               ours(folder, os.path.join(work, "ours"), p, q, walks, length, train))]
+    if train:
+        tools.append(("spark-n2v run (walk + sgns)", ours(
+            folder, os.path.join(work, "ours-sgns"), p, q, walks, length, train) + [
+            "--trainer", "sgns"]))
     if with_peer and not args.no_peers:
         tools.append(("PecanPy SparseOTF" + (" + gensim" if train else ""),
                       pecanpy(folder, os.path.join(work, "peer.txt"), p, q, walks, length, train)))
     for tool, command in tools:
         print(f"[{suite}] {name}: {tool} ...", file=sys.stderr, flush=True)
         timeout = args.peer_timeout if "PecanPy" in tool else args.timeout
-        seconds, peak = measure(command, timeout, os.path.join(work, tool.split()[0] + ".log"))
+        log = os.path.join(work, tool.split()[0] + f"-{len(results)}.log")
+        seconds, peak = measure(command, timeout, log)
         results.append(Result(suite, name, tool, label, seconds, peak, steps))
         shown = f"{seconds:.1f} s" if seconds else f"did not finish in {timeout:.0f} s"
         print(f"  {shown}, peak {peak:.2f} GB", file=sys.stderr, flush=True)

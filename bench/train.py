@@ -1,0 +1,161 @@
+"""The trainer benchmark: our sgns trainer beside gensim's skip-gram on the same walks, in one run.
+
+For each labelled planted-partition graph: walk once with our walk stage (not timed), then train
+with gensim (2 workers: skip-gram, 5 negatives, window 10, d = 128, 1 epoch, no subsampling, in
+.venv-peers) and with `spark-n2v train --trainer sgns` at several P; every trainer's process is
+timed whole, with its peak memory, and its training seconds (gensim: build_vocab + train; ours: the
+train stage from _run.json, i.e. vocabulary, token split, rounds and writing). Embeddings are scored
+by logistic regression on 50/50 splits (bench/peers/score.py). Writes bench/results/train-*.md.
+
+    make bench-train
+    .venv/bin/python bench/train.py --partitions 1,4,16
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from run import HERE, OURS, PEERS, ROOT, machine, measure
+
+GRAPHS = {  # name: (generator arguments, folder name)
+    "planted 20k/200k, mixing 0.6, Pareto degrees": (
+        ["--nodes", "20000", "--edges", "200000", "--inside", "0.4", "--pareto", "2"],
+        "hard-20000-200000"),
+    "planted 20k/200k, mixing 0.2": (["--nodes", "20000", "--edges", "200000"],
+                                     "planted-20000-200000"),
+}
+
+
+def _graph(work: str, args: list[str], name: str) -> str:
+    folder = os.path.join(work, "graphs", name)
+    if not os.path.exists(os.path.join(folder, "labels.parquet")):
+        subprocess.run([sys.executable, os.path.join(HERE, "graphs.py"), "planted", folder, *args],
+                       check=True)
+    return folder
+
+
+def _walks(folder: str, work: str) -> tuple[str, str]:
+    """Our walks (10 x 80, p = q = 1) as a Parquet table and as a text corpus for gensim."""
+    walks, corpus = os.path.join(work, "walks"), os.path.join(work, "corpus.txt")
+    if not os.path.exists(corpus):
+        subprocess.run(OURS + ["walk", "--edges", os.path.join(folder, "edges.parquet"), "--output",
+                               walks, "--overwrite", "--master", "local[2]", "--seed", "1"],
+                       check=True, cwd=ROOT, capture_output=True)
+        table = pq.read_table(walks).sort_by("walk_id")
+        with open(corpus, "w") as handle:
+            for walk in table.column("walk").to_pylist():
+                handle.write(" ".join(map(str, walk)) + "\n")
+    return walks, corpus
+
+
+def _parquet_to_npz(embeddings: str, path: str) -> None:
+    table = pq.read_table(embeddings)
+    np.savez(path, ids=np.array(table.column("id").to_pylist()),
+             vectors=np.stack(table.column("embedding").to_numpy(zero_copy_only=False)))
+
+
+def _score(labels_npz: str, embeddings_npz: str) -> dict:
+    out = subprocess.run([PEERS, os.path.join(HERE, "peers", "score.py"), labels_npz,
+                          embeddings_npz], check=True, capture_output=True, text=True).stdout
+    return json.loads(out)[embeddings_npz]
+
+
+def bench_graph(name: str, folder: str, work: str, partitions: list[int], timeout: float) -> list[dict]:
+    os.makedirs(work, exist_ok=True)
+    walks, corpus = _walks(folder, work)
+    tokens = sum(len(line.split()) for line in open(corpus))
+    labels = pq.read_table(os.path.join(folder, "labels.parquet"))
+    labels_npz = os.path.join(work, "labels.npz")
+    np.savez(labels_npz, ids=np.array(labels.column("id").to_pylist()),
+             labels=np.array(labels.column("label").to_pylist()))
+    rows = []
+    runs = [("gensim sg, 2 workers", [PEERS, os.path.join(HERE, "peers", "gensim_train.py"),
+                                      corpus, os.path.join(work, "gensim.npz"), "--workers", "2"])]
+    for P in partitions:
+        runs.append((f"spark-n2v sgns, P={P}", OURS + [
+            "train", "--trainer", "sgns", "--partitions", str(P), "--walks", walks, "--output",
+            os.path.join(work, f"sgns-{P}"), "--overwrite", "--master", "local[2]"]))
+    for tool, command in runs:
+        print(f"[train] {name}: {tool} ...", file=sys.stderr, flush=True)
+        log = os.path.join(work, tool.split(",")[0].replace(" ", "-") + f"{len(rows)}.log")
+        wall, peak = measure(command, timeout, log)
+        row = {"graph": name, "tool": tool, "tokens": tokens, "wall_s": wall, "peak_gb": peak}
+        if wall is not None:
+            if tool.startswith("gensim"):
+                text = open(log).read()
+                row["train_s"] = float(text.split("train_seconds=")[1].split()[0])
+                npz = os.path.join(work, "gensim.npz")
+            else:
+                out = command[command.index("--output") + 1]
+                with open(os.path.join(out, "_run.json")) as handle:
+                    row["train_s"] = json.load(handle)["seconds"]["train"]
+                npz = out + ".npz"
+                _parquet_to_npz(out, npz)
+            row.update(_score(labels_npz, npz))
+        rows.append(row)
+        print(f"  {row}", file=sys.stderr, flush=True)
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| graph | trainer | train s | tokens/s | vs gensim tokens/s | wall s | peak GB | "
+             "macro-F1 | micro-F1 | F1 vs gensim |", "|---|---|---|---|---|---|---|---|---|---|"]
+    peers = {r["graph"]: r for r in rows if r["tool"].startswith("gensim")}
+    for r in rows:
+        peer = peers.get(r["graph"])
+        if r["wall_s"] is None:
+            lines.append(f"| {r['graph']} | {r['tool']} | DNF | | | | {r['peak_gb']:.2f} | | | |")
+            continue
+        rate = r["tokens"] / r["train_s"]
+        vs_rate = vs_f1 = ""
+        if peer is not None and peer is not r and peer["wall_s"] is not None:
+            vs_rate = f"{rate / (peer['tokens'] / peer['train_s']):.2f}x"
+            vs_f1 = f"{r['macro_f1'] - peer['macro_f1']:+.4f}"
+        lines.append(f"| {r['graph']} | {r['tool']} | {r['train_s']:.1f} | {rate / 1e3:.0f}k | "
+                     f"{vs_rate} | {r['wall_s']:.1f} | {r['peak_gb']:.2f} | {r['macro_f1']:.4f} | "
+                     f"{r['micro_f1']:.4f} | {vs_f1} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--partitions", default="1,4,16",
+                        help="P values of our trainer on the first graph (the others: the first)")
+    parser.add_argument("--graphs", type=int, default=len(GRAPHS), help="how many graphs")
+    parser.add_argument("--timeout", type=float, default=1800.0)
+    parser.add_argument("--work", default=os.path.join(ROOT, "out", "bench"))
+    args = parser.parse_args()
+    if not os.path.exists(PEERS):
+        sys.exit("the peers' virtualenv .venv-peers is missing: run `make bench-train`")
+    partitions = [int(p) for p in args.partitions.split(",")]
+    rows: list[dict] = []
+    for k, (name, (gen_args, folder_name)) in enumerate(list(GRAPHS.items())[:args.graphs]):
+        folder = _graph(args.work, gen_args, folder_name)
+        rows += bench_graph(name, folder, os.path.join(args.work, "train", folder_name),
+                            partitions if k == 0 else partitions[:1], args.timeout)
+    report = table(rows)
+    print(report)
+    info = machine()
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d-%H%M")
+    path = os.path.join(HERE, "results", f"train-{stamp}.md")
+    with open(path, "w") as handle:
+        handle.write(f"# Trainer benchmark, {info['date']}\n\n")
+        handle.write("".join(f"- {k}: {v}\n" for k, v in info.items()) + "\n")
+        handle.write(f"Command: `{' '.join(sys.argv)}`\n\nWalks: ours, 10 x 80 per node, p = q = 1."
+                     f" d = 128, window 10, 5 negatives, 1 epoch, learning rate 0.025.\n\n"
+                     f"{report}\n")
+    with open(path[:-3] + ".json", "w") as handle:
+        json.dump({"machine": info, "results": rows}, handle, indent=1)
+    print(f"written: {os.path.relpath(path, ROOT)}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
