@@ -147,6 +147,8 @@ def run_pair(suite: str, name: str, folder: str, nodes: int, walks: int, length:
     results = []
     tools = [("spark-n2v" + (" run (walk + MLlib)" if train else " walk"),
               ours(folder, os.path.join(work, "ours"), p, q, walks, length, train))]
+    if train and args.skip_mllib:
+        tools = []
     if train:
         tools.append(("spark-n2v run (walk + sgns)", ours(
             folder, os.path.join(work, "ours-sgns"), p, q, walks, length, train) + [
@@ -219,6 +221,8 @@ def main() -> None:
                         help="seconds before a peer run is called 'did not finish' (default 1200)")
     parser.add_argument("--timeout", type=float, default=1800.0, help="limit for our runs")
     parser.add_argument("--no-peers", action="store_true", help="our runs only")
+    parser.add_argument("--skip-mllib", action="store_true",
+                        help="end to end: our run with the sgns trainer only (MLlib takes minutes)")
     parser.add_argument("--work", default=os.path.join(ROOT, "out", "bench"))
     args = parser.parse_args()
     suites = args.only.split(",")
@@ -250,15 +254,20 @@ def main() -> None:
                             args, train=True)
     report = table(results, args.peer_timeout)
     print(report)
+    write_report("walk", "Walk benchmark", report, [asdict(r) for r in results])
+
+
+def write_report(kind: str, title: str, report: str, results: list[dict], notes: str = "") -> None:
+    """bench/results/<kind>-<stamp>.md (machine, versions, command, table) and .json beside it."""
     info = machine()
     stamp = datetime.datetime.now().strftime("%Y-%m-%d-%H%M")
-    path = os.path.join(HERE, "results", f"walk-{stamp}.md")
+    path = os.path.join(HERE, "results", f"{kind}-{stamp}.md")
     with open(path, "w") as handle:
-        handle.write(f"# Walk benchmark, {info['date']}\n\n")
+        handle.write(f"# {title}, {info['date']}\n\n")
         handle.write("".join(f"- {k}: {v}\n" for k, v in info.items()) + "\n")
-        handle.write(f"Command: `{' '.join(sys.argv)}`\n\n{report}\n")
+        handle.write(f"Command: `{' '.join(sys.argv)}`\n\n{notes}{report}\n")
     with open(path[:-3] + ".json", "w") as handle:
-        json.dump({"machine": info, "results": [asdict(r) for r in results]}, handle, indent=1)
+        json.dump({"machine": info, "results": results}, handle, indent=1)
     print(f"written: {os.path.relpath(path, ROOT)}", file=sys.stderr)
 
 

@@ -14,7 +14,6 @@ by logistic regression on 50/50 splits (bench/peers/score.py). Writes bench/resu
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import subprocess
@@ -23,7 +22,7 @@ import sys
 import numpy as np
 import pyarrow.parquet as pq
 
-from run import HERE, OURS, PEERS, ROOT, machine, measure
+from run import HERE, OURS, PEERS, ROOT, measure, write_report
 
 GRAPHS = {  # name: (generator arguments, folder name)
     "planted 20k/200k, mixing 0.6, Pareto degrees": (
@@ -143,19 +142,9 @@ def main() -> None:
                             partitions if k == 0 else partitions[:1], args.timeout)
     report = table(rows)
     print(report)
-    info = machine()
-    stamp = datetime.datetime.now().strftime("%Y-%m-%d-%H%M")
-    path = os.path.join(HERE, "results", f"train-{stamp}.md")
-    with open(path, "w") as handle:
-        handle.write(f"# Trainer benchmark, {info['date']}\n\n")
-        handle.write("".join(f"- {k}: {v}\n" for k, v in info.items()) + "\n")
-        handle.write(f"Command: `{' '.join(sys.argv)}`\n\nWalks: ours, 10 x 80 per node, p = q = 1."
-                     f" d = 128, window 10, 5 negatives, 1 epoch, learning rate 0.025.\n\n"
-                     f"{report}\n")
-    with open(path[:-3] + ".json", "w") as handle:
-        json.dump({"machine": info, "results": rows}, handle, indent=1)
-    print(f"written: {os.path.relpath(path, ROOT)}", file=sys.stderr)
-
+    write_report("train", "Trainer benchmark", report, rows,
+                 notes="Walks: ours, 10 x 80 per node, p = q = 1. d = 128, window 10, 5 negatives, "
+                       "1 epoch, learning rate 0.025.\n\n")
 
 if __name__ == "__main__":
     main()

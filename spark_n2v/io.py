@@ -300,7 +300,9 @@ class OutputPath:
         parent = self.target.getParent()
         self.staging = str(jvm.org.apache.hadoop.fs.Path(
             parent, f".{self.target.getName()}.incomplete-{uuid.uuid4().hex[:8]}"))
-        self.work = self.staging + "-work"  # scratch (walk chunks), deleted on commit or abort
+        # scratch (walk chunks, the sgns trainer's tables), deleted on commit or abort; qualified
+        # (file:/abs/..., hdfs://...) because Python tasks open it themselves, from their own cwd
+        self.work = str(self.fs.makeQualified(jvm.org.apache.hadoop.fs.Path(self.staging + "-work")))
 
     def sub(self, name: str) -> str:
         return f"{self.staging}/{name}"
