@@ -7,11 +7,13 @@ from unigram^0.75 (label 0); the learning rate decays linearly to 1e-4 of its st
 
 What differs, so that the work is matrix products rather than a loop per pair:
 - A walk's pairs are scored at once: S = U V^T for the walk's input rows U and output rows V, masked
-  to the reduced windows (a band around the diagonal). BLAS-3 wastes the scores outside the band but
-  still runs ~3x faster per core than gensim's loop over pairs.
-- Negatives are shared by the rows of a block (one walk, or a few short ones): `shared` draws, each
-  row weighted so that its expected negative updates are word2vec's (negatives x its pair count).
-- A block's updates are summed and applied together (a minibatch of one walk).
+  to the reduced windows (a band around the diagonal), for a batch of walks as one stacked product.
+  BLAS wastes the scores outside the band but still beats a loop over pairs (~270k tokens/s per
+  thread at P = 1 against gensim's ~70k).
+- Negatives are shared by a walk's rows: `shared` draws per walk, each row weighted so that its
+  expected negative updates are word2vec's (negatives x its pair count).
+- A batch's updates (~512 rows, ~6 walks of 80) are computed from the same tables and applied
+  together: the update is the exact gradient of the batch's objective (tested).
 
 Buckets: nodes are split into P partitions; bucket (i, j) holds the pairs whose input node is in
 partition i and whose output node is in partition j, and trains syn0[i] against syn1[j] only.
@@ -166,7 +168,7 @@ class Batch:
 class BucketLaw:
     """How one bucket trains: learning rate from lr_start to lr_end over its rows, `negatives` per
     pair in expectation drawn from partition j (share `neg_share` of the unigram^0.75 mass) as
-    `shared` draws per block, and the random key of the bucket."""
+    `shared` draws per walk, and the random key of the bucket."""
 
     lr_start: float
     lr_end: float
@@ -181,7 +183,8 @@ def train_bucket(syn0: np.ndarray, syn1: np.ndarray, rows: Tokens, cols: Tokens,
                  neg_cum: np.ndarray, law: BucketLaw) -> tuple[float, int]:
     """Train input table syn0 (partition i) against output table syn1 (partition j) in place on
     the pairs of rows (partition i's tokens, aux = pair counts) and cols (partition j's tokens,
-    aux = reduced windows). Returns (sum of positive-pair losses, number of positive pairs)."""
+    aux = reduced windows). Returns (sum of positive-pair losses, number of positive pairs), both
+    over a sample of the batches (for progress lines)."""
     total = max(len(rows), 1)
     neg_scale = np.float32(law.negatives * law.neg_share / law.shared)
     loss, pairs = 0.0, 0
