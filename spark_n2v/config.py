@@ -121,8 +121,8 @@ class TrainConfig:
     learning_rate: float = _opt(0.025, "--learning-rate", "initial learning rate, decaying "
                                 "linearly (default 0.025)")
     partitions: int | None = _opt(None, "--partitions", "sgns: node partitions P (P tasks per "
-                                  "round, each holding 2/P of the model; default: the cores, or "
-                                  "more to keep a task near 1 GiB); mllib: Word2Vec partitions, "
+                                  "round, each holding 2/P of the model; default: the fewest that "
+                                  "keep a task near 1 GiB, 1 for small models); mllib: Word2Vec partitions, "
                                   "more is faster but averages copies and costs quality (default 1)",
                                   run_flag="--train-partitions")
     seed: int = _opt(42, "--seed", "random seed (default 42)")

@@ -19,7 +19,7 @@ from pyspark.sql import SparkSession
 log = logging.getLogger("spark_n2v.progress")
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
     seconds = int(round(seconds))
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
@@ -41,7 +41,7 @@ class StepProgress:
             log.info("walk: extra round %d for %s walkers", done - self.steps, f"{live_before:,}")
             return
         log.info("walk step %d/%d: %s live walkers, %.2fM steps/s, ETA %s", done, self.steps,
-                 f"{live_after:,}", rate / 1e6, _duration(eta))
+                 f"{live_after:,}", rate / 1e6, duration(eta))
 
 
 @contextlib.contextmanager
@@ -64,7 +64,7 @@ def walks_progress(spark: SparkSession, description: str, walkers: int, walk_len
             elapsed = time.perf_counter() - started
             log.info("walk (local engine): %s of %s walks, %.2fM steps/s, ETA %s", f"{done:,}",
                      f"{walkers:,}", done * (walk_length - 1) / elapsed / 1e6,
-                     _duration(elapsed / done * (walkers - done)))
+                     duration(elapsed / done * (walkers - done)))
 
     thread = threading.Thread(target=report, name="spark-n2v progress", daemon=True)
     thread.start()
@@ -76,4 +76,4 @@ def walks_progress(spark: SparkSession, description: str, walkers: int, walk_len
         sc.setJobDescription(None)
     elapsed = time.perf_counter() - started
     log.info("walk (local engine): %s walks in %s, %.2fM steps/s", f"{walkers:,}",
-             _duration(elapsed), walkers * (walk_length - 1) / elapsed / 1e6)
+             duration(elapsed), walkers * (walk_length - 1) / elapsed / 1e6)

@@ -12,9 +12,10 @@
    tables back. Chunks matter for quality: with one chunk, all of an epoch's pairs of bucket
    (i, i + r) train in round r at that round's learning rate (measured on a 20k-node planted
    graph: macro-F1 0.900 at P = 1, 0.889 at P = 2, 0.869 at P = 4); with 8 chunks every bucket
-   sees the whole decay (0.900, 0.900, 0.899). Tables move between rounds through files in the work folder (local
-   disk, HDFS or an object store), never through the driver; each round writes new files, so a
-   retried task starts from the same inputs and the same seed and P give the same embeddings.
+   sees the whole decay (0.900, 0.900, 0.899). Tables move between rounds through files in the
+   work folder (local disk, HDFS or an object store), never through the driver; each round writes
+   new files, so a retried task starts from the same inputs and the same seed and P give the same
+   embeddings.
 4. Output: each task turns its partition of syn0 into (id, embedding) rows.
 """
 
@@ -40,6 +41,8 @@ from spark_n2v import skipgram
 from spark_n2v.config import TrainConfig
 from spark_n2v.errors import UserError
 from spark_n2v.graph import rank_rows
+from spark_n2v.io import is_local, local_path
+from spark_n2v.progress import duration
 
 log = logging.getLogger(__name__)
 
@@ -93,10 +96,8 @@ def auto_partitions(nodes: int, dim: int) -> int:
 
 def _fs(path: str) -> tuple[pafs.FileSystem, str]:
     """Hadoop-style paths: plain or file: (local disk), else a URI pyarrow knows (hdfs://, s3://)."""
-    if path.startswith("file:"):
-        return pafs.LocalFileSystem(), "/" + path[len("file:"):].lstrip("/")
-    if "://" not in path:
-        return pafs.LocalFileSystem(), path
+    if is_local(path):
+        return pafs.LocalFileSystem(), local_path(path)
     return pafs.FileSystem.from_uri(path)
 
 
@@ -113,7 +114,7 @@ def _load(path: str) -> np.ndarray:
         return np.load(handle)
 
 
-def _read(folder: str, columns: list[str]) -> pa.Table:
+def _read(folder: str, columns: list[str]) -> pa.Table | None:
     fs, local = _fs(folder)
     try:
         return pq.read_table(local, filesystem=fs, columns=columns)
@@ -128,7 +129,7 @@ def _delete(folder: str) -> None:
 
 # --- vocabulary and tokens (Spark) -----------------------------------------------------------------
 
-def vocabulary(walks: DataFrame, cfg: TrainConfig) -> DataFrame:
+def vocabulary(walks: DataFrame, cfg: TrainConfig) -> tuple[DataFrame, int]:
     """((id, count, rank), nodes): nodes seen at least min_count times, ranked by count then id."""
     counts = walks.select(F.explode(C.WALK).alias(C.ID)).groupBy(C.ID).count()
     if cfg.min_count > 1:
@@ -163,23 +164,25 @@ def _token_rows(seed: int, window: int, chunks: int, id_type: pa.DataType,
             names=[C.WALK_ID, "chunk", "pos", C.ID, "win", "pairs"])
 
 
-def write_tokens(walks: DataFrame, vocab: DataFrame, cfg: TrainConfig, folder: str) -> None:
-    """Every walk position as (walk_id, pos, local, win, pairs), split by its node's partition."""
+def write_tokens(walks: DataFrame, vocab: DataFrame, cfg: TrainConfig, folder: str) -> int:
+    """Every walk position of a vocabulary node as (walk_id, pos, local, win, pairs), split by its
+    node's partition and chunk. Returns the number written (the tokens an epoch trains)."""
     spark_id, arrow_id = token_id_types(walks.schema[C.WALK].dataType.elementType)
     schema = T.StructType([
         T.StructField(C.WALK_ID, T.LongType()), T.StructField("chunk", T.IntegerType()),
-        T.StructField("pos", T.IntegerType()), T.StructField(C.ID, spark_id), T.StructField("win", T.ShortType()),
-        T.StructField("pairs", T.ShortType())])
+        T.StructField("pos", T.IntegerType()), T.StructField(C.ID, spark_id),
+        T.StructField("win", T.ShortType()), T.StructField("pairs", T.ShortType())])
     seed, window, chunks = cfg.seed, cfg.window, cfg.chunks
     tokens = (walks.select(F.col(C.WALK_ID).cast("long"), F.col(C.WALK).cast(T.ArrayType(spark_id)))
               .mapInArrow(lambda it: _token_rows(seed, window, chunks, arrow_id, it), schema))
-    joined = (tokens.join(vocab.select(F.col(C.ID).cast(spark_id).alias(C.ID), "part", "local"), C.ID)
+    ids = vocab.select(F.col(C.ID).cast(spark_id).alias(C.ID), "part", "local")
+    joined = (tokens.join(ids, C.ID)
               .select(C.WALK_ID, "pos", "local", "win", "pairs", "part", "chunk"))
     # Python writes the files: Spark's partitioned writer sorts every row by (part, chunk) first,
     # which cost more than the rest of this step (measured: 24 s of 32 s for 16M tokens).
     written = joined.mapInArrow(lambda it: _write_token_files(folder, it),
                                 "part int, chunk int, rows long")
-    written.agg(F.sum("rows")).collect()
+    return int(written.agg(F.sum("rows")).first()[0] or 0)
 
 
 _TOKEN_FILE_COLUMNS = [C.WALK_ID, "pos", "local", "win", "pairs"]
@@ -215,7 +218,7 @@ def _write_token_files(folder: str, batches: Iterator[pa.RecordBatch]) -> Iterat
     finally:
         for writer, _, _ in writers.values():
             writer.close()
-    for writer, staged, final in writers.values():
+    for _, staged, final in writers.values():
         fs.move(staged, final)
     yield pa.RecordBatch.from_pydict({"part": [g[0] for g in counts], "chunk": [g[1] for g in counts],
                                       "rows": list(counts.values())},
@@ -230,7 +233,8 @@ def _tokens(plan: Plan, part: int, chunk: int, aux: str) -> skipgram.Tokens:
     if table is None:
         empty = np.zeros(0, np.int64)
         return skipgram.Tokens.sorted(empty, empty, empty, empty)
-    return skipgram.Tokens.sorted(*(table.column(c).to_numpy() for c in (C.WALK_ID, "pos", "local", aux)))
+    return skipgram.Tokens.sorted(*(table.column(c).to_numpy()
+                                    for c in (C.WALK_ID, "pos", "local", aux)))
 
 
 def _negative_table(plan: Plan, part: int) -> np.ndarray:
@@ -312,19 +316,18 @@ def train_sgns(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work: st
         F.count("*").alias("nodes"), F.sum("count").alias("tokens"),
         F.sum(F.pow("count", 0.75)).alias("mass")).collect()}  # P rows
     mass = sum(r["mass"] for r in per_part.values())
-    tokens = sum(r["tokens"] for r in per_part.values())
     plan = Plan(work=work, partitions=P, dim=cfg.dim, negatives=cfg.negatives,
-                learning_rate=cfg.learning_rate, epochs=cfg.epochs, chunks=cfg.chunks, seed=cfg.seed,
+                learning_rate=cfg.learning_rate, epochs=cfg.epochs, chunks=cfg.chunks,
+                seed=cfg.seed,
                 sizes=tuple(per_part[i]["nodes"] if i in per_part else 0 for i in range(P)),
                 shares=tuple(per_part[i]["mass"] / mass if i in per_part else 0.0
                              for i in range(P)))
-    log.info("train: vocabulary of %s nodes, %s tokens in %.1f s", f"{nodes:,}", f"{tokens:,}",
-             time.perf_counter() - started)
+    log.info("train: vocabulary of %s nodes in %.1f s", f"{nodes:,}", time.perf_counter() - started)
     sc.setJobDescription("spark-n2v train: tokens by partition")
     started = time.perf_counter()
-    write_tokens(walks, vocab, cfg, f"{work}/tokens")
-    log.info("train: tokens split into %d partitions in %.1f s; %d rounds of %d tasks", P,
-             time.perf_counter() - started, plan.rounds, P)
+    tokens = write_tokens(walks, vocab, cfg, f"{work}/tokens")
+    log.info("train: %s tokens split into %d partitions in %.1f s; %d rounds of %d tasks",
+             f"{tokens:,}", P, time.perf_counter() - started, plan.rounds, P)
 
     tasks = sc.parallelize(range(P), P)
     sc.setJobDescription("spark-n2v train: initialise tables")
@@ -337,19 +340,14 @@ def train_sgns(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work: st
         loss = sum(r[0] for r in results) / max(sum(r[1] for r in results), 1)
         done = (k + 1) / plan.rounds
         elapsed = time.perf_counter() - started
-        log.info("train round %d/%d (epoch %d, chunk %d): loss %.4f per sampled pair, %.0fk tokens/s, ETA %s "
-                 "(slowest task: %.1f s input/output, %.1f s training)",
-                 k + 1, plan.rounds, k // (P * plan.chunks) + 1, plan.chunk(k) + 1, loss, tokens * plan.epochs * done / elapsed / 1e3,
-                 _eta(elapsed / done - elapsed), max(r[2] for r in results),
-                 max(r[3] for r in results))
+        log.info("train round %d/%d (epoch %d, chunk %d): loss %.4f per sampled pair, "
+                 "%.0fk tokens/s, ETA %s (slowest task: %.1f s input/output, %.1f s training)",
+                 k + 1, plan.rounds, k // (P * plan.chunks) + 1, plan.chunk(k) + 1, loss,
+                 tokens * plan.epochs * done / elapsed / 1e3, duration(elapsed / done - elapsed),
+                 max(r[2] for r in results), max(r[3] for r in results))
     sc.setJobDescription("spark-n2v train: write embeddings")
     schema = T.StructType([T.StructField(C.ID, spark_id),
                            T.StructField(C.EMBEDDING, T.ArrayType(T.FloatType()))])
     embeddings = spark.range(0, P, 1, P).mapInArrow(
         lambda it: _embedding_rows(plan, arrow_id, it), schema)
     return embeddings.withColumn(C.ID, F.col(C.ID).cast(id_field))
-
-
-def _eta(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return f"{seconds // 60}m{seconds % 60:02d}s"

@@ -111,7 +111,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 def scatter_add(table: np.ndarray, rows: np.ndarray, updates: np.ndarray) -> None:
     """table[rows] += updates where rows may repeat (hubs repeat within a batch). np.add.at is
     slow per row (measured: 880 us for 600 rows of 128 floats); instead rows seen once are added
-    by fancy indexing and repeated rows are summed by a small one-hot matrix product (240 -> ~110 us)."""
+    by fancy indexing and repeated rows are summed by a small one-hot matrix product (~170 us)."""
     order = np.argsort(rows, kind="stable")
     ranked = rows[order]
     first = np.r_[True, ranked[1:] != ranked[:-1]]
