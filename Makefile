@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test bench bench-walk bench-train check-env clean
+.PHONY: demo test bench bench-walk bench-train bench-scale check-env clean
 
 demo: check-env $(STAMP)
 	$(BIN)/python -m spark_n2v.demo out/demo
@@ -14,7 +14,8 @@ test: check-env $(STAMP)
 
 # The benchmarks beside their peers (PecanPy, gensim: in their own virtualenv, PecanPy pins
 # numpy < 2). BENCH_ARGS passes options to bench/run.py, TRAIN_ARGS to bench/train.py, e.g.
-# make bench-walk BENCH_ARGS="--only planted --peer-timeout 600".
+# make bench-walk BENCH_ARGS="--only planted --peer-timeout 600". bench-scale (SCALE_ARGS to
+# bench/scale.py) trains a model past MLlib's ceiling: ~60 GB of disk, not part of `make bench`.
 bench: bench-walk bench-train
 
 bench-walk: check-env $(STAMP) .venv-peers/.installed-stamp
@@ -22,6 +23,9 @@ bench-walk: check-env $(STAMP) .venv-peers/.installed-stamp
 
 bench-train: check-env $(STAMP) .venv-peers/.installed-stamp
 	$(BIN)/python bench/train.py $(TRAIN_ARGS)
+
+bench-scale: check-env $(STAMP) .venv-peers/.installed-stamp
+	$(BIN)/python bench/scale.py $(SCALE_ARGS)
 
 .venv-peers/.installed-stamp: bench/peers/requirements.txt
 	$(PYTHON) -m venv .venv-peers

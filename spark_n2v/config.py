@@ -22,10 +22,12 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 FORMATS = ("parquet", "csv", "tsv", "snap")
 ENGINES = ("auto", "local", "distributed")
 TRAINERS = ("mllib", "sgns")
+SIMILAR_METHODS = ("exact", "approx")
+EXPORT_FORMATS = ("projector", "word2vec")
 
 # MLlib Word2Vec refuses vocabulary x dimension at or above Int.MaxValue (it would overflow its arrays).
 MLLIB_MAX_CELLS = 2**31 - 1
-# The sgns trainer stores a position's pair count in 16 bits (at most 2 x window).
+# The sgns trainer stores a position's reduced window in 16 bits; no walk needs windows this wide.
 MAX_WINDOW = 1000
 
 
@@ -143,6 +145,131 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class SimilarConfig:
+    """Cosine nearest neighbours of every node."""
+
+    top_k: int = _opt(10, "--top-k", "neighbours per node (default 10)")
+    method: str = _opt("exact", "--method", "exact: every pair, in blocks; approx: random-hyperplane "
+                       "LSH, for tables too big for exact; reports its recall@k against exact on a "
+                       "sample (default exact)", choices=SIMILAR_METHODS)
+    ids: str | None = _opt(None, "--ids", "text file of node ids, one per line: find neighbours "
+                           "for these nodes only (default: every node)")
+    lsh_tables: int = _opt(8, "--lsh-tables", "approx: hash tables; more raise recall and work "
+                           "(default 8)")
+    lsh_bits: int | None = _opt(None, "--lsh-bits", "approx: hyperplanes per table (default: about "
+                                "64 nodes per bucket)")
+    max_bucket: int = _opt(2048, "--max-bucket", "approx: larger buckets are cut into pieces of "
+                           "this size, bounding the work per bucket (default 2048)")
+    recall_sample: int = _opt(1000, "--recall-sample", "approx: queries checked against exact for "
+                              "the recall report; 0 skips it (default 1000)")
+    seed: int = _opt(42, "--seed", "random seed of the hyperplanes and the recall sample "
+                     "(default 42)")
+
+    def __post_init__(self) -> None:
+        _check(self.method in SIMILAR_METHODS, "--method",
+               f"must be one of {', '.join(SIMILAR_METHODS)}, got {self.method!r}")
+        for name in ("top_k", "lsh_tables", "max_bucket"):
+            _check(getattr(self, name) >= 1, _flag(type(self), name),
+                   f"must be at least 1, got {getattr(self, name)}")
+        _check(self.lsh_bits is None or 1 <= self.lsh_bits <= 62, "--lsh-bits",
+               f"must be in 1..62, got {self.lsh_bits}")
+        _check(self.recall_sample >= 0, "--recall-sample",
+               f"must be 0 or more, got {self.recall_sample}")
+        _check(0 <= self.seed < 2**63, "--seed", f"must be in [0, 2^63), got {self.seed}")
+
+
+@dataclass(frozen=True)
+class ClassifyConfig:
+    """Node classification: logistic regression on a stratified split."""
+
+    train_fraction: float = _opt(0.5, "--train-fraction", "share of each class's nodes that "
+                                 "trains; the rest is scored (default 0.5)")
+    seed: int = _opt(42, "--seed", "random seed of the split (default 42)")
+
+    def __post_init__(self) -> None:
+        _check(math.isfinite(self.train_fraction) and 0 < self.train_fraction < 1,
+               "--train-fraction", f"must be between 0 and 1 (exclusive), got {self.train_fraction}")
+        _check(0 <= self.seed < 2**63, "--seed", f"must be in [0, 2^63), got {self.seed}")
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """Export the embeddings as text for other tools."""
+
+    format: str = _opt("projector", "--format", "projector: TensorFlow Embedding Projector's "
+                       "vectors.tsv + metadata.tsv; word2vec: the word2vec text format, "
+                       "embeddings.txt (default projector)", choices=EXPORT_FORMATS)
+    labels: str | None = _opt(None, "--labels", "projector: labels table (id, label) to add to "
+                              "metadata.tsv (Parquet, or CSV/TSV with a header)")
+
+    def __post_init__(self) -> None:
+        _check(self.format in EXPORT_FORMATS, "--format",
+               f"must be one of {', '.join(EXPORT_FORMATS)}, got {self.format!r}")
+
+
+@dataclass(frozen=True)
+class PlotConfig:
+    """A 2-D picture of the embeddings (needs the plot extra: matplotlib)."""
+
+    labels: str | None = _opt(None, "--labels", "labels table (id, label) to colour the points by "
+                              "(Parquet, or CSV/TSV with a header)")
+    max_points: int = _opt(20000, "--max-points", "nodes drawn, a seeded sample (default 20000)")
+    seed: int = _opt(42, "--seed", "random seed of the sample (default 42)")
+
+    def __post_init__(self) -> None:
+        _check(self.max_points >= 1, "--max-points", f"must be at least 1, got {self.max_points}")
+        _check(0 <= self.seed < 2**63, "--seed", f"must be in [0, 2^63), got {self.seed}")
+
+
+@dataclass(frozen=True)
+class LinkPredConfig:
+    """Link prediction: held-out edges against as many non-edges."""
+
+    test_fraction: float = _opt(0.1, "--test-fraction", "share of the edges held out; every node "
+                                "keeps at least one edge (default 0.1)")
+    seed: int = _opt(42, "--seed", "random seed of the split and the non-edges (default 42)")
+
+    def __post_init__(self) -> None:
+        _check(math.isfinite(self.test_fraction) and 0 < self.test_fraction < 1,
+               "--test-fraction", f"must be between 0 and 1 (exclusive), got {self.test_fraction}")
+        _check(0 <= self.seed < 2**63, "--seed", f"must be in [0, 2^63), got {self.seed}")
+
+
+def _grid(text: str, flag: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(x) for x in str(text).split(",") if x.strip())
+    except ValueError:
+        raise UserError(f"{flag} must be comma-separated numbers, got {text!r}") from None
+    _check(bool(values) and all(math.isfinite(v) and v > 0 for v in values), flag,
+           f"must list numbers > 0, got {text!r}")
+    return values
+
+
+@dataclass(frozen=True)
+class TuneConfig:
+    """Grid search over node2vec's p and q, scored by classification macro-F1."""
+
+    grid_p: str = _opt("0.25,1,4", "--grid-p", "values of p, comma-separated (default 0.25,1,4)")
+    grid_q: str = _opt("0.25,1,4", "--grid-q", "values of q, comma-separated (default 0.25,1,4)")
+    train_fraction: float = _opt(0.5, "--train-fraction", "share of each class's nodes that "
+                                 "trains the classifier (default 0.5)")
+
+    def __post_init__(self) -> None:
+        _grid(self.grid_p, "--grid-p")
+        _grid(self.grid_q, "--grid-q")
+        _check(math.isfinite(self.train_fraction) and 0 < self.train_fraction < 1,
+               "--train-fraction", f"must be between 0 and 1 (exclusive), got {self.train_fraction}")
+
+    @property
+    def ps(self) -> tuple[float, ...]:
+        return _grid(self.grid_p, "--grid-p")
+
+    @property
+    def qs(self) -> tuple[float, ...]:
+        return _grid(self.grid_q, "--grid-q")
+
+
+@dataclass(frozen=True)
 class SparkConfig:
     """How the CLI starts Spark when it is not run under spark-submit."""
 
@@ -150,6 +277,13 @@ class SparkConfig:
                        "(default local[*]; ignored under spark-submit)")
     conf: tuple[tuple[str, str], ...] = _opt((), "--conf", "Spark setting key=value (repeatable)",
                                              action="append")
+
+
+# Tables of a config file (and of `_run.json`'s parameters), by the config class they fill.
+CONFIG_TABLES = {"input": EdgeInput, "walk": WalkConfig, "train": TrainConfig,
+                 "similar": SimilarConfig, "classify": ClassifyConfig, "export": ExportConfig,
+                 "plot": PlotConfig, "linkpred": LinkPredConfig, "tune": TuneConfig,
+                 "spark": SparkConfig}
 
 
 def _flag(cls: type, name: str) -> str:
@@ -165,7 +299,7 @@ def read_config_file(path: str) -> dict[str, dict[str, Any]]:
         raise UserError(f"--config {path}: file not found") from None
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"--config {path}: not valid TOML ({exc})") from None
-    known = {"input": EdgeInput, "walk": WalkConfig, "train": TrainConfig, "spark": SparkConfig}
+    known = CONFIG_TABLES
     for table, values in data.items():
         if table not in known or not isinstance(values, dict):
             raise UserError(f"--config {path}: unknown table [{table}]; use {', '.join(known)}")

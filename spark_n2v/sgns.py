@@ -3,9 +3,9 @@
 1. Vocabulary: count each node's tokens; rank nodes by count (most frequent first, ties by id) and
    deal them round-robin into P partitions, so partitions hold about the same number of tokens and
    the same unigram^0.75 mass. Node of rank k is row k // P of partition k % P.
-2. Tokens: every walk position becomes (walk_id, pos, local, window, pairs), written to Parquet
-   split by the node's partition. The reduced window and the pair count are hashes of
-   (seed, walk_id, pos): the same pairs whatever P.
+2. Tokens: every walk position becomes (walk_id, pos, local, window), written to Parquet split by
+   the node's partition. The reduced window is a hash of (seed, walk_id, pos): the same pairs
+   whatever P.
 3. Rounds: each epoch's walks are dealt into C chunks (a hash of the walk id); chunk c, round r
    trains bucket (i, (i + r) mod P) in task i, for every i at once: task i reads syn0[i] and
    syn1[j] and chunk c's tokens of partitions i and j, runs skipgram.train_bucket, and writes both
@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import logging
 import math
+import resource
 import time
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -48,6 +49,7 @@ log = logging.getLogger(__name__)
 
 TASK_TABLE_BYTES = 1 << 30  # automatic P keeps a task's two table partitions near 1 GiB
 SHARED_PER_NEGATIVE = 5     # shared negatives per walk per negative (25 for 5): see trainer-notes
+OUTPUT_BATCH_ROWS = 1 << 16  # embeddings per Arrow batch handed to the JVM
 
 
 @dataclass(frozen=True)
@@ -147,7 +149,7 @@ def token_id_types(id_field: T.DataType) -> tuple[T.DataType, pa.DataType]:
 
 def _token_rows(seed: int, window: int, chunks: int, id_type: pa.DataType,
                 batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """(walk_id, walk) -> one row per position: (walk_id, chunk, pos, id, win, pairs)."""
+    """(walk_id, walk) -> one row per position: (walk_id, chunk, pos, id, win)."""
     for batch in batches:
         walks = batch.column(C.WALK)
         lengths = pc.list_value_length(walks).fill_null(0).to_numpy().astype(np.int64)
@@ -158,26 +160,24 @@ def _token_rows(seed: int, window: int, chunks: int, id_type: pa.DataType,
             pa.array(walk_id), pa.array(skipgram.chunk_of(seed, walk_id, chunks)),
             pa.array(pos.astype(np.int32)),
             pc.list_flatten(walks).cast(id_type),
-            pa.array(skipgram.reduced_windows(seed, walk_id, pos, window).astype(np.int16)),
-            pa.array(skipgram.pair_counts(seed, batch.column(C.WALK_ID).to_numpy(), lengths,
-                                          window).astype(np.int16))],
-            names=[C.WALK_ID, "chunk", "pos", C.ID, "win", "pairs"])
+            pa.array(skipgram.reduced_windows(seed, walk_id, pos, window).astype(np.int16))],
+            names=[C.WALK_ID, "chunk", "pos", C.ID, "win"])
 
 
 def write_tokens(walks: DataFrame, vocab: DataFrame, cfg: TrainConfig, folder: str) -> int:
-    """Every walk position of a vocabulary node as (walk_id, pos, local, win, pairs), split by its
+    """Every walk position of a vocabulary node as (walk_id, pos, local, win), split by its
     node's partition and chunk. Returns the number written (the tokens an epoch trains)."""
     spark_id, arrow_id = token_id_types(walks.schema[C.WALK].dataType.elementType)
     schema = T.StructType([
         T.StructField(C.WALK_ID, T.LongType()), T.StructField("chunk", T.IntegerType()),
         T.StructField("pos", T.IntegerType()), T.StructField(C.ID, spark_id),
-        T.StructField("win", T.ShortType()), T.StructField("pairs", T.ShortType())])
+        T.StructField("win", T.ShortType())])
     seed, window, chunks = cfg.seed, cfg.window, cfg.chunks
     tokens = (walks.select(F.col(C.WALK_ID).cast("long"), F.col(C.WALK).cast(T.ArrayType(spark_id)))
               .mapInArrow(lambda it: _token_rows(seed, window, chunks, arrow_id, it), schema))
     ids = vocab.select(F.col(C.ID).cast(spark_id).alias(C.ID), "part", "local")
     joined = (tokens.join(ids, C.ID)
-              .select(C.WALK_ID, "pos", "local", "win", "pairs", "part", "chunk"))
+              .select(C.WALK_ID, "pos", "local", "win", "part", "chunk"))
     # Python writes the files: Spark's partitioned writer sorts every row by (part, chunk) first,
     # which cost more than the rest of this step (measured: 24 s of 32 s for 16M tokens).
     written = joined.mapInArrow(lambda it: _write_token_files(folder, it),
@@ -185,7 +185,7 @@ def write_tokens(walks: DataFrame, vocab: DataFrame, cfg: TrainConfig, folder: s
     return int(written.agg(F.sum("rows")).first()[0] or 0)
 
 
-_TOKEN_FILE_COLUMNS = [C.WALK_ID, "pos", "local", "win", "pairs"]
+_TOKEN_FILE_COLUMNS = [C.WALK_ID, "pos", "local", "win"]
 
 
 def _write_token_files(folder: str, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -228,13 +228,12 @@ def _write_token_files(folder: str, batches: Iterator[pa.RecordBatch]) -> Iterat
 
 # --- tasks -------------------------------------------------------------------------------------------
 
-def _tokens(plan: Plan, part: int, chunk: int, aux: str) -> skipgram.Tokens:
-    table = _read(f"{plan.work}/tokens/part={part}/chunk={chunk}", [C.WALK_ID, "pos", "local", aux])
+def _tokens(plan: Plan, part: int, chunk: int) -> skipgram.Tokens:
+    table = _read(f"{plan.work}/tokens/part={part}/chunk={chunk}", _TOKEN_FILE_COLUMNS)
     if table is None:
         empty = np.zeros(0, np.int64)
         return skipgram.Tokens.sorted(empty, empty, empty, empty)
-    return skipgram.Tokens.sorted(*(table.column(c).to_numpy()
-                                    for c in (C.WALK_ID, "pos", "local", aux)))
+    return skipgram.Tokens.sorted(*(table.column(c).to_numpy() for c in _TOKEN_FILE_COLUMNS))
 
 
 def _negative_table(plan: Plan, part: int) -> np.ndarray:
@@ -251,19 +250,26 @@ def init_task(plan: Plan, i: int) -> None:
     _save(plan.table(0, "syn1", i), np.zeros((plan.sizes[i], plan.dim), np.float32))
 
 
-def train_task(plan: Plan, k: int, i: int) -> tuple[float, int, float, float]:
-    """Round k (0-based) trains bucket (i, j): syn0[i] against syn1[j]; writes both for round k+1.
-    Returns (sampled loss, sampled pairs, seconds reading and writing, seconds training)."""
+class TaskReport(NamedTuple):
+    loss: float        # over a sample of the batches
+    pairs: int         # pairs in that sample
+    io_s: float        # reading tables and tokens, writing tables
+    train_s: float
+    peak_bytes: int    # the Python worker's peak resident memory so far
+
+
+def train_task(plan: Plan, k: int, i: int) -> TaskReport:
+    """Round k (0-based) trains bucket (i, j): syn0[i] against syn1[j]; writes both for round k+1."""
     P = plan.partitions
     j = (i + k) % P
     started = time.perf_counter()
     syn0 = _load(plan.table(k, "syn0", i))
     syn1 = _load(plan.table(k, "syn1", j))
-    rows = _tokens(plan, i, plan.chunk(k), "pairs")
-    cols = _tokens(plan, j, plan.chunk(k), "win")
+    rows = _tokens(plan, i, plan.chunk(k))
+    cols = rows if j == i else _tokens(plan, j, plan.chunk(k))
     neg_cum = _negative_table(plan, j) if plan.sizes[j] else None
     law = skipgram.BucketLaw(lr_start=plan.lr(k), lr_end=plan.lr(k + 1), negatives=plan.negatives,
-                             shared=plan.shared(j), neg_share=plan.shares[j], seed=plan.seed,
+                             shared=plan.shared(j), seed=plan.seed,
                              key=k * P * P + i * P + j)
     loaded = time.perf_counter()
     loss, pairs = (0.0, 0)
@@ -272,7 +278,8 @@ def train_task(plan: Plan, k: int, i: int) -> tuple[float, int, float, float]:
     trained = time.perf_counter()
     _save(plan.table(k + 1, "syn0", i), syn0)
     _save(plan.table(k + 1, "syn1", j), syn1)
-    return loss, pairs, loaded - started + time.perf_counter() - trained, trained - loaded
+    return TaskReport(loss, pairs, loaded - started + time.perf_counter() - trained,
+                      trained - loaded, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
 
 
 def _embedding_rows(plan: Plan, id_type: pa.DataType, parts: Iterator[pa.RecordBatch]
@@ -283,11 +290,15 @@ def _embedding_rows(plan: Plan, id_type: pa.DataType, parts: Iterator[pa.RecordB
             if vocab is None:
                 continue
             syn0 = _load(plan.table(plan.rounds, "syn0", int(i)))
-            rows = syn0[vocab.column("local").to_numpy()]
-            vectors = pa.FixedSizeListArray.from_arrays(pa.array(rows.ravel()), plan.dim)
-            yield pa.RecordBatch.from_arrays(
-                [vocab.column(C.ID).combine_chunks().cast(id_type),
-                 vectors.cast(pa.list_(pa.float32()))], names=[C.ID, C.EMBEDDING])
+            local = vocab.column("local").to_numpy()
+            ids = vocab.column(C.ID).combine_chunks().cast(id_type)
+            # slices keep each Arrow buffer far below the JVM's 2 GiB limit on large partitions
+            for a in range(0, len(local), OUTPUT_BATCH_ROWS):
+                rows = syn0[local[a:a + OUTPUT_BATCH_ROWS]]
+                vectors = pa.FixedSizeListArray.from_arrays(pa.array(rows.ravel()), plan.dim)
+                yield pa.RecordBatch.from_arrays(
+                    [ids.slice(a, len(rows)), vectors.cast(pa.list_(pa.float32()))],
+                    names=[C.ID, C.EMBEDDING])
 
 
 # --- the driver's side -------------------------------------------------------------------------------
@@ -332,19 +343,21 @@ def train_sgns(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work: st
     tasks = sc.parallelize(range(P), P)
     sc.setJobDescription("spark-n2v train: initialise tables")
     tasks.foreach(lambda i: init_task(plan, i))
-    started = time.perf_counter()
+    started, peak = time.perf_counter(), 0
     for k in range(plan.rounds):
         sc.setJobDescription(f"spark-n2v train: round {k + 1} of {plan.rounds}")
         results = tasks.map(lambda i, k=k: train_task(plan, k, i)).collect()
         _delete(f"{work}/state/{k}")
-        loss = sum(r[0] for r in results) / max(sum(r[1] for r in results), 1)
+        peak = max(peak, max(r.peak_bytes for r in results))
+        loss = sum(r.loss for r in results) / max(sum(r.pairs for r in results), 1)
         done = (k + 1) / plan.rounds
         elapsed = time.perf_counter() - started
         log.info("train round %d/%d (epoch %d, chunk %d): loss %.4f per sampled pair, "
-                 "%.0fk tokens/s, ETA %s (slowest task: %.1f s input/output, %.1f s training)",
+                 "%.0fk tokens/s, ETA %s (slowest task: %.1f s input/output, %.1f s training; "
+                 "peak task memory %.2f GB)",
                  k + 1, plan.rounds, k // (P * plan.chunks) + 1, plan.chunk(k) + 1, loss,
                  tokens * plan.epochs * done / elapsed / 1e3, duration(elapsed / done - elapsed),
-                 max(r[2] for r in results), max(r[3] for r in results))
+                 max(r.io_s for r in results), max(r.train_s for r in results), peak / 1e9)
     sc.setJobDescription("spark-n2v train: write embeddings")
     schema = T.StructType([T.StructField(C.ID, spark_id),
                            T.StructField(C.EMBEDDING, T.ArrayType(T.FloatType()))])

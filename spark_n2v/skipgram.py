@@ -11,14 +11,18 @@ What differs, so that the work is matrix products rather than a loop per pair:
   BLAS wastes the scores outside the band but still beats a loop over pairs (~270k tokens/s per
   thread at P = 1 against gensim's ~70k).
 - Negatives are shared by a walk's rows: `shared` draws per walk, each row weighted so that its
-  expected negative updates are word2vec's (negatives x its pair count).
+  expected negative updates are word2vec's (negatives x its pair count in the bucket).
 - A batch's updates (~512 rows, ~6 walks of 80) are computed from the same tables and applied
   together: the update is the exact gradient of the batch's objective (tested).
 
 Buckets: nodes are split into P partitions; bucket (i, j) holds the pairs whose input node is in
 partition i and whose output node is in partition j, and trains syn0[i] against syn1[j] only.
-Negatives of bucket (i, j) come from partition j, weighted by partition j's share of the unigram^0.75
-mass, so that over the P buckets of a row the negatives follow the global unigram^0.75 law.
+Negatives of bucket (i, j) come from partition j's unigram^0.75 law, `negatives` per pair of the
+bucket (as PyTorch-BigGraph samples negatives within a bucket): a row's negatives follow its
+contexts' partitions, and since nodes are dealt to partitions round-robin by frequency, each
+partition holds about 1/P of both the contexts and the unigram^0.75 mass, so over the P buckets the
+negatives follow the global law. A row or walk with no pair in a bucket costs nothing there, which
+keeps the work per token flat as P grows.
 """
 
 from __future__ import annotations
@@ -43,18 +47,18 @@ BATCH_ROWS = 512        # rows per batch: ~6 walks of 80 at P = 1, more when sli
 @dataclass(frozen=True)
 class Tokens:
     """One partition's tokens of the walks, sorted by (walk, pos): `local` is the node's row in the
-    partition's table; `aux` is the reduced window (output side) or the pair count (input side)."""
+    partition's table, `win` the reduced window of the position as a centre."""
 
     walk: np.ndarray   # int64 walk_id
     pos: np.ndarray    # int32 position in the walk
     local: np.ndarray  # int64 row in the partition's table
-    aux: np.ndarray    # float32
+    win: np.ndarray    # int16
 
     @staticmethod
-    def sorted(walk, pos, local, aux) -> "Tokens":
+    def sorted(walk, pos, local, win) -> "Tokens":
         order = np.lexsort((pos, walk))
         return Tokens(np.asarray(walk, np.int64)[order], np.asarray(pos, np.int32)[order],
-                      np.asarray(local, np.int64)[order], np.asarray(aux, np.float32)[order])
+                      np.asarray(local, np.int64)[order], np.asarray(win, np.int16)[order])
 
     def __len__(self) -> int:
         return len(self.walk)
@@ -64,25 +68,6 @@ def reduced_windows(seed: int, walk_id: np.ndarray, pos: np.ndarray, window: int
     """The centre's reduced window, uniform on 1..window, from (seed, walk, position)."""
     u = uniforms(seed, walk_id, pos, 0, _WINDOW_STREAM)
     return (1 + np.floor(u * window)).astype(np.int32)
-
-
-def pair_counts(seed: int, walk_id: np.ndarray, length: np.ndarray, window: int) -> np.ndarray:
-    """For each position of each walk (walk_id[k] has length[k] nodes; positions flattened walk by
-    walk), the number of centres whose reduced window reaches it: its pairs as an input."""
-    length = np.asarray(length, np.int64)
-    walk = np.repeat(np.asarray(walk_id, np.int64), length)
-    starts = np.repeat(np.cumsum(length) - length, length)
-    pos = np.arange(len(walk), dtype=np.int64) - starts
-    win = reduced_windows(seed, walk, pos, window)
-    end = np.repeat(length, length)
-    counts = np.zeros(len(walk), np.int32)
-    for delta in range(1, window + 1):
-        # centre at pos + delta reaches pos when its window is >= delta (and likewise pos - delta)
-        ahead = np.flatnonzero(pos + delta < end)
-        counts[ahead] += win[ahead + delta] >= delta
-        behind = np.flatnonzero(pos - delta >= 0)
-        counts[behind] += win[behind - delta] >= delta
-    return counts
 
 
 def chunk_of(seed: int, walk_id: np.ndarray, chunks: int) -> np.ndarray:
@@ -129,16 +114,22 @@ def scatter_add(table: np.ndarray, rows: np.ndarray, updates: np.ndarray) -> Non
 
 
 def batches(rows: Tokens, cols: Tokens, limit: int = BATCH_ROWS) -> Iterator[Batch]:
-    """The bucket's walks in order, in batches of about `limit` rows (whole walks), each with its
-    walks' rows and columns as (walks x longest) index matrices and validity masks."""
-    if len(rows) == 0:
+    """The bucket's walks in order (those with both rows and columns), in batches of about `limit`
+    rows (whole walks), each with its walks' rows and columns as (walks x longest) index matrices
+    and validity masks."""
+    if len(rows) == 0 or len(cols) == 0:
         return
     starts = np.flatnonzero(np.r_[True, rows.walk[1:] != rows.walk[:-1]])
     counts = np.diff(np.r_[starts, len(rows)])
     walk = rows.walk[starts]
     col_lo = np.searchsorted(cols.walk, walk, "left")
     col_counts = np.searchsorted(cols.walk, walk, "right") - col_lo
-    group = starts // limit  # walks starting in the same stretch of `limit` rows train together
+    both = col_counts > 0  # a walk without columns in this bucket has no pair in it
+    starts, counts, walk, col_lo, col_counts = (
+        a[both] for a in (starts, counts, walk, col_lo, col_counts))
+    if len(walk) == 0:
+        return
+    group = (np.cumsum(counts) - counts) // limit  # walks in the same stretch of `limit` rows train together
     edges = np.flatnonzero(np.r_[True, group[1:] != group[:-1], True])
     for w0, w1 in zip(edges[:-1], edges[1:]):
         rows_at, rows_ok = _padded(starts[w0:w1], counts[w0:w1])
@@ -167,14 +158,13 @@ class Batch:
 @dataclass(frozen=True)
 class BucketLaw:
     """How one bucket trains: learning rate from lr_start to lr_end over its rows, `negatives` per
-    pair in expectation drawn from partition j (share `neg_share` of the unigram^0.75 mass) as
-    `shared` draws per walk, and the random key of the bucket."""
+    pair in expectation drawn from partition j's unigram^0.75 law as `shared` draws per walk, and
+    the random key of the bucket."""
 
     lr_start: float
     lr_end: float
     negatives: int
     shared: int
-    neg_share: float
     seed: int
     key: int
 
@@ -182,11 +172,11 @@ class BucketLaw:
 def train_bucket(syn0: np.ndarray, syn1: np.ndarray, rows: Tokens, cols: Tokens,
                  neg_cum: np.ndarray, law: BucketLaw) -> tuple[float, int]:
     """Train input table syn0 (partition i) against output table syn1 (partition j) in place on
-    the pairs of rows (partition i's tokens, aux = pair counts) and cols (partition j's tokens,
-    aux = reduced windows). Returns (sum of positive-pair losses, number of positive pairs), both
+    the pairs of rows (partition i's tokens) and cols (partition j's tokens: centres, with their
+    reduced windows). Returns (sum of positive-pair losses, number of positive pairs), both
     over a sample of the batches (for progress lines)."""
     total = max(len(rows), 1)
-    neg_scale = np.float32(law.negatives * law.neg_share / law.shared)
+    neg_scale = np.float32(law.negatives / law.shared)
     loss, pairs = 0.0, 0
     for k, batch in enumerate(batches(rows, cols)):
         lr = np.float32(law.lr_start + (law.lr_end - law.lr_start) * (batch.first_row / total))
@@ -199,18 +189,19 @@ def train_bucket(syn0: np.ndarray, syn1: np.ndarray, rows: Tokens, cols: Tokens,
         V = syn1[outputs]                                                  # (B, m + shared, d)
         S = _sigmoid(U @ V.transpose(0, 2, 1))
         dist = np.abs(rows.pos[batch.rows][:, :, None] - cols.pos[batch.cols][:, None, :])
-        mask = ((dist > 0) & (dist <= cols.aux[batch.cols][:, None, :])
+        mask = ((dist > 0) & (dist <= cols.win[batch.cols][:, None, :])
                 & batch.rows_ok[:, :, None] & batch.cols_ok[:, None, :])
+        row_pairs = mask.sum(axis=2, dtype=np.float32)  # (B, n): padding and pairless rows 0
         if k % 16 == 0:  # the loss is for progress reports: a sample of batches is enough
             loss -= float(np.log(np.maximum(S[:, :, :m][mask], 1e-12)).sum())
-            pairs += int(mask.sum())
+            pairs += int(row_pairs.sum())
         # d log sigmoid(s) / ds = 1 - sigmoid(s) for pairs, -sigmoid(s) for negatives; row r's
-        # negatives weigh negatives x pairs(r) x share / shared (zero on padding)
-        weight = rows.aux[batch.rows] * batch.rows_ok * (-neg_scale * lr)
+        # negatives weigh negatives x pairs(r) / shared
         G = np.empty_like(S)
         G[:, :, :m] = (1.0 - S[:, :, :m]) * mask * lr
-        G[:, :, m:] = S[:, :, m:] * weight[:, :, None]
+        G[:, :, m:] = S[:, :, m:] * (row_pairs * (-neg_scale * lr))[:, :, None]
         out_ok = np.concatenate([batch.cols_ok, np.ones(negs.shape, bool)], axis=1)
         scatter_add(syn1, outputs[out_ok], (G.transpose(0, 2, 1) @ U)[out_ok])
-        scatter_add(syn0, rows.local[batch.rows][batch.rows_ok], (G @ V)[batch.rows_ok])
+        live = row_pairs > 0  # rows without a pair here have a zero update
+        scatter_add(syn0, rows.local[batch.rows][live], (G @ V)[live])
     return loss, pairs

@@ -1,5 +1,5 @@
-"""The negative-sampling trainer: the kernel's updates are the gradient of the skip-gram objective,
-pair counts and windows are word2vec's, P = 1 and P > 1 embed equally well, a seed and P fix the
+"""The negative-sampling trainer: the kernel's updates are the gradient of the skip-gram objective
+on a bucket, windows are word2vec's, P = 1 and P > 1 embed equally well, a seed and P fix the
 embeddings, and bad flags are refused like the pipeline's."""
 
 from __future__ import annotations
@@ -21,39 +21,41 @@ def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def _one_walk_case(seed=3, window=3, dim=4, length=7, nodes=5):
+def _bucket_case(seed=3, window=3, dim=4, length=7, nodes=5):
+    """One walk's bucket (i, j) with i != j: every position is a row (input side), the odd
+    positions are the columns (centres whose output node is in partition j)."""
     rng = np.random.default_rng(seed)
     walk = rng.integers(0, nodes, length)
     pos = np.arange(length)
     win = skipgram.reduced_windows(seed, np.zeros(length, np.int64), pos, window)
-    pairs = skipgram.pair_counts(seed, np.array([0]), np.array([length]), window)
-    rows = skipgram.Tokens.sorted(np.zeros(length, np.int64), pos, walk, pairs)
-    cols = skipgram.Tokens.sorted(np.zeros(length, np.int64), pos, walk, win)
+    centres = pos[1::2]
+    rows = skipgram.Tokens.sorted(np.zeros(length, np.int64), pos, walk, win)
+    cols = skipgram.Tokens.sorted(np.zeros(len(centres), np.int64), centres, walk[centres],
+                                  win[centres])
     syn0 = rng.normal(0, 0.3, (nodes, dim)).astype(np.float32)
     syn1 = rng.normal(0, 0.3, (nodes, dim)).astype(np.float32)
     counts = rng.integers(1, 10, nodes)
-    law = skipgram.BucketLaw(lr_start=0.01, lr_end=0.01, negatives=2, shared=3, neg_share=0.5,
-                             seed=seed, key=0)
-    return walk, win, pairs, rows, cols, syn0, syn1, counts, law
+    law = skipgram.BucketLaw(lr_start=0.01, lr_end=0.01, negatives=2, shared=3, seed=seed, key=0)
+    return walk, win, centres, rows, cols, syn0, syn1, counts, law
 
 
 def test_kernel_update_is_the_gradient_of_the_objective():
-    walk, win, pairs, rows, cols, syn0, syn1, counts, law = _one_walk_case()
+    walk, win, centres, rows, cols, syn0, syn1, counts, law = _bucket_case()
     neg_cum = skipgram.negative_table(counts)
     # the kernel's negatives for this walk, drawn as it draws them
     u = skipgram.uniforms(law.seed, np.array([[0]]), law.key, np.arange(law.shared)[None, :],
                           skipgram._NEGATIVE_STREAM)[0]
     negs = np.minimum(np.searchsorted(neg_cum, u, "right"), len(counts) - 1)
-    weight = pairs * law.negatives * law.neg_share / law.shared
+    # centre c's output is syn1[walk[c]] (partition j); its context r's input is syn0[walk[r]]
+    pairs = [(r, c) for r in range(len(walk)) for c in centres if 0 < abs(r - c) <= win[c]]
+    weight = np.bincount([r for r, _ in pairs], minlength=len(walk)) * law.negatives / law.shared
+    assert (weight == 0).any() and (weight > 0).any(), "the case must have pairless rows too"
 
     def objective(U, V):
-        """Sum over pairs (context r, centre c, |r - c| <= win[c]) of log sigmoid(u_r . v_c), plus
-        over rows r and shared negatives n of weight_r log sigmoid(-u_r . v_n)."""
-        total = 0.0
+        """Sum over the bucket's pairs of log sigmoid(u_r . v_c), plus over rows r and shared
+        negatives n of weight_r log sigmoid(-u_r . v_n): negatives x the row's pairs here."""
+        total = sum(np.log(_sigmoid(U[walk[r]] @ V[walk[c]])) for r, c in pairs)
         for r in range(len(walk)):
-            for c in range(len(walk)):
-                if 0 < abs(r - c) <= win[c]:
-                    total += np.log(_sigmoid(U[walk[r]] @ V[walk[c]]))
             for n in negs:
                 total += weight[r] * np.log(_sigmoid(-U[walk[r]] @ V[n]))
         return total
@@ -77,16 +79,17 @@ def test_kernel_update_is_the_gradient_of_the_objective():
     assert np.abs(expected_U).max() > 0.1, "the case must exercise the gradient"
 
 
-def test_pair_counts_count_the_centres_that_reach_each_position():
-    seed, window = 5, 4
-    lengths = np.array([1, 3, 9, 12])
-    walk_ids = np.array([10, 11, 12, 13])
-    got = skipgram.pair_counts(seed, walk_ids, lengths, window)
-    expected = []
-    for w, n in zip(walk_ids, lengths):
-        win = skipgram.reduced_windows(seed, np.full(n, w), np.arange(n), window)
-        expected += [sum(1 for c in range(n) if 0 < abs(r - c) <= win[c]) for r in range(n)]
-    assert got.tolist() == expected
+def test_rows_without_pairs_in_a_bucket_do_not_train_there():
+    walk, win, centres, rows, cols, syn0, syn1, counts, law = _bucket_case()
+    # walk 1 has rows in this bucket but no columns: no pairs here, so no negatives either
+    extra = skipgram.Tokens.sorted(np.r_[rows.walk, np.ones(3, np.int64)], np.r_[rows.pos, 0, 1, 2],
+                                   np.r_[rows.local, 0, 1, 2], np.r_[rows.win, 1, 1, 1])
+    U, V = syn0.copy(), syn1.copy()
+    skipgram.train_bucket(U, V, rows, cols, skipgram.negative_table(counts), law)
+    U2, V2 = syn0.copy(), syn1.copy()
+    skipgram.train_bucket(U2, V2, extra, cols, skipgram.negative_table(counts), law)
+    np.testing.assert_array_equal(U, U2)
+    np.testing.assert_array_equal(V, V2)
 
 
 def test_reduced_windows_are_uniform_on_one_to_window():
