@@ -1,4 +1,5 @@
-"""Command line: `spark-n2v walk | train | run`.
+"""Command line: `spark-n2v walk | train | run | similar | classify | export | plot | linkpred |
+tune`.
 
 parse_args() builds the flags from the typed configs and validates them before Spark starts;
 main() starts (or joins) Spark, runs the stage into a staging folder and moves it into place.
@@ -18,8 +19,9 @@ import typing
 from typing import Sequence
 
 from spark_n2v import __version__
-from spark_n2v.config import (EdgeInput, SparkConfig, TrainConfig, WalkConfig, build,
-                              read_config_file)
+from spark_n2v.config import (CONFIG_TABLES, ClassifyConfig, EdgeInput, ExportConfig,
+                              LinkPredConfig, PlotConfig, SimilarConfig, SparkConfig, TrainConfig,
+                              TuneConfig, WalkConfig, build, read_config_file)
 from spark_n2v.errors import UserError
 from spark_n2v.io import OutputPath, check_output_free, inspect_local, is_local, local_path
 
@@ -63,41 +65,71 @@ def _add_flags(parser: argparse.ArgumentParser, cls: type, seen: set[str], run: 
         group.add_argument(flag, **kwargs)
 
 
+# Tables a command reads besides its config: (flag, help).
+_WALKS = ("--walks", "walks table (walk_id, walk)")
+_EMBEDDINGS = ("--embeddings", "embeddings table (id, embedding)")
+_LABELS = ("--labels", "labels table (id, label): Parquet, or CSV/TSV with a header; several rows "
+           "per id make the task multi-label")
+
+# command: (help, input tables, config classes)
+COMMANDS = {
+    "walk": ("edges -> walks table (walk_id, walk)", (), (EdgeInput, WalkConfig)),
+    "train": ("walks table -> embeddings table (id, embedding): skip-gram, our negative-"
+              "sampling trainer (--trainer sgns) or MLlib Word2Vec", (_WALKS,), (TrainConfig,)),
+    "run": ("edges -> DIR/walks, DIR/embeddings and DIR/_run.json", (),
+            (EdgeInput, WalkConfig, TrainConfig)),
+    "similar": ("embeddings -> neighbours table (id, neighbor, similarity, rank): the top-k "
+                "nodes by cosine similarity, self excluded", (_EMBEDDINGS,), (SimilarConfig,)),
+    "classify": ("embeddings + labels -> DIR/predictions (id, label, prediction, split) and "
+                 "DIR/metrics.json: logistic regression on a stratified split",
+                 (_EMBEDDINGS, _LABELS), (ClassifyConfig,)),
+    "export": ("embeddings -> DIR/vectors.tsv + DIR/metadata.tsv (TensorFlow Embedding "
+               "Projector) or DIR/embeddings.txt (word2vec text format)", (_EMBEDDINGS,),
+               (ExportConfig,)),
+    "plot": ("embeddings -> DIR/plot.png: the first two principal components, coloured by "
+             "label", (_EMBEDDINGS,), (PlotConfig,)),
+    "linkpred": ("edges -> DIR/metrics.json: hold out edges, embed the rest, ROC AUC and average "
+                 "precision of held-out edges against as many non-edges", (),
+                 (EdgeInput, WalkConfig, TrainConfig, LinkPredConfig)),
+    "tune": ("edges + labels -> DIR/results (p, q, macro_f1, ...), DIR/metrics.json (the best "
+             "pair) and DIR/heatmap.png: walk, train and classify for every (p, q) of the grid",
+             (_LABELS,), (EdgeInput, WalkConfig, TrainConfig, TuneConfig)),
+}
+
+
+def _pipeline(command: str) -> bool:
+    """Commands that walk and train take `run`'s flag names (--train-partitions)."""
+    classes = COMMANDS[command][2]
+    return WalkConfig in classes and TrainConfig in classes
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="node2vec graph embeddings as Spark batch jobs.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    specs = {
-        "walk": ("edges -> walks table (walk_id, walk)", (EdgeInput, WalkConfig)),
-        "train": ("walks table -> embeddings table (id, embedding): skip-gram, our negative-"
-                  "sampling trainer (--trainer sgns) or MLlib Word2Vec",
-                  (TrainConfig,)),
-        "run": ("edges -> DIR/walks, DIR/embeddings and DIR/_run.json",
-                (EdgeInput, WalkConfig, TrainConfig)),
-    }
-    for name, (help_, classes) in specs.items():
+    for name, (help_, inputs, classes) in COMMANDS.items():
         sub = commands.add_parser(name, help=help_, description=help_)
         sub.add_argument("--output", required=True, metavar="DIR", help="output folder")
-        if name == "train":
-            sub.add_argument("--walks", required=True, metavar="DIR", help="walks table")
+        for flag, table_help in inputs:
+            sub.add_argument(flag, required=True, metavar="PATH", help=table_help)
         sub.add_argument("--overwrite", action="store_true", help="replace an existing output")
         sub.add_argument("--config", metavar="FILE", help="TOML defaults (see conf/); flags override")
         seen: set[str] = set()
         for cls in classes + (SparkConfig,):
-            _add_flags(sub, cls, seen, run=name == "run")
+            _add_flags(sub, cls, seen, run=_pipeline(name))
     return parser
 
 
 def _configs(args: argparse.Namespace) -> dict[str, object]:
     """Config file values overridden by the flags given; validated here, before Spark starts."""
     file = read_config_file(args.config) if args.config else {}
-    run = args.command == "run"
-    tables = {"input": EdgeInput, "walk": WalkConfig, "train": TrainConfig, "spark": SparkConfig}
+    run = _pipeline(args.command)
+    classes = COMMANDS[args.command][2] + (SparkConfig,)
     configs = {}
-    for table, cls in tables.items():
+    for table, cls in CONFIG_TABLES.items():
+        if cls not in classes:
+            continue
         dests = {f.name: _dest(_flag_for(f, run)) for f in dataclasses.fields(cls)}
-        if not any(hasattr(args, dest) for dest in dests.values()):
-            continue  # this command has no such stage
         flags = {name: getattr(args, dest, None) for name, dest in dests.items()}
         if cls is SparkConfig:
             flags["conf"] = [_key_value(item) for item in flags["conf"] or []]
@@ -122,6 +154,8 @@ def _print_summary(record, output: str) -> None:
               f"{graph['duplicates_merged']:,} duplicate edges merged")
     if "walks" in record.counts:
         print(f"walks: {record.counts['walks']:,}")
+    for name, value in record.quality.items():
+        print(f"{name}: {value}")
     print("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in record.seconds.items()))
     print(f"output: {output}")
 
@@ -134,9 +168,10 @@ def execute(args: argparse.Namespace, argv: Sequence[str]) -> None:
     configs = _configs(args)
     check_output_free(args.output, args.overwrite)
     layout = inspect_local(configs["input"]) if "input" in configs else None
-    if args.command == "train" and is_local(args.walks):
-        if not os.path.isdir(local_path(args.walks)):
-            raise UserError(f"--walks {args.walks}: no such folder")
+    for flag, _ in COMMANDS[args.command][1]:
+        path = getattr(args, _dest(flag))
+        if is_local(path) and not os.path.exists(local_path(path)):
+            raise UserError(f"{flag} {path}: no such file or folder")
 
     spark, owned = get_session(configs["spark"], f"{PROG} {args.command}")
     record = stages.RunRecord(command=" ".join(shlex.quote(a) for a in [PROG, *argv]))
@@ -152,6 +187,24 @@ def execute(args: argparse.Namespace, argv: Sequence[str]) -> None:
         elif args.command == "train":
             stages.train_stage(spark, args.walks, "--walks", configs["train"], out.staging,
                                out.work + "/train", record)
+        elif args.command == "similar":
+            stages.similar_stage(spark, args.embeddings, configs["similar"], out.staging, record)
+        elif args.command == "classify":
+            metrics = stages.classify_stage(spark, args.embeddings, args.labels,
+                                            configs["classify"], out.sub("predictions"), record)
+            out.write_json("metrics.json", metrics)
+        elif args.command == "export":
+            stages.export_stage(spark, args.embeddings, configs["export"], out, record)
+        elif args.command == "plot":
+            stages.plot_stage(spark, args.embeddings, configs["plot"], out, record)
+        elif args.command == "linkpred":
+            out.write_json("metrics.json", stages.linkpred_stage(
+                spark, configs["input"], layout, configs["walk"], configs["train"],
+                configs["linkpred"], out.work, record))
+        elif args.command == "tune":
+            out.write_json("metrics.json", stages.tune_stage(
+                spark, configs["input"], layout, args.labels, configs["walk"], configs["train"],
+                configs["tune"], out, record))
         else:
             stages.walk_stage(spark, configs["input"], layout, configs["walk"], out.sub("walks"),
                               out.work, record)

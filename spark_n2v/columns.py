@@ -9,6 +9,12 @@ WALK_ID = "walk_id"      # walks: long
 WALK = "walk"            # walks: array of node ids, in the input's id type
 ID = "id"                # embeddings: node id, in the input's id type
 EMBEDDING = "embedding"  # embeddings: array<float>
+NEIGHBOR = "neighbor"    # neighbours: the similar node's id
+SIMILARITY = "similarity"  # neighbours: cosine similarity, float
+RANK = "rank"            # neighbours: 1..k, most similar first
+LABEL = "label"          # labels and predictions: class label, string
+PREDICTION = "prediction"  # predictions: predicted label
+SPLIT = "split"          # predictions: train or test
 
 # Prepared graph (internal). Nodes are indexed 0..V-1 by the sort order of their ids.
 NODE = "node"            # dense node index, long

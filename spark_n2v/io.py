@@ -314,6 +314,23 @@ class OutputPath:
         finally:
             stream.close()
 
+    def write_text(self, name: str, lines: DataFrame) -> None:
+        """A one-column DataFrame as the single text file `name`, lines in the DataFrame's order
+        (one task writes it: coalesce keeps a sort's order), without passing through the driver."""
+        parts = f"{self.work}/{name}.parts"
+        lines.coalesce(1).write.text(parts)
+        Path = self._jvm.org.apache.hadoop.fs.Path
+        written = [f.getPath() for f in self.fs.listStatus(Path(parts))
+                   if f.getPath().getName().startswith("part-")]
+        if len(written) != 1 or not self.fs.rename(written[0], Path(self.sub(name))):
+            raise UserError(f"could not write {name} into {self.staging}")
+        self._delete(parts)
+
+    def put_file(self, local: str, name: str) -> None:
+        """Copy a file made on the driver's disk (a picture) into the staging folder."""
+        Path = self._jvm.org.apache.hadoop.fs.Path
+        self.fs.copyFromLocalFile(False, True, Path(os.path.abspath(local)), Path(self.sub(name)))
+
     def commit(self) -> None:
         if self.fs.exists(self.target):
             if not self.overwrite:  # appeared while we worked: leave it alone
