@@ -128,3 +128,13 @@ def test_process_exit_status_and_no_traceback(tmp_path):
     assert "spark-n2v: error: e.csv line 3: weight 'heavy' is not a number" in result.stderr
     assert "Traceback" not in result.stderr and "\tat " not in result.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_every_command_has_a_spark_submit_job():
+    import pathlib
+
+    from spark_n2v.cli import COMMANDS
+    jobs = pathlib.Path(__file__).resolve().parent.parent / "jobs"
+    for name in COMMANDS:
+        text = (jobs / f"{name}.py").read_text()
+        assert f'main(["{name}", *sys.argv[1:]])' in text, name

@@ -35,7 +35,9 @@ def _bucket_case(seed=3, window=3, dim=4, length=7, nodes=5):
     syn0 = rng.normal(0, 0.3, (nodes, dim)).astype(np.float32)
     syn1 = rng.normal(0, 0.3, (nodes, dim)).astype(np.float32)
     counts = rng.integers(1, 10, nodes)
-    law = skipgram.BucketLaw(lr_start=0.01, lr_end=0.01, negatives=2, shared=3, seed=seed, key=0)
+    # no repeat cap: the update must be exactly the gradient (the cap is tested on its own)
+    law = skipgram.BucketLaw(lr_start=0.01, lr_end=0.01, negatives=2, shared=3, seed=seed, key=0,
+                             repeat_cap=np.inf)
     return walk, win, centres, rows, cols, syn0, syn1, counts, law
 
 
@@ -103,15 +105,36 @@ def test_reduced_windows_are_uniform_on_one_to_window():
     assert chi2 < 18.5, chi2  # df 4, p = 0.001
 
 
-def test_scatter_add_sums_repeated_rows():
+def test_scatter_add_sums_repeated_rows_up_to_the_cap():
     rng = np.random.default_rng(0)
-    table = rng.normal(size=(20, 3)).astype(np.float32)
+    original = rng.normal(size=(20, 3)).astype(np.float32)
     rows = np.array([3, 7, 3, 3, 1, 7, 19, 0])
     updates = rng.normal(size=(8, 3)).astype(np.float32)
-    expected = table.copy()
+    expected = original.copy()
     np.add.at(expected, rows, updates)
+    table = original.copy()
     skipgram.scatter_add(table, rows, updates)
     np.testing.assert_allclose(table, expected, rtol=1e-6)
+    # with a cap of 2: row 3 (3 times) takes 2/3 of its sum; row 7 (twice) and the others all
+    capped = original.copy()
+    skipgram.scatter_add(capped, rows, updates, repeat_cap=2.0)
+    expected = original.copy()
+    for row in set(rows.tolist()):
+        at = rows == row
+        expected[row] += updates[at].sum(0) * min(1.0, 2.0 / at.sum())
+    np.testing.assert_allclose(capped, expected, rtol=1e-6)
+
+
+def test_hub_rows_stay_stable_on_a_small_graph(spark, tmp_path):
+    """77 nodes, so every node repeats in every batch: uncapped, the tables went to NaN in one
+    epoch at the default learning rate."""
+    from spark_n2v.demo import DATA
+    walks = tmp_path / "walks"
+    assert main(["walk", "--edges", DATA, "--weighted", "--output", str(walks), "--walk-length",
+                 "40", "--num-walks", "10"]) == 0
+    vectors = _train(str(walks), tmp_path / "emb", "--epochs", "5")
+    x = np.stack(list(vectors.values()))
+    assert np.isfinite(x).all() and np.abs(x).max() < 10, np.abs(x).max()
 
 
 # --- through Spark -----------------------------------------------------------------------------------

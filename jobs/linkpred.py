@@ -1,0 +1,18 @@
+"""spark-submit entry point for `spark-n2v linkpred`.
+
+    spark-submit --master yarn --deploy-mode client \
+        --conf spark.pyspark.python=./venv/bin/python \
+        jobs/linkpred.py --edges hdfs:///n2v/edges --output hdfs:///n2v/linkpred --test-fraction 0.1 --trainer sgns
+
+Takes exactly the flags of `spark-n2v linkpred` (see README). Under spark-submit the session that
+spark-submit configured is used (--master and --conf come from spark-submit, not from the flags).
+spark_n2v must be importable on the driver and the executors (pip install on every node, or ship
+it with --py-files / --archives).
+"""
+
+import sys
+
+from spark_n2v.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["linkpred", *sys.argv[1:]]))
