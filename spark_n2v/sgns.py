@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 
 TASK_TABLE_BYTES = 1 << 30  # automatic P keeps a task's two table partitions near 1 GiB
 SHARED_PER_NEGATIVE = 5     # shared negatives per walk per negative (25 for 5): see trainer-notes
-OUTPUT_BATCH_ROWS = 1 << 16  # embeddings per Arrow batch handed to the JVM
+OUTPUT_BATCH_ROWS = 1 << 16  # rows per slice: of initial vectors, of Arrow batches to the JVM
 
 
 @dataclass(frozen=True)
@@ -87,10 +87,10 @@ class Plan:
 
 
 def auto_partitions(nodes: int, dim: int) -> int:
-    """The fewest partitions that keep a task's two tables near 1 GiB. Not one per core: every
-    token is a row in P buckets per epoch, so the work grows with P, and parallel rounds pay only
-    where cores are many (bench/train.py on 2 cores: rounds at 247k tokens/s with P = 1, one task;
-    213k with P = 2, two tasks)."""
+    """The fewest partitions that keep a task's two tables near 1 GiB. Not one per core: a token
+    is a row in every bucket where its walk has contexts (all P of them for walks much longer than
+    P), so the work grows with P, and parallel rounds pay only where cores are many (bench/train.py
+    on 2 cores, walks of 80: rounds at 247k tokens/s with P = 1, one task; 213k with P = 2)."""
     return max(1, math.ceil(2 * nodes * dim * 4 / TASK_TABLE_BYTES))
 
 
@@ -246,7 +246,14 @@ def _negative_table(plan: Plan, part: int) -> np.ndarray:
 def init_task(plan: Plan, i: int) -> None:
     """Round 0: syn0[i] from each node's rank (the same start for any P), syn1[i] zeros."""
     ranks = i + plan.partitions * np.arange(plan.sizes[i], dtype=np.int64)
-    _save(plan.table(0, "syn0", i), skipgram.initial_vectors(plan.seed, ranks, plan.dim))
+    syn0 = np.empty((plan.sizes[i], plan.dim), np.float32)
+    # in slices: the hashes take 8 bytes per cell and their temporaries several times that (a
+    # 4.25M x 128 partition at once took over 20 GB and was killed)
+    for a in range(0, len(ranks), OUTPUT_BATCH_ROWS):
+        syn0[a:a + OUTPUT_BATCH_ROWS] = skipgram.initial_vectors(
+            plan.seed, ranks[a:a + OUTPUT_BATCH_ROWS], plan.dim)
+    _save(plan.table(0, "syn0", i), syn0)
+    del syn0
     _save(plan.table(0, "syn1", i), np.zeros((plan.sizes[i], plan.dim), np.float32))
 
 

@@ -169,8 +169,9 @@ def similar_stage(spark: SparkSession, embeddings_dir: str, cfg: SimilarConfig, 
     if cfg.method == "approx" and cfg.recall_sample > 0:
         spark.sparkContext.setJobDescription("spark-n2v similar: recall against exact")
         written = spark.read.parquet(out_dir)
-        # a seeded pseudo-random sample of the queries, whatever the partitioning
-        sample = (written.select(C.ID).distinct()
+        # a seeded pseudo-random sample of the queries (those approx found nothing for count as
+        # recall 0), whatever the partitioning
+        sample = ((queries if queries is not None else emb).select(C.ID)
                   .orderBy(F.xxhash64(C.ID, F.lit(cfg.seed)), C.ID).limit(cfg.recall_sample))
         sample_queries = emb.join(sample, C.ID, "left_semi")
         exact = similar.exact_neighbors(emb, cfg.top_k, dim, sample_queries, parallelism)
@@ -182,7 +183,6 @@ def similar_stage(spark: SparkSession, embeddings_dir: str, cfg: SimilarConfig, 
     spark.sparkContext.setJobDescription(None)
     record.seconds["similar"] = round(time.perf_counter() - started, 2)
     log.info("similar: %s rows in %.1f s", f"{record.counts['rows']:,}", record.seconds["similar"])
-
 
 
 def read_labels(spark: SparkSession, path: str, id_type, flag: str = "--labels"):
