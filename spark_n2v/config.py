@@ -154,10 +154,10 @@ class SimilarConfig:
                        "sample (default exact)", choices=SIMILAR_METHODS)
     ids: str | None = _opt(None, "--ids", "text file of node ids, one per line: find neighbours "
                            "for these nodes only (default: every node)")
-    lsh_tables: int = _opt(8, "--lsh-tables", "approx: hash tables; more raise recall and work "
-                           "(default 8)")
-    lsh_bits: int | None = _opt(None, "--lsh-bits", "approx: hyperplanes per table (default: about "
-                                "64 nodes per bucket)")
+    lsh_tables: int = _opt(16, "--lsh-tables", "approx: hash tables; more raise recall and work "
+                           "(default 16)")
+    lsh_bits: int | None = _opt(None, "--lsh-bits", "approx: hyperplanes per table; fewer raise "
+                                "recall and work (default: about 1024 nodes per bucket)")
     max_bucket: int = _opt(2048, "--max-bucket", "approx: larger buckets are cut into pieces of "
                            "this size, bounding the work per bucket (default 2048)")
     recall_sample: int = _opt(1000, "--recall-sample", "approx: queries checked against exact for "

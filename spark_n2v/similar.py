@@ -175,6 +175,8 @@ def recall_at_k(approx: DataFrame, exact: DataFrame) -> float:
     return found / total if total else float("nan")
 
 
-def auto_bits(nodes: int, bucket: int = 64) -> int:
-    """Bits per table so that a bucket holds about `bucket` nodes on average."""
+def auto_bits(nodes: int, bucket: int = 1024) -> int:
+    """Bits per table so that a bucket holds about `bucket` nodes on average. Measured on 20k
+    sgns embeddings (d = 128), 16 tables: recall@10 0.95 at 4 bits (~1250 per bucket), 0.87 at
+    5; 8 tables of 8 bits (~80 per bucket) found 0.24."""
     return max(1, min(62, round(math.log2(max(nodes / bucket, 1)))))
