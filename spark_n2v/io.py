@@ -36,7 +36,7 @@ def local_path(path: str) -> str:
     return urlparse(path).path if path.startswith("file:") else path
 
 
-def _data_files(path: str) -> list[str]:
+def data_files(path: str) -> list[str]:
     """A local file, or the visible data files of a local folder, in name order."""
     path = local_path(path)
     if os.path.isfile(path):
@@ -50,7 +50,7 @@ def detect_format(cfg: EdgeInput) -> str:
         return cfg.format
     path = cfg.path.rstrip("/")
     if is_local(path) and os.path.isdir(local_path(path)):
-        files = _data_files(path)
+        files = data_files(path)
         path = files[0] if files else path
     suffix = os.path.splitext(path[:-3] if path.endswith(".gz") else path)[1].lower()
     if suffix not in _EXTENSIONS:
@@ -128,7 +128,7 @@ def inspect_local(cfg: EdgeInput) -> EdgeLayout | None:
         return None
     if not os.path.exists(local_path(cfg.path)):
         raise UserError(f"--edges {cfg.path}: no such file or folder")
-    files = _data_files(cfg.path)
+    files = data_files(cfg.path)
     if not files:
         raise UserError(f"--edges {cfg.path}: the folder holds no data files")
     fmt = detect_format(cfg)

@@ -23,8 +23,8 @@ from spark_n2v.config import (ClassifyConfig, EdgeInput, ExportConfig, LinkPredC
                               SimilarConfig, TrainConfig, TuneConfig, WalkConfig)
 from spark_n2v.errors import UserError
 from spark_n2v.graph import GraphStats, rank_rows
-from spark_n2v.io import (EdgeLayout, EdgeTable, OutputPath, inspect_spark, is_local, local_path,
-                          read_edges, read_parquet_table)
+from spark_n2v.io import (EdgeLayout, EdgeTable, OutputPath, data_files, inspect_spark, is_local,
+                          local_path, read_edges, read_parquet_table)
 from spark_n2v.progress import walks_progress
 from spark_n2v.sgns import train_sgns
 from spark_n2v.train import train_word2vec
@@ -70,7 +70,16 @@ def walk_edges(spark: SparkSession, table: EdgeTable, edges: EdgeInput, cfg: Wal
                started: float | None = None) -> GraphStats:
     """Edges already read (or derived, as linkpred's training edges) -> walks table at walks_dir.
     `started`: when reading began, so that the prepare time includes it."""
-    started = time.perf_counter() if started is None else started
+    graph = prepare_edges(spark, table, edges, cfg, record,
+                          time.perf_counter() if started is None else started)
+    walk_graph(spark, graph, cfg, walks_dir, work_dir, record)
+    graph.release()
+    return graph.stats
+
+
+def prepare_edges(spark: SparkSession, table: EdgeTable, edges: EdgeInput, cfg: WalkConfig,
+                  record: RunRecord, started: float):
+    """Edges read -> the prepared graph of the engine that fits, recorded in `record`."""
     spark.sparkContext.setJobDescription("spark-n2v prepare: index nodes, build adjacency")
     graph = prepare_graph(table, edges, cfg, default_partitions(spark, cfg))
     record.graph = graph.stats.as_dict()
@@ -78,9 +87,7 @@ def walk_edges(spark: SparkSession, table: EdgeTable, edges: EdgeInput, cfg: Wal
     record.seconds["prepare"] = round(time.perf_counter() - started, 2)
     log.info("prepare: %s nodes, %s edges in %.1f s (%s engine)", graph.stats.nodes,
              graph.stats.edges, record.seconds["prepare"], engine_of(graph))
-    walk_graph(spark, graph, cfg, walks_dir, work_dir, record)
-    graph.release()
-    return graph.stats
+    return graph
 
 
 def walk_graph(spark: SparkSession, graph, cfg: WalkConfig, walks_dir: str, work_dir: str,
@@ -164,11 +171,11 @@ def similar_stage(spark: SparkSession, embeddings_dir: str, cfg: SimilarConfig, 
         if queries is not None:
             neighbours = neighbours.join(queries.select(C.ID), C.ID, "left_semi")
     neighbours.write.parquet(out_dir)
+    written = spark.read.parquet(out_dir)
     record.counts["nodes"] = nodes
-    record.counts["rows"] = spark.read.parquet(out_dir).count()
+    record.counts["rows"] = written.count()
     if cfg.method == "approx" and cfg.recall_sample > 0:
         spark.sparkContext.setJobDescription("spark-n2v similar: recall against exact")
-        written = spark.read.parquet(out_dir)
         # a seeded pseudo-random sample of the queries (those approx found nothing for count as
         # recall 0), whatever the partitioning
         sample = ((queries if queries is not None else emb).select(C.ID)
@@ -190,8 +197,7 @@ def read_labels(spark: SparkSession, path: str, id_type, flag: str = "--labels")
     embeddings' id type."""
     name = path.rstrip("/")
     if is_local(path) and os.path.isdir(local_path(path)):
-        files = sorted(n for n in os.listdir(local_path(path)) if not n.startswith((".", "_")))
-        name = files[0] if files else name
+        name = next(iter(data_files(path)), name)  # a folder: by its first part file
     suffix = os.path.splitext(name)[1].lower()
     try:
         if suffix in (".csv", ".tsv", ".tab"):
@@ -371,11 +377,7 @@ def tune_stage(spark: SparkSession, edges: EdgeInput, layout: EdgeLayout | None,
     labels = read_labels(spark, labels_path, table.edges.schema[C.SRC].dataType).cache()
     if labels.select(C.LABEL).distinct().count() < 2:
         raise UserError(f"--labels {labels_path}: classification needs at least 2 labels")
-    spark.sparkContext.setJobDescription("spark-n2v prepare: index nodes, build adjacency")
-    graph = prepare_graph(table, edges, walk_cfg, default_partitions(spark, walk_cfg))
-    record.graph = graph.stats.as_dict()
-    record.engine = engine_of(graph)
-    record.seconds["prepare"] = round(time.perf_counter() - started, 2)
+    graph = prepare_edges(spark, table, edges, walk_cfg, record, started)
     results = []
     for p in cfg.ps:
         for q in cfg.qs:
