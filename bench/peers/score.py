@@ -1,7 +1,7 @@
 """Node classification score of embeddings: logistic regression on a stratified 50/50 split,
-three splits; prints macro-F1 and micro-F1 (means) as JSON. Runs in .venv-peers (scikit-learn).
+three splits by default; prints macro-F1 and micro-F1 (means) as JSON. Runs in .venv-peers (scikit-learn).
 
-    score.py LABELS.npz EMBEDDINGS.npz [...]   (labels: ids, labels; embeddings: ids, vectors)
+    score.py [--splits N] LABELS.npz EMBEDDINGS.npz [...]   (labels: ids, labels; embeddings: ids, vectors)
 """
 
 import json
@@ -31,4 +31,8 @@ def score(labels_path: str, embeddings_path: str, splits: int = 3) -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps({path: score(sys.argv[1], path) for path in sys.argv[2:]}))
+    args = sys.argv[1:]
+    splits = 3
+    if args[0] == "--splits":
+        splits, args = int(args[1]), args[2:]
+    print(json.dumps({path: score(args[0], path, splits) for path in args[1:]}))
