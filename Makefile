@@ -4,13 +4,35 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test bench bench-walk bench-train bench-scale check-env clean
+.PHONY: demo test dist bench bench-walk bench-train bench-scale check-env clean
 
 demo: check-env $(STAMP)
 	$(BIN)/python -m spark_n2v.demo out/demo
 
-test: check-env $(STAMP)
+# Airflow (for the example DAG's test) has its own virtualenv: it pins libraries Spark's side
+# does not want, and in production it runs on other machines than the Spark jobs.
+AIRFLOW_STAMP := .venv-airflow/.installed-stamp
+
+test: check-env $(STAMP) $(AIRFLOW_STAMP)
 	$(BIN)/python -m pytest -q
+
+$(AIRFLOW_STAMP): tests/airflow-requirements.txt
+	$(PYTHON) -m venv .venv-airflow
+	.venv-airflow/bin/python -m pip install --quiet -r tests/airflow-requirements.txt
+	touch $@
+
+# What a cluster needs: the wheel (pip install on every node) and the same archive named .zip for
+# spark-submit --py-files (a pure-Python wheel is a zip Python imports from). DIST picks the folder.
+DIST ?= dist
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+
+DIST_PYTHON := $(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON))
+
+dist: check-env
+	rm -rf $(DIST) && mkdir -p $(DIST)
+	$(DIST_PYTHON) -m pip wheel --quiet --no-deps --wheel-dir $(DIST) .
+	cp $(DIST)/spark_n2v-$(VERSION)-py3-none-any.whl $(DIST)/spark_n2v-$(VERSION).zip
+	@echo "built $(DIST)/spark_n2v-$(VERSION)-py3-none-any.whl and $(DIST)/spark_n2v-$(VERSION).zip (--py-files)"
 
 # The benchmarks beside their peers (PecanPy, gensim: in their own virtualenv, PecanPy pins
 # numpy < 2). BENCH_ARGS passes options to bench/run.py, TRAIN_ARGS to bench/train.py, e.g.
@@ -48,4 +70,4 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) .venv-peers out .pytest_cache build *.egg-info
+	rm -rf $(VENV) .venv-peers .venv-airflow out dist .pytest_cache build *.egg-info

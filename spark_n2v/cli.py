@@ -14,7 +14,6 @@ import logging
 import os
 import shlex
 import sys
-import time
 import typing
 from typing import Sequence
 
@@ -23,7 +22,7 @@ from spark_n2v.config import (CONFIG_TABLES, ClassifyConfig, EdgeInput, ExportCo
                               LinkPredConfig, PlotConfig, SimilarConfig, SparkConfig, TrainConfig,
                               TuneConfig, WalkConfig, build, read_config_file)
 from spark_n2v.errors import UserError
-from spark_n2v.io import OutputPath, check_output_free, inspect_local, is_local, local_path
+from spark_n2v.io import check_output_free, inspect_local, is_local, local_path
 
 PROG = "spark-n2v"
 log = logging.getLogger(PROG)
@@ -177,49 +176,59 @@ def execute(args: argparse.Namespace, argv: Sequence[str]) -> None:
     record = stages.RunRecord(command=" ".join(shlex.quote(a) for a in [PROG, *argv]))
     record.parameters = {name: dataclasses.asdict(cfg) for name, cfg in configs.items()
                          if name != "spark"}
-    out = None
     try:
-        out = OutputPath(spark, args.output, args.overwrite)
-        started = time.perf_counter()
-        if args.command == "walk":
-            stages.walk_stage(spark, configs["input"], layout, configs["walk"], out.staging,
-                              out.work, record)
-        elif args.command == "train":
-            stages.train_stage(spark, args.walks, "--walks", configs["train"], out.staging,
-                               out.work + "/train", record)
-        elif args.command == "similar":
-            stages.similar_stage(spark, args.embeddings, configs["similar"], out.staging, record)
-        elif args.command == "classify":
-            metrics = stages.classify_stage(spark, args.embeddings, args.labels,
-                                            configs["classify"], out.sub("predictions"), record)
-            out.write_json("metrics.json", metrics)
-        elif args.command == "export":
-            stages.export_stage(spark, args.embeddings, configs["export"], out, record)
-        elif args.command == "plot":
-            stages.plot_stage(spark, args.embeddings, configs["plot"], out, record)
-        elif args.command == "linkpred":
-            out.write_json("metrics.json", stages.linkpred_stage(
-                spark, configs["input"], layout, configs["walk"], configs["train"],
-                configs["linkpred"], out.work, record))
-        elif args.command == "tune":
-            out.write_json("metrics.json", stages.tune_stage(
-                spark, configs["input"], layout, args.labels, configs["walk"], configs["train"],
-                configs["tune"], out, record))
-        else:
-            stages.walk_stage(spark, configs["input"], layout, configs["walk"], out.sub("walks"),
-                              out.work, record)
-            stages.train_stage(spark, out.sub("walks"), "--walks", configs["train"],
-                               out.sub("embeddings"), out.work + "/train", record)
-        record.seconds["total"] = round(time.perf_counter() - started, 2)
-        out.write_json("_run.json", record.as_dict(spark))
-        out.commit()
-        out = None
+        record.inputs = _fingerprints(spark, args, configs)
+        with stages.staged_output(spark, args.output, args.overwrite, args.command,
+                                  record) as out:
+            _run_command(spark, args, configs, layout, out, record)
         _print_summary(record, args.output)
     finally:
-        if out is not None:
-            out.abort()  # nothing half-written is left behind
         if owned:
             spark.stop()
+
+
+def _run_command(spark, args: argparse.Namespace, configs: dict, layout, out, record) -> None:
+    from spark_n2v import stages
+    if args.command == "walk":
+        stages.walk_stage(spark, configs["input"], layout, configs["walk"], out.staging,
+                          out.work, record)
+    elif args.command == "train":
+        stages.train_stage(spark, args.walks, "--walks", configs["train"], out.staging,
+                           out.work + "/train", record)
+    elif args.command == "similar":
+        stages.similar_stage(spark, args.embeddings, configs["similar"], out.staging, record)
+    elif args.command == "classify":
+        metrics = stages.classify_stage(spark, args.embeddings, args.labels,
+                                        configs["classify"], out.sub("predictions"), record)
+        out.write_json("metrics.json", metrics)
+    elif args.command == "export":
+        stages.export_stage(spark, args.embeddings, configs["export"], out, record)
+    elif args.command == "plot":
+        stages.plot_stage(spark, args.embeddings, configs["plot"], out, record)
+    elif args.command == "linkpred":
+        out.write_json("metrics.json", stages.linkpred_stage(
+            spark, configs["input"], layout, configs["walk"], configs["train"],
+            configs["linkpred"], out.work, record))
+    elif args.command == "tune":
+        out.write_json("metrics.json", stages.tune_stage(
+            spark, configs["input"], layout, args.labels, configs["walk"], configs["train"],
+            configs["tune"], out, record))
+    else:
+        stages.run_stages(spark, lambda walks_dir, work_dir: stages.walk_stage(
+            spark, configs["input"], layout, configs["walk"], walks_dir, work_dir, record),
+            configs["train"], out, record)
+
+
+def _fingerprints(spark, args: argparse.Namespace, configs: dict) -> dict:
+    """The input tables' fingerprints (io.HadoopFiles.fingerprint), by flag."""
+    from spark_n2v.io import HadoopFiles
+    paths = {flag: getattr(args, _dest(flag)) for flag, _ in COMMANDS[args.command][1]}
+    if "input" in configs:
+        paths["--edges"] = configs["input"].path
+    try:
+        return {flag: HadoopFiles(spark, path).fingerprint(path) for flag, path in paths.items()}
+    except Exception as exc:  # noqa: BLE001 - a remote path Spark cannot list
+        raise UserError(f"cannot list the input files ({str(exc).splitlines()[0]})") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,8 +8,8 @@ written to a hidden staging folder beside the target and renamed into place only
 from __future__ import annotations
 
 import json
+import logging
 import os
-import uuid
 from dataclasses import dataclass
 from typing import Callable
 from urllib.parse import urlparse
@@ -20,6 +20,8 @@ from pyspark.sql import types as T
 
 from spark_n2v.config import EdgeInput
 from spark_n2v.errors import UserError
+
+log = logging.getLogger(__name__)
 
 _EXTENSIONS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv",
                ".tab": "tsv", ".txt": "snap", ".edges": "snap", ".edgelist": "snap", ".el": "snap"}
@@ -245,7 +247,12 @@ def read_edges(spark: SparkSession, cfg: EdgeInput, lay: EdgeLayout) -> EdgeTabl
 
 
 def _read_parquet(spark: SparkSession, cfg: EdgeInput, lay: EdgeLayout) -> EdgeTable:
-    df = spark.read.parquet(cfg.path)
+    return edges_of_dataframe(spark.read.parquet(cfg.path), cfg, lay)
+
+
+def edges_of_dataframe(df: DataFrame, cfg: EdgeInput, lay: EdgeLayout) -> EdgeTable:
+    """A typed edge DataFrame (Parquet's, or one a user hands the Python API) -> checked edges;
+    cfg.path names it in messages."""
     types = {f.name: f.dataType for f in df.schema.fields}
     integral = (T.ByteType, T.ShortType, T.IntegerType, T.LongType)
     src_t, dst_t = types[lay.src], types[lay.dst]
@@ -278,75 +285,190 @@ def _read_parquet(spark: SparkSession, cfg: EdgeInput, lay: EdgeLayout) -> EdgeT
     return EdgeTable(checked.select("src", "dst", "weight"), summary["rows"], summary["self_loops"])
 
 
-# --- outputs ------------------------------------------------------------------------------------
+# --- outputs ---------------------------------------------------------------------------------
+
+class HadoopFiles:
+    """Small files and folders through Hadoop's FileSystem (local disk, HDFS, object stores): the
+    driver's bookkeeping beside the tables Spark writes."""
+
+    def __init__(self, spark: SparkSession, path: str):
+        self._jvm = spark.sparkContext._jvm
+        self.fs = self.path(path).getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+        self.fs.setWriteChecksum(False)  # no .crc files beside _run.json on local disks
+
+    def path(self, path: str):
+        return self._jvm.org.apache.hadoop.fs.Path(path)
+
+    def qualify(self, path: str) -> str:
+        """file:/abs/..., hdfs://...: Python tasks open such paths themselves, from their own cwd."""
+        return str(self.fs.makeQualified(self.path(path)))
+
+    def exists(self, path: str) -> bool:
+        return bool(self.fs.exists(self.path(path)))
+
+    def delete(self, path: str) -> None:
+        self.fs.delete(self.path(path), True)
+
+    def rename(self, source: str, target: str) -> bool:
+        parent = self.path(target).getParent()
+        if parent is not None:
+            self.fs.mkdirs(parent)
+        return bool(self.fs.rename(self.path(source), self.path(target)))
+
+    def names(self, folder: str) -> list[str]:
+        """The entries of a folder, in name order (none if it does not exist)."""
+        if not self.exists(folder):
+            return []
+        return sorted(str(f.getPath().getName()) for f in self.fs.listStatus(self.path(folder)))
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        stream = self.fs.create(self.path(path), True)
+        try:
+            stream.write(bytearray(data))
+        finally:
+            stream.close()
+
+    def write_json(self, path: str, payload: dict) -> None:
+        """Replace a JSON file so that a reader finds the old or the new one, whole: written
+        beside, then renamed (read_json falls back to the beside copy if killed in between)."""
+        self.write_bytes(path + ".next", (json.dumps(payload, indent=2, sort_keys=True)
+                                          + "\n").encode("utf-8"))
+        self.delete(path)
+        self.rename(path + ".next", path)
+
+    def read_json(self, path: str) -> dict | None:
+        for candidate in (path, path + ".next"):
+            if not self.exists(candidate):
+                continue
+            stream = self.fs.open(self.path(candidate))
+            try:
+                data = bytes(self._jvm.org.apache.commons.io.IOUtils.toByteArray(stream))
+            finally:
+                stream.close()
+            try:
+                return json.loads(data.decode("utf-8"))
+            except ValueError:  # cut short by a kill while written
+                continue
+        return None
+
+    def fingerprint(self, path: str) -> dict:
+        """What identifies an input's content without reading it: its visible files' names,
+        sizes and modification times, hashed (and counted, for people reading _run.json)."""
+        import hashlib
+        root = self.fs.makeQualified(self.path(path))
+        status = self.fs.getFileStatus(root)
+        files = [status] if status.isFile() else []
+        if not files:
+            listing = self.fs.listFiles(root, True)
+            while listing.hasNext():
+                files.append(listing.next())
+        digest = hashlib.sha256()
+        count = size = 0
+        base = str(root)
+        for f in sorted(files, key=lambda f: str(f.getPath())):
+            name = str(f.getPath())[len(base):].lstrip("/")
+            if any(part.startswith((".", "_")) for part in name.split("/") if part):
+                continue  # hidden files (_SUCCESS, .crc) are not data
+            count, size = count + 1, size + int(f.getLen())
+            digest.update(f"{name}\t{f.getLen()}\t{f.getModificationTime()}\n".encode())
+        return {"path": path, "files": count, "bytes": size, "sha256": digest.hexdigest()[:16]}
+
 
 class OutputPath:
-    """An output folder that appears only when complete.
+    """An output folder that appears only when complete, and work that survives a crash.
 
-    Work goes to a hidden staging folder beside the target; `commit()` renames it into place
-    (replacing an existing output only with overwrite). Uses Hadoop's FileSystem, so the same code
-    serves local paths, HDFS and object stores.
+    Tables are written to a hidden staging folder beside the target (`.NAME.incomplete`) and
+    `commit()` renames it into place (replacing an existing output only with overwrite). Scratch
+    work (walk chunks, the sgns trainer's tables) goes to `.NAME.work`, with `_job.json`: the
+    command, its parameters and its inputs' fingerprints. If a run dies (SIGKILL, lost driver),
+    the same command finds both folders and resumes (`resumed`; the stages say what they keep);
+    other parameters or changed inputs are refused, or with --overwrite start afresh. Both folders
+    are deleted on commit. Paths go through Hadoop's FileSystem: local disks, HDFS, object stores.
     """
 
-    def __init__(self, spark: SparkSession, path: str, overwrite: bool):
-        jvm = spark.sparkContext._jvm
-        self._jvm = jvm
-        self.target = jvm.org.apache.hadoop.fs.Path(path)
-        self.fs = self.target.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-        self.fs.setWriteChecksum(False)  # no .crc files beside _run.json on local disks
+    def __init__(self, spark: SparkSession, path: str, overwrite: bool, job: dict):
+        self.files = HadoopFiles(spark, path)
+        self.target = self.files.path(path)
         self.path = path
         self.overwrite = overwrite
-        check_output_free(path, overwrite, exists=self.fs.exists(self.target))
-        parent = self.target.getParent()
-        self.staging = str(jvm.org.apache.hadoop.fs.Path(
-            parent, f".{self.target.getName()}.incomplete-{uuid.uuid4().hex[:8]}"))
-        # scratch (walk chunks, the sgns trainer's tables), deleted on commit or abort; qualified
-        # (file:/abs/..., hdfs://...) because Python tasks open it themselves, from their own cwd
-        self.work = str(self.fs.makeQualified(jvm.org.apache.hadoop.fs.Path(self.staging + "-work")))
+        check_output_free(path, overwrite, exists=self.files.exists(path))
+        parent, name = self.target.getParent(), self.target.getName()
+        self.staging = str(self.files.path(f"{parent}/.{name}.incomplete"))
+        self.work = self.files.qualify(f"{parent}/.{name}.work")
+        self.resumed = self._claim(job)
+
+    def _claim(self, job: dict) -> bool:
+        """Resume the unfinished work of the same job, else clear the folders (see the class)."""
+        found = self.files.read_json(f"{self.work}/_job.json")
+        if found == job:
+            log.info("resuming the unfinished run in %s (same command and inputs)", self.work)
+            return True
+        if found is not None and not self.overwrite:
+            raise UserError(f"{self.work} holds an unfinished run of {self.path} with other "
+                            f"parameters or inputs ({_first_difference(found, job)}); rerun it "
+                            "as it was to resume it, or pass --overwrite to start afresh")
+        self.files.delete(self.staging)
+        self.files.delete(self.work)
+        self.files.write_json(f"{self.work}/_job.json", job)
+        return False
 
     def sub(self, name: str) -> str:
         return f"{self.staging}/{name}"
 
     def write_json(self, name: str, payload: dict) -> None:
-        stream = self.fs.create(self._jvm.org.apache.hadoop.fs.Path(self.sub(name)), True)
-        try:
-            stream.write(bytearray(json.dumps(payload, indent=2, sort_keys=True) + "\n", "utf-8"))
-        finally:
-            stream.close()
+        self.files.write_bytes(self.sub(name), (json.dumps(payload, indent=2, sort_keys=True)
+                                                + "\n").encode("utf-8"))
 
     def write_text(self, name: str, lines: DataFrame) -> None:
         """A one-column DataFrame as the single text file `name`, lines in the DataFrame's order
         (one task writes it: coalesce keeps a sort's order), without passing through the driver."""
         parts = f"{self.work}/{name}.parts"
-        lines.coalesce(1).write.text(parts)
-        Path = self._jvm.org.apache.hadoop.fs.Path
-        written = [f.getPath() for f in self.fs.listStatus(Path(parts))
-                   if f.getPath().getName().startswith("part-")]
-        if len(written) != 1 or not self.fs.rename(written[0], Path(self.sub(name))):
+        lines.coalesce(1).write.mode("overwrite").text(parts)
+        written = [n for n in self.files.names(parts) if n.startswith("part-")]
+        if len(written) != 1 or not self.files.rename(f"{parts}/{written[0]}", self.sub(name)):
             raise UserError(f"could not write {name} into {self.staging}")
-        self._delete(parts)
+        self.files.delete(parts)
 
     def put_file(self, local: str, name: str) -> None:
         """Copy a file made on the driver's disk (a picture) into the staging folder."""
-        Path = self._jvm.org.apache.hadoop.fs.Path
-        self.fs.copyFromLocalFile(False, True, Path(os.path.abspath(local)), Path(self.sub(name)))
+        self.files.fs.copyFromLocalFile(False, True, self.files.path(os.path.abspath(local)),
+                                        self.files.path(self.sub(name)))
+
+    def stage_done(self, stage: str) -> dict | None:
+        """What a finished stage of this run recorded (mark_stage), or None."""
+        return (self.files.read_json(f"{self.work}/_stages.json") or {}).get(stage)
+
+    def mark_stage(self, stage: str, info: dict) -> None:
+        done = self.files.read_json(f"{self.work}/_stages.json") or {}
+        self.files.write_json(f"{self.work}/_stages.json", {**done, stage: info})
 
     def commit(self) -> None:
-        if self.fs.exists(self.target):
+        if self.files.exists(self.path):
             if not self.overwrite:  # appeared while we worked: leave it alone
                 raise UserError(f"output {self.path} appeared during the run; pass --overwrite to "
                                 f"replace it (the finished work is at {self.staging})")
-            self.fs.delete(self.target, True)
-        self._delete(self.work)
-        if not self.fs.rename(self._jvm.org.apache.hadoop.fs.Path(self.staging), self.target):
+            self.files.delete(self.path)
+        if not self.files.rename(self.staging, self.path):
             raise UserError(f"could not move {self.staging} to {self.path}")
+        self.files.delete(self.work)
 
     def abort(self) -> None:
-        self._delete(self.work)
-        self._delete(self.staging)
+        """Forget the run (input errors: nothing to resume)."""
+        self.files.delete(self.work)
+        self.files.delete(self.staging)
 
-    def _delete(self, path: str) -> None:
-        self.fs.delete(self._jvm.org.apache.hadoop.fs.Path(path), True)
+
+def _first_difference(old: dict, new: dict, prefix: str = "") -> str:
+    """The first setting that differs between two job descriptions, for the refusal message."""
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            found = _first_difference(a, b, f"{prefix}{key}.")
+            if found:
+                return found
+        elif a != b:
+            return f"{prefix}{key}: {a!r} then, {b!r} now"
+    return ""
 
 
 def check_output_free(path: str, overwrite: bool, exists: bool | None = None) -> None:

@@ -31,6 +31,9 @@ from spark_n2v.io import EdgeTable
 BATCH_WALKERS = 8192
 # Walkers per task: enough tasks for balance and a progress report, few enough to keep tasks long.
 TASK_WALKERS = 250_000
+# Walkers per resume point: a killed walk restarts at most this many walks (about a minute of
+# 80-step walks on 2 cores); small graphs walk in one batch.
+RESUME_WALKERS = 2_000_000
 _STRING_ID_BYTES = 24  # estimate per string id in the size check (Arrow offsets + typical text)
 
 
@@ -178,13 +181,20 @@ def walk_batches(law: kernels.StepLaw, shared, num_nodes: int, walk_length: int,
 
 
 def walk(spark: SparkSession, graph: LocalGraph, cfg: WalkConfig, law: kernels.StepLaw,
-         partitions: int, finished: Accumulator | None = None) -> DataFrame:
+         partitions: int, finished: Accumulator | None = None,
+         walkers: tuple[int, int] | None = None) -> DataFrame:
     """The walks table (walk_id, walk), walked inside the tasks of one Spark job; `finished`, if
-    given, counts the walks done (for progress reports)."""
+    given, counts the walks done (for progress reports); `walkers`, if given, is the range of walk
+    ids [start, stop) to walk (a resume batch), else all of them."""
     num_nodes = len(graph.indptr) - 1
     shared = spark.sparkContext.broadcast(graph)
-    num_walkers = cfg.num_walks * num_nodes
-    tasks = max(partitions, -(-num_walkers // TASK_WALKERS))
+    start, stop = walkers or (0, cfg.num_walks * num_nodes)
+    tasks = max(partitions, -(-(stop - start) // TASK_WALKERS))
     body = functools.partial(walk_batches, law, shared, num_nodes, cfg.walk_length, finished)
-    return (spark.range(0, num_walkers, numPartitions=tasks)
+    return (spark.range(start, stop, numPartitions=tasks)
             .mapInArrow(body, f"{C.WALK_ID} long, {C.WALK} array<{graph.id_type}>"))
+
+
+def resume_batches(walkers: int) -> list[tuple[int, int]]:
+    """Walk-id ranges written one at a time, so that a killed run resumes after the last one."""
+    return [(a, min(a + RESUME_WALKERS, walkers)) for a in range(0, walkers, RESUME_WALKERS)]

@@ -327,7 +327,7 @@ def train_sgns(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work: st
     P = cfg.partitions or auto_partitions(nodes, cfg.dim)
     (vocab.select(C.ID, "count", (F.col("rank") % P).cast("int").alias("part"),
                   (F.col("rank") / P).cast("long").alias("local"))
-     .write.partitionBy("part").parquet(f"{work}/vocab"))
+     .write.mode("overwrite").partitionBy("part").parquet(f"{work}/vocab"))
     vocab.unpersist()
     vocab = spark.read.parquet(f"{work}/vocab")
     per_part = {r["part"]: r for r in vocab.groupBy("part").agg(

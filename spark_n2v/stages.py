@@ -6,13 +6,17 @@ is given (a staging folder: moving it into place is the caller's job, see io.Out
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
 import logging
 import os
 import platform
+import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
+from typing import Iterator
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
@@ -23,8 +27,9 @@ from spark_n2v.config import (ClassifyConfig, EdgeInput, ExportConfig, LinkPredC
                               SimilarConfig, TrainConfig, TuneConfig, WalkConfig)
 from spark_n2v.errors import UserError
 from spark_n2v.graph import GraphStats, rank_rows
-from spark_n2v.io import (EdgeLayout, EdgeTable, OutputPath, data_files, inspect_spark, is_local,
-                          local_path, read_edges, read_parquet_table)
+from spark_n2v import local
+from spark_n2v.io import (EdgeLayout, EdgeTable, HadoopFiles, OutputPath, data_files, inspect_spark,
+                          is_local, local_path, read_edges, read_parquet_table)
 from spark_n2v.progress import walks_progress
 from spark_n2v.sgns import train_sgns
 from spark_n2v.train import train_word2vec
@@ -44,6 +49,17 @@ class RunRecord:
     counts: dict = field(default_factory=dict)
     engine: str | None = None  # the walk engine used: local or distributed
     quality: dict = field(default_factory=dict)  # measured quality (recall, F1, AUC)
+    inputs: dict = field(default_factory=dict)  # input fingerprints by flag (io.HadoopFiles)
+
+    def walk_part(self) -> dict:
+        """What the walk stage recorded: kept with the walks, for a resumed `run`."""
+        return {"graph": self.graph, "engine": self.engine, "seconds": dict(self.seconds),
+                "counts": dict(self.counts)}
+
+    def restore(self, part: dict) -> None:
+        self.graph, self.engine = part["graph"], part["engine"]
+        self.seconds.update(part["seconds"])
+        self.counts.update(part["counts"])
 
     def as_dict(self, spark: SparkSession) -> dict:
         import numpy
@@ -53,6 +69,48 @@ class RunRecord:
             "spark_n2v": __version__, "pyspark": pyspark.__version__, "spark": spark.version,
             "python": platform.python_version(), "numpy": numpy.__version__,
             "pyarrow": pyarrow.__version__}}
+
+
+@contextlib.contextmanager
+def staged_output(spark: SparkSession, path: str, overwrite: bool, command: str,
+                  record: RunRecord) -> Iterator[OutputPath]:
+    """The output folder of one command, resumable (io.OutputPath): yields it for the stages to
+    fill; on success writes _run.json and moves it into place. Bad input (UserError) forgets the
+    run; anything else (a lost executor, a kill) keeps the finished steps for a rerun."""
+    # what a rerun must match to resume this run's work (JSON's view: tuples become lists)
+    job = json.loads(json.dumps({"command": command, "parameters": record.parameters,
+                                 "inputs": record.inputs}))
+    out = OutputPath(spark, path, overwrite, job)
+    started = time.perf_counter()
+    try:
+        yield out
+    except UserError:
+        out.abort()  # bad input: nothing to resume, and nothing half-written is left behind
+        raise
+    except BaseException:
+        print(f"spark-n2v: the run stopped; its finished steps are kept in {out.work}: rerun the "
+              "same command to resume (--overwrite with other parameters starts afresh)",
+              file=sys.stderr)
+        raise
+    record.seconds["total"] = round(time.perf_counter() - started, 2)
+    out.write_json("_run.json", record.as_dict(spark))
+    out.commit()
+
+
+def run_stages(spark: SparkSession, walk_into, train_cfg: TrainConfig, out: OutputPath,
+               record: RunRecord) -> None:
+    """`run`: walks into out/walks (walk_into(walks_dir, work_dir) runs the walk stage), then
+    embeddings into out/embeddings. A resumed run keeps walks finished before the restart."""
+    walked = out.stage_done("walk")
+    if walked is None:
+        walk_into(out.sub("walks"), out.work + "/walk")
+        out.mark_stage("walk", record.walk_part())
+    else:
+        log.info("walk: done before the restart, kept (%s walks)",
+                 f"{walked['counts']['walks']:,}")
+        record.restore(walked)
+    train_stage(spark, out.sub("walks"), "--walks", train_cfg, out.sub("embeddings"),
+                out.work + "/train", record)
 
 
 def walk_stage(spark: SparkSession, edges: EdgeInput, layout: EdgeLayout | None, cfg: WalkConfig,
@@ -93,24 +151,46 @@ def prepare_edges(spark: SparkSession, table: EdgeTable, edges: EdgeInput, cfg: 
 def walk_graph(spark: SparkSession, graph, cfg: WalkConfig, walks_dir: str, work_dir: str,
                record: RunRecord) -> None:
     """A prepared graph -> walks table at walks_dir (the graph stays prepared: tune walks it once
-    per (p, q))."""
+    per (p, q)). Resumable: a rerun over the same work_dir continues after the last finished
+    step batch (distributed engine) or walk batch (local engine)."""
     started = time.perf_counter()
-    finished = spark.sparkContext.accumulator(0)
-    walks = walk(spark, graph, cfg, work_dir, finished)
     walkers = graph.stats.nodes * cfg.num_walks
-    if record.engine == "local":  # the walking happens in this write's tasks
-        # Small row groups: each task buffers one in the JVM until it is flushed, and the heap grows
-        # with them (measured: peak memory of a 2M-edge run 2.4 -> 2.1 GB, no slower).
-        with walks_progress(spark, f"spark-n2v walk: local engine, {walkers:,} walks of "
-                            f"{cfg.walk_length}", walkers, cfg.walk_length, finished):
-            walks.write.option("parquet.block.size", 16 * 2**20).parquet(walks_dir)
+    if record.engine == "local":
+        _write_local_walks(spark, graph, cfg, walks_dir, work_dir)
     else:
+        walks = walk(spark, graph, cfg, work_dir)
         spark.sparkContext.setJobDescription("spark-n2v walk: assemble and write walks")
-        walks.write.parquet(walks_dir)
+        walks.write.mode("overwrite").parquet(walks_dir)
         spark.sparkContext.setJobDescription(None)
     record.seconds["walk"] = round(time.perf_counter() - started, 2)
     record.counts["walks"] = walkers
     log.info("walk: %s walks in %.1f s", record.counts["walks"], record.seconds["walk"])
+
+
+def _write_local_walks(spark: SparkSession, graph, cfg: WalkConfig, walks_dir: str,
+                       work_dir: str) -> None:
+    """The local engine's walks, batch by batch into work_dir (each batch a resume point), then
+    their files moved into walks_dir (no copy)."""
+    files = HadoopFiles(spark, work_dir)
+    batches = local.resume_batches(graph.stats.nodes * cfg.num_walks)
+    done = (files.read_json(f"{work_dir}/_local.json") or {}).get("batches", 0)
+    if done:
+        log.info("walk: resuming after %d of %d batches of walks", done, len(batches))
+    remaining = sum(b - a for a, b in batches[done:])
+    finished = spark.sparkContext.accumulator(0)
+    with walks_progress(spark, f"spark-n2v walk: local engine, {remaining:,} walks of "
+                        f"{cfg.walk_length}", remaining, cfg.walk_length, finished):
+        for k in range(done, len(batches)):
+            # Small row groups: each task buffers one in the JVM until it is flushed, and the heap
+            # grows with them (measured: peak memory of a 2M-edge run 2.4 -> 2.1 GB, no slower).
+            (walk(spark, graph, cfg, work_dir, finished, batches[k]).write.mode("overwrite")
+             .option("parquet.block.size", 16 * 2**20).parquet(f"{work_dir}/batch-{k:05d}"))
+            files.write_json(f"{work_dir}/_local.json", {"batches": k + 1})
+    for k in range(len(batches)):  # a rerun after a kill here moves the files not moved yet
+        folder = f"{work_dir}/batch-{k:05d}"
+        for name in files.names(folder):
+            if name.startswith("part-"):
+                files.rename(f"{folder}/{name}", f"{walks_dir}/part-b{k:05d}-{name[5:]}")
 
 
 def train_stage(spark: SparkSession, walks_dir: str, flag: str, cfg: TrainConfig,
@@ -119,11 +199,12 @@ def train_stage(spark: SparkSession, walks_dir: str, flag: str, cfg: TrainConfig
     started = time.perf_counter()
     walks = read_parquet_table(spark, walks_dir, flag, (C.WALK,))
     if cfg.trainer == "sgns":
+        HadoopFiles(spark, work_dir).delete(work_dir)  # a killed run's tables: train afresh
         embeddings = train_sgns(spark, walks, cfg, work_dir)
     else:
         spark.sparkContext.setJobDescription("spark-n2v train: MLlib Word2Vec")
         embeddings = train_word2vec(walks, cfg)
-    embeddings.write.parquet(embeddings_dir)
+    embeddings.write.mode("overwrite").parquet(embeddings_dir)
     spark.sparkContext.setJobDescription(None)
     record.seconds["train"] = round(time.perf_counter() - started, 2)
     log.info("train: %.1f s", record.seconds["train"])
@@ -170,7 +251,7 @@ def similar_stage(spark: SparkSession, embeddings_dir: str, cfg: SimilarConfig, 
                                               cfg.max_bucket)
         if queries is not None:
             neighbours = neighbours.join(queries.select(C.ID), C.ID, "left_semi")
-    neighbours.write.parquet(out_dir)
+    neighbours.write.mode("overwrite").parquet(out_dir)
     written = spark.read.parquet(out_dir)
     record.counts["nodes"] = nodes
     record.counts["rows"] = written.count()
@@ -244,7 +325,7 @@ def classify_stage(spark: SparkSession, embeddings_dir: str, labels_path: str, c
     else:
         table = predicted.select(C.ID, F.col("labels")[0].alias(C.LABEL),
                                  F.col("predicted")[0].alias(C.PREDICTION), C.SPLIT)
-    table.write.parquet(predictions_dir)
+    table.write.mode("overwrite").parquet(predictions_dir)
     written = spark.read.parquet(predictions_dir)
     if not data.multi_label:  # back to arrays for the one scoring path
         written = written.select(C.SPLIT, F.array(C.LABEL).alias("labels"),
@@ -293,6 +374,8 @@ def export_stage(spark: SparkSession, embeddings_dir: str, cfg: ExportConfig, ou
     spark.sparkContext.setJobDescription(None)
     record.counts.update({"nodes": nodes, "dim": dim})
     record.seconds["export"] = round(time.perf_counter() - started, 2)
+    log.info("export: %s vectors of %d dimensions (%s) in %.1f s", f"{nodes:,}", dim, cfg.format,
+             record.seconds["export"])
 
 
 def plot_stage(spark: SparkSession, embeddings_dir: str, cfg: PlotConfig, out: OutputPath,
@@ -313,6 +396,8 @@ def plot_stage(spark: SparkSession, embeddings_dir: str, cfg: PlotConfig, out: O
     spark.sparkContext.setJobDescription(None)
     record.counts.update({"nodes": nodes, "drawn": len(xs)})
     record.seconds["plot"] = round(time.perf_counter() - started, 2)
+    log.info("plot: %s of %s nodes drawn in %.1f s", f"{len(xs):,}", f"{nodes:,}",
+             record.seconds["plot"])
 
 
 def linkpred_stage(spark: SparkSession, edges: EdgeInput, layout: EdgeLayout | None,
@@ -398,7 +483,7 @@ def tune_stage(spark: SparkSession, edges: EdgeInput, layout: EdgeLayout | None,
                      scores["macro_f1"], scores["micro_f1"], results[-1]["seconds"])
     graph.release()
     spark.createDataFrame(results, "p double, q double, macro_f1 double, micro_f1 double, "
-                          "seconds double").coalesce(1).write.parquet(out.sub("results"))
+                          "seconds double").coalesce(1).write.mode("overwrite").parquet(out.sub("results"))
     best = max(results, key=lambda r: (r["macro_f1"], r["micro_f1"], -r["p"], -r["q"]))
     with tempfile.TemporaryDirectory() as tmp:
         picture = os.path.join(tmp, "heatmap.png")

@@ -24,7 +24,7 @@ from spark_n2v import kernels, local
 from spark_n2v.config import EdgeInput, WalkConfig
 from spark_n2v.errors import UserError
 from spark_n2v.graph import PreparedGraph, prepare
-from spark_n2v.io import EdgeTable
+from spark_n2v.io import EdgeTable, HadoopFiles
 from spark_n2v.progress import StepProgress
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ _PROPOSAL_DDL = (_WALKER_DDL + f", {C.NEXT} long, {C.QUERY_X} array<long>, "
                  f"{C.QUERY_U} array<double>, {C.FALLBACK} long")
 _RESOLVED_DDL = _WALKER_DDL + f", {C.NEXT} long"
 _STATE = [C.WALK_ID, C.PREV, C.CUR, C.STEP, C.ATTEMPT, C.DONE]
+_WALK_STATE = "_walk.json"  # the chunks written so far: where a rerun resumes
 
 
 def start_walkers(ids: DataFrame, num_nodes: int, cfg: WalkConfig) -> DataFrame:
@@ -125,17 +126,19 @@ def engine_of(graph: PreparedGraph | local.LocalGraph) -> str:
 
 
 def walk(spark: SparkSession, graph: PreparedGraph | local.LocalGraph, cfg: WalkConfig,
-         work_dir: str, finished: Accumulator | None = None) -> DataFrame:
+         work_dir: str, finished: Accumulator | None = None,
+         walkers: tuple[int, int] | None = None) -> DataFrame:
     """Run the walks; returns (walk_id, walk) with node ids in the input's type. Both engines give
     the same walks for the same graph and seed.
 
     `work_dir` holds the chunks written at each lineage cut (distributed engine); the returned
     DataFrame reads them, so keep the folder until the walks are written. The local engine walks
-    when the DataFrame is written, counting finished walks in `finished` if given.
+    when the DataFrame is written, counting finished walks in `finished` if given, the walk ids
+    in `walkers` ([start, stop), a resume batch) if given.
     """
     law = kernels.StepLaw(cfg.return_p, cfg.inout_q, cfg.seed, symmetric=not graph.stats.directed)
     if isinstance(graph, local.LocalGraph):
-        return local.walk(spark, graph, cfg, law, default_partitions(spark, cfg), finished)
+        return local.walk(spark, graph, cfg, law, default_partitions(spark, cfg), finished, walkers)
     # The loop's shuffles are explicit repartitions by node, which adaptive execution cannot
     # coalesce; re-planning every stage of every step only adds latency (measured: ~25% of a
     # small graph's walk time), so it is off for the loop and restored after.
@@ -153,15 +156,27 @@ def _iterate(spark: SparkSession, graph: PreparedGraph, cfg: WalkConfig, law: ke
     """Step all walkers to the end; returns the chunk folders written at the lineage cuts.
 
     Each step is materialised (cached, counted) before the next: the count is the progress line's
-    live walkers, and the next step reads the cache instead of recomputing the chain.
+    live walkers, and the next step reads the cache instead of recomputing the chain. Each lineage
+    cut is also a resume point: `_walk.json` in work_dir lists the chunks written so far, and a
+    rerun over the same work folder (same graph, same flags: io.OutputPath checks) continues from
+    the last one. Walks depend only on (seed, walk_id, step), so the walks come out the same.
     """
     sc = spark.sparkContext
-    live = start_walkers(graph.ids, graph.stats.nodes, cfg)
-    live_count = graph.stats.nodes * cfg.num_walks if cfg.walk_length > 1 else 0
+    files = HadoopFiles(spark, work_dir)
+    state = files.read_json(f"{work_dir}/{_WALK_STATE}")
+    if state:
+        chunks, iteration, live_count = state["chunks"], state["iteration"], state["live_count"]
+        log.info("walk: resuming after step %d of %d (%s walkers still walking)", iteration,
+                 cfg.walk_length - 1, f"{live_count:,}")
+        if iteration >= cfg.walk_length - 1 and live_count == 0:
+            return chunks
+        live = _reread(spark, chunks[-1])
+    else:
+        chunks, iteration = [], 0
+        live = start_walkers(graph.ids, graph.stats.nodes, cfg)
+        live_count = graph.stats.nodes * cfg.num_walks if cfg.walk_length > 1 else 0
     progress = StepProgress(cfg.walk_length - 1)
     cached: DataFrame | None = None
-    chunks: list[str] = []
-    iteration = 0
     while True:
         if cfg.walk_length > 1:
             sc.setJobDescription(f"spark-n2v walk: step {iteration + 1} of {cfg.walk_length - 1}")
@@ -180,16 +195,23 @@ def _iterate(spark: SparkSession, graph: PreparedGraph, cfg: WalkConfig, law: ke
         (live.withColumn(C.SEG_START, F.col(C.STEP) - F.size(C.SEG) + 1)
          .write.mode("overwrite").parquet(path))
         chunks.append(path)
+        files.write_json(f"{work_dir}/{_WALK_STATE}", {
+            "chunks": chunks, "iteration": iteration, "live_count": live_count})
         if cached is not None:
             cached.unpersist()
             cached = None
-        live = spark.read.parquet(path).where(~F.col(C.DONE)).select(
-            *_STATE, F.array().cast("array<long>").alias(C.SEG))
+        live = _reread(spark, path)
         # Past walk_length - 1 iterations only walkers whose candidates were all rejected remain.
         if final and live_count == 0:
             break
     sc.setJobDescription(None)
     return chunks
+
+
+def _reread(spark: SparkSession, chunk: str) -> DataFrame:
+    """The walkers still walking after a chunk, with empty segments (the chunk holds their nodes)."""
+    return spark.read.parquet(chunk).where(~F.col(C.DONE)).select(
+        *_STATE, F.array().cast("array<long>").alias(C.SEG))
 
 
 def assemble(spark: SparkSession, chunks: list[str], ids: DataFrame) -> DataFrame:

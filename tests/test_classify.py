@@ -66,8 +66,8 @@ def test_classify_matches_scikit_learn_on_the_same_split(spark, planted, tmp_pat
     train = [k for k in labels if split[k] == "train"]
     test = [k for k in labels if split[k] == "test"]
     # the same model: MLlib's default logistic regression has no penalty
-    model = LogisticRegression(penalty=None, max_iter=5000).fit([vectors[k] for k in train],
-                                                                [labels[k] for k in train])
+    model = LogisticRegression(C=np.inf, max_iter=5000).fit([vectors[k] for k in train],
+                                                            [labels[k] for k in train])
     sk_f1 = f1_score([labels[k] for k in test], model.predict([vectors[k] for k in test]),
                      average="macro")
     print(f"classify macro-F1 {metrics['macro_f1']:.4f}, scikit-learn {sk_f1:.4f}")

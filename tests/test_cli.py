@@ -26,7 +26,7 @@ def fails(capsys, argv, *expected):
     for fragment in expected:
         assert fragment in err[0], err[0]
     assert not os.path.exists(output)
-    assert not [n for n in os.listdir(os.path.dirname(output)) if "incomplete" in n]
+    assert not [n for n in os.listdir(os.path.dirname(output)) if n.endswith((".incomplete", ".work"))]
     return err[0]
 
 

@@ -1,0 +1,109 @@
+"""The Python API: the CLI's walk and run on an edge DataFrame or a GraphFrame already in a session.
+
+    from spark_n2v import api
+    walks = api.walk(edges_df, "hdfs:///n2v/walks", walk=WalkConfig(return_p=0.5))
+    embeddings = api.run(graph_frame, "hdfs:///n2v/run", train=TrainConfig(trainer="sgns"))
+
+Outputs behave as the CLI's: written beside the target and moved into place when complete, an
+existing output replaced only with overwrite=True, `_run.json` beside the tables, and a rerun of the
+same call over a killed run's work resumes it (the input is identified by its query plan).
+
+A GraphFrame (graphframes' class, or anything with `vertices` and `edges` DataFrames) gives its
+`edges` (columns src and dst, and the weight column if one is named) and its `vertices` (column
+id): vertices without an edge are kept, each walking alone, as a node with only a self-loop does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from spark_n2v import stages
+from spark_n2v.config import EdgeInput, TrainConfig, WalkConfig
+from spark_n2v.errors import UserError
+from spark_n2v.io import EdgeTable, edges_of_dataframe, layout
+
+
+def is_graphframe(graph: Any) -> bool:
+    return isinstance(getattr(graph, "vertices", None), DataFrame) and \
+        isinstance(getattr(graph, "edges", None), DataFrame)
+
+
+def edge_table(graph: DataFrame | Any, src: str = "src", dst: str = "dst",
+               weight: str | None = None, directed: bool = False) -> tuple[EdgeTable, EdgeInput]:
+    """An edge DataFrame or a GraphFrame -> checked edges, and the input settings they were read
+    with (weighted when `weight` names a column)."""
+    what = "GraphFrame" if is_graphframe(graph) else "edge DataFrame"
+    if not is_graphframe(graph) and not isinstance(graph, DataFrame):
+        raise UserError(f"expected an edge DataFrame or a GraphFrame, got {type(graph).__name__}")
+    edges = graph.edges if is_graphframe(graph) else graph
+    cfg = EdgeInput(path=f"the {what}", src_col=src, dst_col=dst, weight_col=weight or "weight",
+                    directed=directed, weighted=weight is not None)
+    lay = layout(cfg, "parquet", None, edges.columns)
+    if is_graphframe(graph):
+        if "id" not in graph.vertices.columns:
+            raise UserError(f"the GraphFrame's vertices have no column 'id'; columns found: "
+                            f"{', '.join(graph.vertices.columns)}")
+        edges = _with_lone_vertices(edges, graph.vertices, lay.src, lay.dst, lay.weight)
+    return edges_of_dataframe(edges, cfg, lay), cfg
+
+
+def _with_lone_vertices(edges: DataFrame, vertices: DataFrame, src: str, dst: str,
+                        weight: str | None) -> DataFrame:
+    """Vertices without an edge as self-loops, which the pipeline drops while keeping the node."""
+    id_type = edges.schema[src].dataType
+    ends = edges.select(F.col(src).alias("id")).union(edges.select(F.col(dst).alias("id")))
+    lone = vertices.select(F.col("id").cast(id_type).alias("id")).join(ends, "id", "left_anti")
+    loops = lone.select(F.col("id").alias(src), F.col("id").alias(dst),
+                        *([F.lit(1.0).alias(weight)] if weight else []))
+    return edges.select(src, dst, *([weight] if weight else [])).unionByName(
+        loops, allowMissingColumns=False)
+
+
+def walk(graph: DataFrame | Any, output: str, walk: WalkConfig = WalkConfig(), *,
+         src: str = "src", dst: str = "dst", weight: str | None = None, directed: bool = False,
+         overwrite: bool = False) -> DataFrame:
+    """`spark-n2v walk` on a DataFrame or GraphFrame: writes the walks table at `output` and
+    returns it (read back from there)."""
+    spark = _session(graph)
+    table, cfg = edge_table(graph, src, dst, weight, directed)
+    record = _record(graph, "walk", cfg, walk=walk)
+    with stages.staged_output(spark, output, overwrite, "api.walk", record) as out:
+        stages.walk_edges(spark, table, cfg, walk, out.staging, out.work, record)
+    return spark.read.parquet(output)
+
+
+def run(graph: DataFrame | Any, output: str, walk: WalkConfig = WalkConfig(),
+        train: TrainConfig = TrainConfig(), *, src: str = "src", dst: str = "dst",
+        weight: str | None = None, directed: bool = False, overwrite: bool = False) -> DataFrame:
+    """`spark-n2v run` on a DataFrame or GraphFrame: writes output/walks and output/embeddings
+    and returns the embeddings table (id, embedding)."""
+    spark = _session(graph)
+    table, cfg = edge_table(graph, src, dst, weight, directed)
+    record = _record(graph, "run", cfg, walk=walk, train=train)
+    with stages.staged_output(spark, output, overwrite, "api.run", record) as out:
+        stages.run_stages(spark, lambda walks_dir, work_dir: stages.walk_edges(
+            spark, table, cfg, walk, walks_dir, work_dir, record), train, out, record)
+    return spark.read.parquet(f"{output}/embeddings")
+
+
+def _session(graph: Any):
+    edges = graph.edges if is_graphframe(graph) else graph
+    if not isinstance(edges, DataFrame):
+        raise UserError(f"expected an edge DataFrame or a GraphFrame, got {type(graph).__name__}")
+    return edges.sparkSession
+
+
+def _record(graph: Any, command: str, cfg: EdgeInput, **configs) -> stages.RunRecord:
+    record = stages.RunRecord(command=f"spark_n2v.api.{command}")
+    record.parameters = {"input": dataclasses.asdict(cfg),
+                         **{name: dataclasses.asdict(c) for name, c in configs.items()}}
+    # a DataFrame has no files to fingerprint: its query plan's hash stands for it (the same
+    # query over the same files hashes the same in a new session, so a rerun resumes)
+    frames = {"edges": graph.edges, "vertices": graph.vertices} if is_graphframe(graph) \
+        else {"edges": graph}
+    record.inputs = {name: {"semantic_hash": df.semanticHash()} for name, df in frames.items()}
+    return record

@@ -1,0 +1,93 @@
+"""The Python API takes an edge DataFrame or a GraphFrame wherever the CLI takes an edge table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow.parquet as pq
+import pytest
+from pyspark.sql import DataFrame
+
+from spark_n2v import api
+from spark_n2v.cli import main
+from spark_n2v.config import TrainConfig, WalkConfig
+from spark_n2v.errors import UserError
+
+EDGES = [(1, 2, 1.0), (2, 3, 2.0), (3, 1, 1.0), (3, 4, 0.5), (4, 5, 1.0)]
+WALK = WalkConfig(walk_length=6, num_walks=3, seed=11, return_p=0.5, inout_q=2.0)
+
+
+def _walks(path: str) -> dict:
+    table = pq.read_table(path).to_pydict()
+    return dict(zip(table["walk_id"], table["walk"]))
+
+
+@dataclass
+class _FrameLike:
+    """graphframes.GraphFrame's shape: `vertices` (id, ...) and `edges` (src, dst, ...)."""
+
+    vertices: DataFrame
+    edges: DataFrame
+
+
+def test_edge_dataframe_walks_like_the_cli(spark, tmp_path):
+    edges = spark.createDataFrame(EDGES, "a long, b long, w double")
+    got = api.walk(edges, str(tmp_path / "api"), WALK, src="a", dst="b", weight="w")
+    assert got.count() == 5 * 3
+    edges.write.parquet(str(tmp_path / "e.parquet"))
+    assert main(["walk", "--edges", str(tmp_path / "e.parquet"), "--src-col", "a", "--dst-col",
+                 "b", "--weight-col", "w", "--weighted", "--output", str(tmp_path / "cli"),
+                 "--walk-length", "6", "--num-walks", "3", "--seed", "11", "--p", "0.5",
+                 "--q", "2"]) == 0
+    assert _walks(str(tmp_path / "api")) == _walks(str(tmp_path / "cli"))
+    assert (tmp_path / "api" / "_run.json").exists()
+    with pytest.raises(UserError, match="already exists"):
+        api.walk(edges, str(tmp_path / "api"), WALK, src="a", dst="b")
+
+
+def test_graphframe_keeps_lone_vertices_and_embeds(spark, tmp_path):
+    vertices = spark.createDataFrame([(i, f"n{i}") for i in range(1, 7)], "id long, name string")
+    edges = spark.createDataFrame(EDGES, "src long, dst long, weight double")
+    graph = _FrameLike(vertices, edges)
+    embeddings = api.run(graph, str(tmp_path / "run"), WALK,
+                         TrainConfig(trainer="sgns", dim=4, chunks=1), weight="weight")
+    rows = {r["id"]: r["embedding"] for r in embeddings.collect()}
+    assert set(rows) == {1, 2, 3, 4, 5, 6} and {len(v) for v in rows.values()} == {4}
+    walks = _walks(str(tmp_path / "run" / "walks"))
+    assert [w for w in walks.values() if 6 in w] == [[6]] * 3  # vertex 6 has no edge
+    assert all(len(w) == 6 for w in walks.values() if 6 not in w)
+
+
+def test_bad_graph_arguments_are_named(spark, tmp_path):
+    with pytest.raises(UserError, match="edge DataFrame or a GraphFrame"):
+        api.walk([(1, 2)], str(tmp_path / "x"))
+    edges = spark.createDataFrame(EDGES, "a long, b long, w double")
+    with pytest.raises(UserError, match="no column 'src'"):
+        api.walk(edges, str(tmp_path / "x"))
+    vertices = spark.createDataFrame([(1,)], "vid long")
+    with pytest.raises(UserError, match="vertices have no column 'id'"):
+        api.walk(_FrameLike(vertices, edges.toDF("src", "dst", "weight")), str(tmp_path / "x"))
+    assert not (tmp_path / "x").exists()
+
+
+def _graphframes_jvm(spark) -> bool:
+    try:
+        spark.sparkContext._jvm.java.lang.Class.forName("org.graphframes.GraphFrame")
+        return True
+    except Exception:  # noqa: BLE001 - py4j wraps ClassNotFoundException
+        return False
+
+
+def test_real_graphframe(spark, tmp_path):
+    graphframes = pytest.importorskip(
+        "graphframes", reason="the graphframes Python package is not installed (pip install "
+        "graphframes-py); the duck-typed GraphFrame test above covers the API")
+    if not _graphframes_jvm(spark):
+        pytest.skip("GraphFrames' JVM package is not on Spark's classpath: it comes from Maven "
+                    "Central (--packages io.graphframes:graphframes-spark4_2.13:<version>), which "
+                    "this machine cannot reach; the duck-typed GraphFrame test above covers the API")
+    vertices = spark.createDataFrame([(i,) for i in range(1, 7)], "id long")
+    edges = spark.createDataFrame(EDGES, "src long, dst long, weight double")
+    graph = graphframes.GraphFrame(vertices, edges)
+    walks = api.walk(graph, str(tmp_path / "gf"), WALK)
+    assert walks.count() == 6 * 3
