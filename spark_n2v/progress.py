@@ -27,15 +27,16 @@ def duration(seconds: float) -> str:
 class StepProgress:
     """Progress of the distributed engine's step loop."""
 
-    def __init__(self, steps: int) -> None:
+    def __init__(self, steps: int, first: int = 0) -> None:
         self.steps = steps
+        self.first = first  # steps done before this run started (a resumed walk)
         self.started = time.perf_counter()
         self.last = self.started
 
     def step(self, done: int, live_before: int, live_after: int) -> None:
         now = time.perf_counter()
         rate = live_before / max(now - self.last, 1e-9)
-        eta = (now - self.started) / done * max(self.steps - done, 0)
+        eta = (now - self.started) / max(done - self.first, 1) * max(self.steps - done, 0)
         self.last = now
         if done > self.steps:  # rare: walkers whose every candidate so far was rejected
             log.info("walk: extra round %d for %s walkers", done - self.steps, f"{live_before:,}")

@@ -175,7 +175,7 @@ def _iterate(spark: SparkSession, graph: PreparedGraph, cfg: WalkConfig, law: ke
         chunks, iteration = [], 0
         live = start_walkers(graph.ids, graph.stats.nodes, cfg)
         live_count = graph.stats.nodes * cfg.num_walks if cfg.walk_length > 1 else 0
-    progress = StepProgress(cfg.walk_length - 1)
+    progress = StepProgress(cfg.walk_length - 1, first=iteration)
     cached: DataFrame | None = None
     while True:
         if cfg.walk_length > 1:
