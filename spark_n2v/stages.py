@@ -21,13 +21,12 @@ from typing import Iterator
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from spark_n2v import __version__, classify, export, linkpred, similar
+from spark_n2v import __version__, classify, export, linkpred, local, similar
 from spark_n2v import columns as C
 from spark_n2v.config import (ClassifyConfig, EdgeInput, ExportConfig, LinkPredConfig, PlotConfig,
                               SimilarConfig, TrainConfig, TuneConfig, WalkConfig)
 from spark_n2v.errors import UserError
 from spark_n2v.graph import GraphStats, rank_rows
-from spark_n2v import local
 from spark_n2v.io import (EdgeLayout, EdgeTable, HadoopFiles, OutputPath, data_files, inspect_spark,
                           is_local, local_path, read_edges, read_parquet_table)
 from spark_n2v.progress import walks_progress
