@@ -79,9 +79,11 @@ def _graphframes_jvm(spark) -> bool:
 
 
 def test_real_graphframe(spark, tmp_path):
-    graphframes = pytest.importorskip(
-        "graphframes", reason="the graphframes Python package is not installed (pip install "
-        "graphframes-py); the duck-typed GraphFrame test above covers the API")
+    try:
+        import graphframes
+    except ImportError as exc:
+        pytest.skip(f"the graphframes Python package cannot be imported ({exc}): pip install "
+                    "'spark-n2v[graphframes]'; the duck-typed GraphFrame test above covers the API")
     if not _graphframes_jvm(spark):
         pytest.skip("GraphFrames' JVM package is not on Spark's classpath: it comes from Maven "
                     "Central (--packages io.graphframes:graphframes-spark4_2.13:<version>), which "
