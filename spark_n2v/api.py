@@ -36,10 +36,8 @@ def edge_table(graph: DataFrame | Any, src: str = "src", dst: str = "dst",
                weight: str | None = None, directed: bool = False) -> tuple[EdgeTable, EdgeInput]:
     """An edge DataFrame or a GraphFrame -> checked edges, and the input settings they were read
     with (weighted when `weight` names a column)."""
+    edges = _edges(graph)
     what = "GraphFrame" if is_graphframe(graph) else "edge DataFrame"
-    if not is_graphframe(graph) and not isinstance(graph, DataFrame):
-        raise UserError(f"expected an edge DataFrame or a GraphFrame, got {type(graph).__name__}")
-    edges = graph.edges if is_graphframe(graph) else graph
     cfg = EdgeInput(path=f"the {what}", src_col=src, dst_col=dst, weight_col=weight or "weight",
                     directed=directed, weighted=weight is not None)
     lay = layout(cfg, "parquet", None, edges.columns)
@@ -90,11 +88,16 @@ def run(graph: DataFrame | Any, output: str, walk: WalkConfig = WalkConfig(),
     return spark.read.parquet(f"{output}/embeddings")
 
 
-def _session(graph: Any):
+def _edges(graph: Any) -> DataFrame:
+    """The edge DataFrame of a GraphFrame, or the DataFrame itself."""
     edges = graph.edges if is_graphframe(graph) else graph
     if not isinstance(edges, DataFrame):
         raise UserError(f"expected an edge DataFrame or a GraphFrame, got {type(graph).__name__}")
-    return edges.sparkSession
+    return edges
+
+
+def _session(graph: Any):
+    return _edges(graph).sparkSession
 
 
 def _record(graph: Any, command: str, cfg: EdgeInput, **configs) -> stages.RunRecord:

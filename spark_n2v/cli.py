@@ -22,7 +22,7 @@ from spark_n2v.config import (CONFIG_TABLES, ClassifyConfig, EdgeInput, ExportCo
                               LinkPredConfig, PlotConfig, SimilarConfig, SparkConfig, TrainConfig,
                               TuneConfig, WalkConfig, build, read_config_file)
 from spark_n2v.errors import UserError
-from spark_n2v.io import check_output_free, inspect_local, is_local, local_path
+from spark_n2v.io import HadoopFiles, check_output_free, inspect_local, is_local, local_path
 
 PROG = "spark-n2v"
 log = logging.getLogger(PROG)
@@ -221,7 +221,6 @@ def _run_command(spark, args: argparse.Namespace, configs: dict, layout, out, re
 
 def _fingerprints(spark, args: argparse.Namespace, configs: dict) -> dict:
     """The input tables' fingerprints (io.HadoopFiles.fingerprint), by flag."""
-    from spark_n2v.io import HadoopFiles
     paths = {flag: getattr(args, _dest(flag)) for flag, _ in COMMANDS[args.command][1]}
     if "input" in configs:
         paths["--edges"] = configs["input"].path

@@ -7,6 +7,7 @@ written to a hidden staging folder beside the target and renamed into place only
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -287,6 +288,11 @@ def edges_of_dataframe(df: DataFrame, cfg: EdgeInput, lay: EdgeLayout) -> EdgeTa
 
 # --- outputs ---------------------------------------------------------------------------------
 
+def json_bytes(payload: dict) -> bytes:
+    """Our JSON side files (_run.json, metrics.json, work-folder state): sorted, indented."""
+    return (json.dumps(payload, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
 class HadoopFiles:
     """Small files and folders through Hadoop's FileSystem (local disk, HDFS, object stores): the
     driver's bookkeeping beside the tables Spark writes."""
@@ -331,8 +337,7 @@ class HadoopFiles:
     def write_json(self, path: str, payload: dict) -> None:
         """Replace a JSON file so that a reader finds the old or the new one, whole: written
         beside, then renamed (read_json falls back to the beside copy if killed in between)."""
-        self.write_bytes(path + ".next", (json.dumps(payload, indent=2, sort_keys=True)
-                                          + "\n").encode("utf-8"))
+        self.write_bytes(path + ".next", json_bytes(payload))
         self.delete(path)
         self.rename(path + ".next", path)
 
@@ -354,7 +359,6 @@ class HadoopFiles:
     def fingerprint(self, path: str) -> dict:
         """What identifies an input's content without reading it: its visible files' names,
         sizes and modification times, hashed (and counted, for people reading _run.json)."""
-        import hashlib
         root = self.fs.makeQualified(self.path(path))
         status = self.fs.getFileStatus(root)
         files = [status] if status.isFile() else []
@@ -416,8 +420,7 @@ class OutputPath:
         return f"{self.staging}/{name}"
 
     def write_json(self, name: str, payload: dict) -> None:
-        self.files.write_bytes(self.sub(name), (json.dumps(payload, indent=2, sort_keys=True)
-                                                + "\n").encode("utf-8"))
+        self.files.write_bytes(self.sub(name), json_bytes(payload))
 
     def write_text(self, name: str, lines: DataFrame) -> None:
         """A one-column DataFrame as the single text file `name`, lines in the DataFrame's order

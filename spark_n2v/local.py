@@ -9,13 +9,13 @@ the random stream are the distributed engine's, so both engines give the same wa
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pyspark import Accumulator
+from pyspark import Accumulator, Broadcast
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
@@ -49,9 +49,19 @@ class LocalGraph:
     ids: np.ndarray | pa.Array
     id_type: str
     stats: GraphStats
+    # the executors' copy, broadcast once however many jobs walk it (resume batches, tune's grid)
+    _shipped: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def shipped(self, spark: SparkSession) -> Broadcast:
+        if "copy" not in self._shipped:  # empty while pickled for the broadcast itself
+            self._shipped["copy"] = spark.sparkContext.broadcast(self)
+        return self._shipped["copy"]
 
     def release(self) -> None:
-        """Nothing to free: the driver's copy goes with the object (PreparedGraph's interface)."""
+        """Free the executors' copy (PreparedGraph's interface); the driver's goes with the object."""
+        copy = self._shipped.pop("copy", None)
+        if copy is not None:
+            copy.destroy()
 
     def adjacency(self) -> kernels.Adjacency:
         starts = self.indptr[:-1]
@@ -187,7 +197,7 @@ def walk(spark: SparkSession, graph: LocalGraph, cfg: WalkConfig, law: kernels.S
     given, counts the walks done (for progress reports); `walkers`, if given, is the range of walk
     ids [start, stop) to walk (a resume batch), else all of them."""
     num_nodes = len(graph.indptr) - 1
-    shared = spark.sparkContext.broadcast(graph)
+    shared = graph.shipped(spark)
     start, stop = walkers or (0, cfg.num_walks * num_nodes)
     tasks = max(partitions, -(-(stop - start) // TASK_WALKERS))
     body = functools.partial(walk_batches, law, shared, num_nodes, cfg.walk_length, finished)
