@@ -68,8 +68,8 @@ def main() -> None:
                 sys.exit("the walk ended before it could be killed: lower --kill-after-step")
             time.sleep(0.2)
             try:
-                step = json.load(open(state))["iteration"]
-            except (FileNotFoundError, ValueError):
+                step = json.load(open(state))["done"][-1]["iteration"]
+            except (FileNotFoundError, ValueError, IndexError):
                 continue
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()

@@ -4,9 +4,10 @@
     walks = api.walk(edges_df, "hdfs:///n2v/walks", walk=WalkConfig(return_p=0.5))
     embeddings = api.run(graph_frame, "hdfs:///n2v/run", train=TrainConfig(trainer="sgns"))
 
-Outputs behave as the CLI's: written beside the target and moved into place when complete, an
-existing output replaced only with overwrite=True, `_run.json` beside the tables, and a rerun of the
-same call over a killed run's work resumes it (the input is identified by its query plan).
+Outputs behave as the CLI's (the same stages run them): written beside the target and moved into
+place when complete, an existing output replaced only with overwrite=True, `_run.json` beside the
+tables, and a rerun of the same call over a killed run's work resumes it (the input is identified
+by its query plan). Errors name the configs' fields (`walk.return_p`) and this module's arguments.
 
 A GraphFrame (graphframes' class, or anything with `vertices` and `edges` DataFrames) gives its
 `edges` (columns src and dst, and the weight column if one is named) and its `vertices` (column
@@ -21,10 +22,20 @@ from typing import Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from spark_n2v import stages
 from spark_n2v.config import EdgeInput, TrainConfig, WalkConfig
-from spark_n2v.errors import UserError
-from spark_n2v.io import EdgeTable, edges_of_dataframe, layout
+from spark_n2v.errors import UserError, library_name
+from spark_n2v.io.edges import EdgeSource, edges_of_dataframe, layout
+from spark_n2v.record import RunRecord, frame_fingerprints
+from spark_n2v.stages import STAGES
+from spark_n2v.stages.stage import execute
+
+# The edge input's fields, as this module's arguments name them.
+_ARGUMENTS = {"input.src_col": "src", "input.dst_col": "dst", "input.weight_col": "weight",
+              "input.directed": "directed"}
+
+
+def _name(param: str, value: str | None) -> str:
+    return library_name(_ARGUMENTS.get(param, param), value)
 
 
 def is_graphframe(graph: Any) -> bool:
@@ -32,9 +43,9 @@ def is_graphframe(graph: Any) -> bool:
         isinstance(getattr(graph, "edges", None), DataFrame)
 
 
-def edge_table(graph: DataFrame | Any, src: str = "src", dst: str = "dst",
-               weight: str | None = None, directed: bool = False) -> tuple[EdgeTable, EdgeInput]:
-    """An edge DataFrame or a GraphFrame -> checked edges, and the input settings they were read
+def edge_source(graph: DataFrame | Any, src: str = "src", dst: str = "dst",
+                weight: str | None = None, directed: bool = False) -> EdgeSource:
+    """An edge DataFrame or a GraphFrame -> checked edges, with the input settings they were read
     with (weighted when `weight` names a column)."""
     edges = _edges(graph)
     what = "GraphFrame" if is_graphframe(graph) else "edge DataFrame"
@@ -43,10 +54,10 @@ def edge_table(graph: DataFrame | Any, src: str = "src", dst: str = "dst",
     lay = layout(cfg, "parquet", None, edges.columns)
     if is_graphframe(graph):
         if "id" not in graph.vertices.columns:
-            raise UserError(f"the GraphFrame's vertices have no column 'id'; columns found: "
-                            f"{', '.join(graph.vertices.columns)}")
+            raise UserError("the GraphFrame's vertices have no column 'id'; columns found: "
+                            "{found}", found=", ".join(graph.vertices.columns))
         edges = _with_lone_vertices(edges, graph.vertices, lay.src, lay.dst, lay.weight)
-    return edges_of_dataframe(edges, cfg, lay), cfg
+    return EdgeSource(cfg, table=edges_of_dataframe(edges, cfg, lay))
 
 
 def _with_lone_vertices(edges: DataFrame, vertices: DataFrame, src: str, dst: str,
@@ -66,11 +77,8 @@ def walk(graph: DataFrame | Any, output: str, walk: WalkConfig = WalkConfig(), *
          overwrite: bool = False) -> DataFrame:
     """`spark-n2v walk` on a DataFrame or GraphFrame: writes the walks table at `output` and
     returns it (read back from there)."""
-    spark = _session(graph)
-    table, cfg = edge_table(graph, src, dst, weight, directed)
-    record = _record(graph, "walk", cfg, walk=walk)
-    with stages.staged_output(spark, output, overwrite, "api.walk", record) as out:
-        stages.walk_edges(spark, table, cfg, walk, out.staging, out.work, record)
+    spark = _edges(graph).sparkSession
+    _run_stage("walk", graph, output, overwrite, src, dst, weight, directed, walk=walk)
     return spark.read.parquet(output)
 
 
@@ -79,34 +87,32 @@ def run(graph: DataFrame | Any, output: str, walk: WalkConfig = WalkConfig(),
         weight: str | None = None, directed: bool = False, overwrite: bool = False) -> DataFrame:
     """`spark-n2v run` on a DataFrame or GraphFrame: writes output/walks and output/embeddings
     and returns the embeddings table (id, embedding)."""
-    spark = _session(graph)
-    table, cfg = edge_table(graph, src, dst, weight, directed)
-    record = _record(graph, "run", cfg, walk=walk, train=train)
-    with stages.staged_output(spark, output, overwrite, "api.run", record) as out:
-        stages.run_stages(spark, lambda walks_dir, work_dir: stages.walk_edges(
-            spark, table, cfg, walk, walks_dir, work_dir, record), train, out, record)
+    spark = _edges(graph).sparkSession
+    _run_stage("run", graph, output, overwrite, src, dst, weight, directed, walk=walk,
+               train=train)
     return spark.read.parquet(f"{output}/embeddings")
+
+
+def _run_stage(name: str, graph: Any, output: str, overwrite: bool, src: str, dst: str,
+               weight: str | None, directed: bool, **configs: Any) -> None:
+    try:
+        edges = edge_source(graph, src, dst, weight, directed)
+        configs = {"input": edges.cfg, **configs}
+        record = RunRecord(command=f"spark_n2v.api.{name}")
+        record.parameters = {table: dataclasses.asdict(c) for table, c in configs.items()}
+        frames = {"edges": graph.edges, "vertices": graph.vertices} if is_graphframe(graph) \
+            else {"edges": graph}
+        record.inputs = frame_fingerprints(frames)
+        execute(STAGES[name], _edges(graph).sparkSession, output, overwrite, record, configs,
+                edges=edges, job_name=f"api.{name}")
+    except UserError as exc:
+        raise exc.named_by(_name) from None
 
 
 def _edges(graph: Any) -> DataFrame:
     """The edge DataFrame of a GraphFrame, or the DataFrame itself."""
     edges = graph.edges if is_graphframe(graph) else graph
     if not isinstance(edges, DataFrame):
-        raise UserError(f"expected an edge DataFrame or a GraphFrame, got {type(graph).__name__}")
+        raise UserError("expected an edge DataFrame or a GraphFrame, got {type}",
+                        type=type(graph).__name__)
     return edges
-
-
-def _session(graph: Any):
-    return _edges(graph).sparkSession
-
-
-def _record(graph: Any, command: str, cfg: EdgeInput, **configs) -> stages.RunRecord:
-    record = stages.RunRecord(command=f"spark_n2v.api.{command}")
-    record.parameters = {"input": dataclasses.asdict(cfg),
-                         **{name: dataclasses.asdict(c) for name, c in configs.items()}}
-    # a DataFrame has no files to fingerprint: its query plan's hash stands for it (the same
-    # query over the same files hashes the same in a new session, so a rerun resumes)
-    frames = {"edges": graph.edges, "vertices": graph.vertices} if is_graphframe(graph) \
-        else {"edges": graph}
-    record.inputs = {name: {"semantic_hash": df.semanticHash()} for name, df in frames.items()}
-    return record

@@ -1,30 +1,33 @@
 """Column names: the one place they are spelled.
 
-The public tables (walks, embeddings) are part of the product: analysts read them by these names.
-The internal names are used between the prepare and walk stages only.
+The public tables (walks, embeddings, neighbours, predictions) are part of the product: analysts
+read them by these names. The internal ones pass between functions, tasks and work files. A name
+that one function keeps to itself starts with `_` and stays in that function.
 """
 
 # Public tables.
 WALK_ID = "walk_id"      # walks: long
 WALK = "walk"            # walks: array of node ids, in the input's id type
-ID = "id"                # embeddings: node id, in the input's id type
+ID = "id"                # embeddings, labels, neighbours, predictions: node id, in the input's type
 EMBEDDING = "embedding"  # embeddings: array<float>
 NEIGHBOR = "neighbor"    # neighbours: the similar node's id
 SIMILARITY = "similarity"  # neighbours: cosine similarity, float
-RANK = "rank"            # neighbours: 1..k, most similar first
-LABEL = "label"          # labels and predictions: class label, string
-PREDICTION = "prediction"  # predictions: predicted label
-SPLIT = "split"          # predictions: train or test
+RANK = "rank"            # neighbours: 1..k, most similar first; sgns vocabulary: rank by count
+LABEL = "label"          # labels and predictions: class label, string (array when multi-label);
+                         # linkpred's pairs: 1.0 for an edge, 0.0 for a non-edge
+PREDICTION = "prediction"  # predictions: predicted label (array when multi-label)
+SPLIT = "split"          # predictions: TRAIN or TEST
+TRAIN, TEST = "train", "test"  # the values of SPLIT
 
-# Prepared graph (internal). Nodes are indexed 0..V-1 by the sort order of their ids.
-NODE = "node"            # dense node index, long
-SRC = "src"              # edge source index
-DST = "dst"              # edge target index
+# Edges and the prepared graph (internal). Nodes are indexed 0..V-1 by the sort order of their ids.
+SRC = "src"              # edge source: the input's id, then its index once prepared
+DST = "dst"              # edge target, likewise
 WEIGHT = "weight"        # positive double
+NODE = "node"            # dense node index, long
 NBRS = "nbrs"            # adjacency: out-neighbour indices, sorted ascending
 CUM = "cum"              # adjacency: cumulative normalised weights (last = 1.0); null when unweighted
 
-# Walker state (internal).
+# Walker state (internal: the distributed engine's loop).
 PREV = "prev"            # node the walker came from, -1 before the first step
 CUR = "cur"              # node the walker stands on
 STEP = "step"            # index of `cur` in the walk (the start is step 0)
@@ -38,3 +41,19 @@ QUERY_U = "query_u"      # their scaled uniforms: accept when query_u < alpha(pr
 FALLBACK = "fallback"    # first locally accepted candidate after the queries, -1 if none
 GROUP = "group_key"      # key walkers are grouped by to meet one copy of the adjacency
 WALKERS = "walkers"      # grouped walkers
+
+# The sgns trainer's vocabulary and token files (internal).
+COUNT = "count"          # a node's tokens in the walks
+PART = "part"            # a node's partition (also the files' folder key: part=i)
+LOCAL = "local"          # a node's row in its partition's tables
+CHUNK = "chunk"          # the chunk of the epoch a walk trains in (folder key: chunk=c)
+POS = "pos"              # a token's position in its walk
+WIN = "win"              # a centre's reduced window
+
+# Evaluation stages (internal).
+LABELS = "labels"        # classify: a node's labels, array<string>, sorted
+PREDICTED = "predicted"  # classify: predicted labels, array<string>
+FEATURES = "features"    # classify, linkpred: the model's input vector (ML Vector)
+U, V = "u", "v"          # linkpred: a node pair (u < v when undirected)
+SCORE = "score"          # linkpred: the model's probability of an edge
+DRAW = "draw"            # linkpred: a pair's 0-based rank in its seeded draw

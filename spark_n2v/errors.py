@@ -1,5 +1,59 @@
-"""Errors the user can fix. The CLI prints them as one line and exits with status 2."""
+"""Errors the user can fix, named in the caller's terms.
+
+A message names parameters in braces: `{walk.return_p}` (a config field: its table and name, as in
+a config file and `_run.json`), `{embeddings}` (an input or option of a stage), or with a value,
+`{walk.engine=local}`, `{overwrite=True}`. The library writes them as a Python caller would
+(`walk.return_p`, `walk.engine=local`); a front end renders them in its own terms: the CLI as its
+flags (`--p`, `--engine local`, `--overwrite`), the Python API as its keyword arguments. Values
+from the data (ids, file names, weights) are keyword arguments, formatted once into the finished
+text, so braces in the data are never taken for parameters.
+"""
+
+from __future__ import annotations
+
+import string
+from typing import Any, Callable
+
+# (parameter, value or None) -> how the caller writes it
+Namer = Callable[[str, "str | None"], str]
+
+
+def library_name(param: str, value: str | None) -> str:
+    return param if value is None else f"{param}={value}"
 
 
 class UserError(Exception):
-    """Bad input or flags: the message names what is wrong and what to do."""
+    """Bad input or parameters: the message says what is wrong and what to do. The CLI prints it
+    as one line and exits with status 2."""
+
+    def __init__(self, template: str, **values: Any) -> None:
+        super().__init__(template)
+        self.template = template
+        self.values = values
+        self.namer: Namer = library_name
+
+    def named_by(self, namer: Namer) -> UserError:
+        """The same error, its parameters named by `namer` when printed."""
+        renamed = UserError(self.template, **self.values)
+        renamed.namer = namer
+        return renamed
+
+    def render(self, name: Namer = library_name) -> str:
+        """The message with its parameters named by `name`."""
+        out = []
+        for literal, field, spec, conversion in string.Formatter().parse(self.template):
+            out.append(literal)
+            if field is None:
+                continue
+            if field in self.values:
+                value = self.values[field]
+                value = repr(value) if conversion == "r" else str(value) if conversion == "s" \
+                    else value
+                out.append(format(value, spec or ""))
+            else:
+                param, _, given = field.partition("=")
+                out.append(name(param, given if _ else None))
+        return "".join(out)
+
+    def __str__(self) -> str:
+        return self.render(self.namer)

@@ -1,4 +1,4 @@
-"""Where a walk is while it runs: one log line per step (stderr), and Spark job descriptions.
+"""Where a run is while it runs: log lines (stderr) and Spark job descriptions (the Spark UI).
 
 The distributed engine reports each step as it completes (step i of L, live walkers, steps/s, ETA).
 The local engine walks whole walks inside tasks, so there is no global step to report: it reports the
@@ -17,6 +17,12 @@ from pyspark import Accumulator
 from pyspark.sql import SparkSession
 
 log = logging.getLogger("spark_n2v.progress")
+
+
+def describe(spark: SparkSession, text: str) -> None:
+    """Name the Spark jobs that follow (in the Spark UI), until the next call; the stage runner
+    clears it when the stage ends (stages.execute)."""
+    spark.sparkContext.setJobDescription(text)
 
 
 def duration(seconds: float) -> str:

@@ -29,13 +29,3 @@ def spark():
     )
     yield session
     session.stop()
-
-
-def write_csv(path, rows, header=("src", "dst", "weight")):
-    """Write a small CSV edge list (tests build their graphs by hand)."""
-    with open(path, "w", newline="") as handle:
-        if header:
-            handle.write(",".join(header) + "\n")
-        for row in rows:
-            handle.write(",".join(str(x) for x in row) + "\n")
-    return str(path)

@@ -1,33 +1,22 @@
-"""The CLI: bad input gives one line naming the problem, exit status 2, and no output; good input
-in every supported format runs."""
+"""The CLI: bad input gives one line naming the problem in flags, the last line on stderr, exit
+status 2, and no output; flags are checked before Spark starts; every command has its job."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow.parquet as pq
 import pytest
 
-from spark_n2v.cli import main
-from tests.conftest import write_csv
+from spark_n2v.cli import flag_namer, main
+from spark_n2v.errors import UserError
+from tests.helpers import fails, write_csv
 
 SMALL = [("a", "b", 1), ("b", "c", 2), ("c", "a", 1), ("c", "d", 1)]
 FAST = ["--walk-length", "3", "--num-walks", "1"]
-
-
-def fails(capsys, argv, *expected):
-    """Run the CLI, expect exit 2 and one stderr line mentioning every expected fragment."""
-    output = argv[argv.index("--output") + 1]
-    assert main(argv) == 2
-    err = [line for line in capsys.readouterr().err.splitlines() if "spark-n2v: error" in line]
-    assert len(err) == 1, err
-    for fragment in expected:
-        assert fragment in err[0], err[0]
-    assert not os.path.exists(output)
-    assert not [n for n in os.listdir(os.path.dirname(output)) if n.endswith((".incomplete", ".work"))]
-    return err[0]
 
 
 @pytest.fixture()
@@ -50,20 +39,6 @@ def test_flags_are_checked_before_spark(capsys, tmp_path, out):
           "'weight'", "columns found: src, dst")
 
 
-@pytest.mark.parametrize("rows,fragments", [
-    ([("a", "b", "x")], ["line 2", "weight 'x' is not a number"]),
-    ([("a", "b", 1), ("b", "c", -2)], ["line 3", "not positive"]),
-    ([("a", "b", "NaN")], ["line 2", "NaN"]),
-    ([("a", "b", "inf")], ["line 2", "infinite"]),
-    ([("a", "b", 1), ("b", "c", 1, 9)], ["line 3", "ragged row", "expected 3 fields, found 4"]),
-    ([], ["no edges"]),
-    ([("a", "a", 1), ("b", "b", 2)], ["no edges", "self-loop"]),
-])
-def test_bad_rows_are_named(spark, capsys, tmp_path, out, rows, fragments):
-    edges = write_csv(tmp_path / "e.csv", rows)
-    fails(capsys, ["walk", "--edges", edges, "--output", out, "--weighted", *FAST], *fragments)
-
-
 def test_existing_output_is_left_untouched(spark, capsys, tmp_path):
     edges = write_csv(tmp_path / "e.csv", SMALL)
     existing = tmp_path / "existing"
@@ -77,64 +52,106 @@ def test_existing_output_is_left_untouched(spark, capsys, tmp_path):
     assert pq.read_table(str(existing)).num_rows == 4
 
 
-def test_formats_crlf_duplicates_and_config(spark, capsys, tmp_path):
-    crlf = tmp_path / "crlf.csv"
-    crlf.write_bytes(b"src,dst,weight\r\na,b,1\r\nb,a,2\r\nb,c,1\r\nc,c,1\r\n")
-    assert main(["walk", "--edges", str(crlf), "--output", str(tmp_path / "o1"), "--weighted",
-                 *FAST]) == 0
-    assert "1 self-loops dropped, 1 duplicate edges merged" in capsys.readouterr().out
-    snap = tmp_path / "graph.txt"
-    snap.write_text("# SNAP edge list\n# FromNodeId\tToNodeId\n1\t2\n2\t3\n3 1\n")
-    assert main(["walk", "--edges", str(snap), "--output", str(tmp_path / "o2"), "--directed",
-                 *FAST]) == 0
-    walks = pq.read_table(str(tmp_path / "o2")).to_pydict()
-    assert sorted(w[0] for w in walks["walk"]) == [1, 2, 3]
-    tsv = tmp_path / "e.tsv"
-    tsv.write_text("x\ty\t0.5\ny\tz\t2\n")
-    conf = tmp_path / "c.toml"
-    conf.write_text("[walk]\nwalk_length = 4\nnum_walks = 2\n[input]\nheader = false\n")
-    assert main(["walk", "--edges", str(tsv), "--output", str(tmp_path / "o3"), "--weighted",
-                 "--config", str(conf), "--num-walks", "3"]) == 0
-    walks = pq.read_table(str(tmp_path / "o3")).to_pydict()
-    assert len(walks["walk"]) == 9 and {len(w) for w in walks["walk"]} == {4}
-    pq.write_table(pq.read_table(str(tmp_path / "o3")).slice(0, 0), str(tmp_path / "x.parquet"))
-    import pyarrow as pa
-    pq.write_table(pa.table({"from": [1, 2, 3], "to": [2, 3, 1], "w": [1.0, 2.0, 3.0]}),
-                   str(tmp_path / "e.parquet"))
-    assert main(["run", "--edges", str(tmp_path / "e.parquet"), "--src-col", "from",
-                 "--dst-col", "to", "--weight-col", "w", "--weighted", "--output",
-                 str(tmp_path / "o4"), "--dim", "4", *FAST]) == 0
-    emb = pq.read_table(str(tmp_path / "o4" / "embeddings")).to_pydict()
-    assert sorted(emb["id"]) == [1, 2, 3] and {len(e) for e in emb["embedding"]} == {4}
-    assert os.path.exists(tmp_path / "o4" / "_run.json")
+# The bad inputs of the pipeline issue, each run as a real process: (edge rows, extra flags,
+# fragments of the error). None: the edges file is missing.
+HEADER_ONLY = []
+BAD_INPUTS = {
+    "missing file": (None, [], ["nope.csv", "no such file or folder"]),
+    "missing src column": (SMALL, ["--src-col", "from"], ["no column 'from'", "--src-col",
+                                                          "columns found: src, dst, weight"]),
+    "missing dst column": (SMALL, ["--dst-col", "to"], ["no column 'to'", "--dst-col"]),
+    "weighted without a weight column": ([("a", "b")], ["--weighted"], ["--weighted needs a weight "
+                                                                        "column: --weight-col"]),
+    "non-numeric weight": ([("a", "b", 1), ("b", "c", "heavy")], ["--weighted"],
+                           ["e.csv line 3: weight 'heavy' is not a number"]),
+    "negative weight": ([("a", "b", -1)], ["--weighted"], ["line 2", "not positive"]),
+    "NaN weight": ([("a", "b", "NaN")], ["--weighted"], ["line 2", "NaN"]),
+    "infinite weight": ([("a", "b", "inf")], ["--weighted"], ["line 2", "infinite"]),
+    "header only": (HEADER_ONLY, [], ["no edges (only a header"]),
+    "self-loops only": ([("a", "a", 1)], [], ["no edges once self-loops are dropped"]),
+    "ragged row": ([("a", "b", 1), ("b", "c", 1, 9)], [], ["line 3", "ragged row"]),
+    "p <= 0": (SMALL, ["--p", "0"], ["--p must be a finite number > 0"]),
+    "q <= 0": (SMALL, ["--q", "-1"], ["--q must be a finite number > 0"]),
+    "walk length < 1": (SMALL, ["--walk-length", "0"], ["--walk-length must be at least 1"]),
+    "number of walks < 1": (SMALL, ["--num-walks", "0"], ["--num-walks must be at least 1"]),
+    "existing output": (SMALL, [], ["--output", "already exists", "--overwrite"]),
+}
 
 
-def test_mllib_ceiling_is_checked_before_training(spark, capsys, tmp_path):
-    edges = write_csv(tmp_path / "e.csv", SMALL)
-    assert main(["walk", "--edges", edges, "--output", str(tmp_path / "w"), *FAST]) == 0
-    err = fails(capsys, ["train", "--walks", str(tmp_path / "w"), "--output", str(tmp_path / "t"),
-                         "--dim", str(2**31 // 4)], "MLlib", "--dim")
-    assert "at most 536870911" in err
+# Short runs spend most of their time starting a JVM: its fast compiler only, one GC thread
+# (SPARK_SUBMIT_OPTS reaches the driver's JVM without a notice on stderr, unlike JAVA_TOOL_OPTIONS).
+_QUICK_JVM = {**os.environ, "SPARK_SUBMIT_OPTS": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"}
 
 
-def test_process_exit_status_and_no_traceback(tmp_path):
-    """Through a real process: exit status 2, one line, no Python or Java stack trace."""
-    edges = write_csv(tmp_path / "e.csv", [("a", "b", 1), ("b", "c", "heavy")])
-    result = subprocess.run(
+def _run_cli(folder, case: str) -> subprocess.CompletedProcess:
+    """A bad input (or, for "verbose", a self-loop-only graph with --verbose) in a real process."""
+    rows, flags, _ = BAD_INPUTS.get(case, ([("a", "a", 1)], ["--verbose"], []))
+    folder.mkdir()
+    header = ("src", "dst") if rows and len(rows[0]) == 2 else ("src", "dst", "weight")
+    edges = str(folder / "nope.csv") if rows is None else write_csv(folder / "e.csv", rows, header)
+    if case == "existing output":
+        (folder / "o").mkdir()
+        (folder / "o" / "keep.txt").write_text("mine")
+    return subprocess.run(
         [sys.executable, "-m", "spark_n2v.cli", "walk", "--edges", edges, "--output",
-         str(tmp_path / "o"), "--weighted", "--master", "local[1]"],
-        capture_output=True, text=True, timeout=300)
+         str(folder / "o"), "--master", "local[1]", "--conf", "spark.ui.enabled=false", *flags],
+        capture_output=True, text=True, timeout=600, env=_QUICK_JVM)
+
+
+@pytest.fixture(scope="module")
+def cli_runs(tmp_path_factory):
+    """Every bad input and the verbose run, each its own process, two at a time: (folder, result)
+    by case."""
+    root = tmp_path_factory.mktemp("cli")
+    cases = [*BAD_INPUTS, "verbose"]
+    with ThreadPoolExecutor(2) as pool:
+        runs = [pool.submit(_run_cli, root / f"case{k}", case) for k, case in enumerate(cases)]
+    return {case: (root / f"case{k}", run.result()) for k, (case, run) in enumerate(zip(cases, runs))}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_error_is_the_last_line_of_a_real_process(cli_runs, case):
+    """Exit status 2, the error as the last line on stderr (no Spark or JVM line after it, no
+    start-up notices before it), no stack trace, and nothing at the output path."""
+    folder, result = cli_runs[case]
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines and lines[-1].startswith("spark-n2v: error: "), result.stderr
+    for fragment in BAD_INPUTS[case][2]:
+        assert fragment in lines[-1], lines[-1]
+    assert lines == [lines[-1]], f"stderr holds more than the error: {lines}"
+    assert result.stdout == ""
+    assert not (folder / ".o.work").exists() and not (folder / ".o.incomplete").exists()
+    if case == "existing output":
+        assert sorted(p.name for p in (folder / "o").iterdir()) == ["keep.txt"]
+    else:
+        assert not (folder / "o").exists()
+
+
+def test_verbose_shows_sparks_own_log(cli_runs):
+    _, result = cli_runs["verbose"]
     assert result.returncode == 2
-    assert "spark-n2v: error: e.csv line 3: weight 'heavy' is not a number" in result.stderr
-    assert "Traceback" not in result.stderr and "\tat " not in result.stderr
-    assert not (tmp_path / "o").exists()
+    assert " INFO SparkContext: Running Spark version" in result.stderr
+    assert "WARNING: Using incubator modules" in result.stderr
+    assert "spark-n2v: error: " in result.stderr  # verbose: Spark's shutdown lines may follow
+
+
+def test_library_errors_name_parameters_and_the_cli_its_flags():
+    error = UserError("{walk.engine=local}: no; use {walk.engine=auto}, lower {train.partitions}, "
+                      "{input.header=False}, {overwrite=True}, {labels} {path}", path="{x}.csv")
+    assert str(error) == ("walk.engine=local: no; use walk.engine=auto, lower train.partitions, "
+                          "input.header=False, overwrite=True, labels {x}.csv")
+    assert error.render(flag_namer("walk")) == (
+        "--engine local: no; use --engine auto, lower --partitions, --no-header, --overwrite, "
+        "--labels {x}.csv")
+    assert error.render(flag_namer("run")).split(", ")[1] == "lower --train-partitions"
 
 
 def test_every_command_has_a_spark_submit_job():
     import pathlib
 
-    from spark_n2v.cli import COMMANDS
+    from spark_n2v.stages import STAGES
     jobs = pathlib.Path(__file__).resolve().parent.parent / "jobs"
-    for name in COMMANDS:
+    for name in STAGES:
         text = (jobs / f"{name}.py").read_text()
         assert f'main(["{name}", *sys.argv[1:]])' in text, name

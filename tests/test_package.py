@@ -14,7 +14,7 @@ import sysconfig
 import pyarrow.parquet as pq
 import pyspark
 
-from tests.conftest import write_csv
+from tests.helpers import write_csv
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 

@@ -1,0 +1,32 @@
+"""DataFrame transforms that several stages share."""
+
+from __future__ import annotations
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+
+def rank_rows(df: DataFrame, order: list, name: str, partitions: int) -> tuple[DataFrame, int]:
+    """(df with `name` = the row's 0-based rank in `order`, number of rows), without one partition
+    holding them all.
+
+    Range-partition and sort, count each partition, and add the counts of the partitions before:
+    the rank depends on the rows only, not on how they were partitioned. Cached and materialised.
+    """
+    ranged = (df.repartitionByRange(partitions, *order).sortWithinPartitions(*order)
+              .withColumn("_part", F.spark_partition_id())
+              .persist(StorageLevel.MEMORY_AND_DISK))
+    counts = dict(ranged.groupBy("_part").count().collect())  # one row per partition
+    offsets, total = {}, 0
+    for part in sorted(counts):
+        offsets[part] = total
+        total += counts[part]
+    offset = F.element_at(F.create_map(*[F.lit(x) for kv in offsets.items() for x in kv]),
+                          F.col("_part")) if offsets else F.lit(0)
+    rank = F.row_number().over(Window.partitionBy("_part").orderBy(*order)) - 1
+    ranked = (ranged.withColumn(name, (offset + rank).cast("long")).drop("_part")
+              .repartition(partitions, name).persist(StorageLevel.MEMORY_AND_DISK))
+    ranked.count()  # materialise before the range partitions are released
+    ranged.unpersist()
+    return ranked, total

@@ -1,0 +1,279 @@
+"""Edge tables: checked at the boundary, read into typed (src, dst, weight) rows.
+
+Missing files and columns are found before Spark starts (for local paths); bad rows are found in one
+pass over the data and reported with their line. The Python API hands a DataFrame instead of a path:
+`EdgeSource` is either, for the stages.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable
+from urllib.parse import urlparse
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from spark_n2v.config import EdgeInput
+from spark_n2v.errors import UserError
+from spark_n2v.io.files import data_files, is_local, local_path
+from spark_n2v.io.formats import DELIMITERS, EXTENSIONS, by_extension
+
+# Integer ids are kept as longs only when they read back exactly as written ("007" stays a string).
+_INTEGER = r"^-?(0|[1-9][0-9]{0,17})$"
+# How a missing weight column is named: the switch that needs it, and the column's parameter.
+_WEIGHT_COLUMN = "{input.weighted=True} needs a weight column: {input.weight_col}"
+
+
+def detect_format(cfg: EdgeInput) -> str:
+    fmt = cfg.format or by_extension(cfg.path)
+    if fmt is None:
+        raise UserError("{input.path} {path}: cannot tell the format from the name; pass "
+                        "{input.format} {formats}", path=cfg.path,
+                        formats="|".join(sorted(set(EXTENSIONS.values()))))
+    return fmt
+
+
+@dataclass(frozen=True)
+class EdgeLayout:
+    """Where src, dst and weight are in a text file, or their names in a Parquet table."""
+
+    format: str
+    src: str | int
+    dst: str | int
+    weight: str | int | None
+    fields: int | None        # text: fields every data row must have
+    header_line: str | None   # text with a header: its exact line, skipped wherever it appears
+
+
+def _split(line: str, fmt: str) -> list[str]:
+    line = line.rstrip("\r\n")
+    if fmt == "snap":
+        return line.split()
+    return [f.strip().strip('"') for f in line.split(DELIMITERS[fmt])]
+
+
+def _pick(param: str, name: str, found: list[str], what: str) -> str:
+    if name not in found:
+        raise UserError("{what}: no column {name!r} (" + param + "); columns found: {found}",
+                        what=what, name=name, found=", ".join(found))
+    return name
+
+
+def _position(name: str, default: int) -> int:
+    return int(name) if name.isdigit() else default
+
+
+def layout(cfg: EdgeInput, fmt: str, head: list[str] | None, parquet_columns: list[str] | None
+           ) -> EdgeLayout:
+    """Check the columns against the header (text) or schema (Parquet) and say where they are.
+
+    `head` holds the first lines of the first file (text formats).
+    """
+    if fmt == "parquet":
+        cols = parquet_columns or []
+        src = _pick("{input.src_col}", cfg.src_col, cols, cfg.path)
+        dst = _pick("{input.dst_col}", cfg.dst_col, cols, cfg.path)
+        weight = _pick(_WEIGHT_COLUMN, cfg.weight_col, cols, cfg.path) if cfg.weighted else None
+        return EdgeLayout(fmt, src, dst, weight, None, None)
+    lines = [ln for ln in (head or []) if ln.strip() and not (fmt == "snap" and ln.lstrip().startswith("#"))]
+    if not lines:
+        raise UserError("{path}: no edges (the file is empty)", path=cfg.path)
+    if fmt in ("csv", "tsv") and cfg.header:
+        names = _split(lines[0], fmt)
+        src = names.index(_pick("{input.src_col}", cfg.src_col, names, cfg.path))
+        dst = names.index(_pick("{input.dst_col}", cfg.dst_col, names, cfg.path))
+        weight = names.index(_pick(_WEIGHT_COLUMN, cfg.weight_col, names, cfg.path)) \
+            if cfg.weighted else None
+        return EdgeLayout(fmt, src, dst, weight, len(names), lines[0].rstrip("\r\n"))
+    fields = len(_split(lines[0], fmt))
+    src, dst = _position(cfg.src_col, 0), _position(cfg.dst_col, 1)
+    weight = _position(cfg.weight_col, 2) if cfg.weighted else None
+    for param, pos in (("{input.src_col}", src), ("{input.dst_col}", dst), (_WEIGHT_COLUMN, weight)):
+        if pos is not None and pos >= fields:
+            raise UserError("{path}: " + param + " is column {pos} (from 0) but the first row has "
+                            "{fields} fields", path=cfg.path, pos=pos, fields=fields)
+    return EdgeLayout(fmt, src, dst, weight, fields, None)
+
+
+def inspect_local(cfg: EdgeInput) -> EdgeLayout | None:
+    """Pre-Spark checks for a local path: it exists, its format, its columns. None if remote."""
+    if not is_local(cfg.path):
+        return None
+    if not os.path.exists(local_path(cfg.path)):
+        raise UserError("{input.path} {path}: no such file or folder", path=cfg.path)
+    files = data_files(cfg.path)
+    if not files:
+        raise UserError("{input.path} {path}: the folder holds no data files", path=cfg.path)
+    fmt = detect_format(cfg)
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+        try:
+            names = pq.read_schema(files[0]).names
+        except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's to fix
+            raise UserError("{input.path} {file}: not a readable Parquet file ({exc})",
+                            file=files[0], exc=exc) from None
+        return layout(cfg, fmt, None, names)
+    if files[0].endswith(".gz"):
+        import gzip
+        opener: Callable = lambda f: gzip.open(f, "rt", encoding="utf-8", errors="replace")  # noqa: E731
+    else:
+        opener = lambda f: open(f, encoding="utf-8", errors="replace")  # noqa: E731
+    with opener(files[0]) as handle:
+        head = [line for _, line in zip(range(1000), handle)]
+    return layout(cfg, fmt, head, None)
+
+
+def inspect_spark(spark: SparkSession, cfg: EdgeInput) -> EdgeLayout:
+    """The same checks through Spark, for paths Python cannot open (hdfs://, s3a://, ...)."""
+    fmt = detect_format(cfg)
+    try:
+        if fmt == "parquet":
+            return layout(cfg, fmt, None, spark.read.parquet(cfg.path).columns)
+        head = [r.value for r in spark.read.text(cfg.path).limit(1000).collect()]
+    except UserError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise UserError("{input.path} {path}: cannot read it ({why})", path=cfg.path,
+                        why=str(exc).splitlines()[0]) from None
+    return layout(cfg, fmt, head, None)
+
+
+# --- parsing and validation -------------------------------------------------------------------
+
+def _weight_problem(weight: "F.Column", raw: "F.Column") -> "F.Column":
+    shown = F.concat(F.lit("'"), raw.cast("string"), F.lit("'"))
+    return (F.when(weight.isNull(), F.concat(F.lit("weight "), F.coalesce(shown, F.lit("(empty)")),
+                                             F.lit(" is not a number")))
+            .when(F.isnan(weight), F.lit("weight is NaN"))
+            .when(F.abs(weight) == float("inf"), F.lit("weight is infinite"))
+            .when(weight <= 0, F.concat(F.lit("weight "), shown, F.lit(" is not positive"))))
+
+
+def _parse_text(lines: DataFrame, lay: EdgeLayout, weighted: bool) -> DataFrame:
+    """Raw lines (column `value`) -> src, dst, weight (strings parsed) and `problem` (null if fine)."""
+    value = F.regexp_replace("value", r"\r$", "")
+    skip = F.trim(value) == ""
+    if lay.format == "snap":
+        skip = skip | F.ltrim(value).startswith("#")
+        fields = F.split(F.trim(value), r"\s+")
+    else:
+        fields = F.transform(F.split(value, DELIMITERS[lay.format], -1),
+                             lambda f: F.regexp_replace(F.trim(f), r'^"(.*)"$', "$1"))
+    if lay.header_line is not None:
+        skip = skip | (value == lay.header_line)
+    df = lines.where(~skip).select("*", fields.alias("_f"))
+    n = F.size("_f")
+    src = F.get(F.col("_f"), lay.src)
+    dst = F.get(F.col("_f"), lay.dst)
+    raw_w = F.get(F.col("_f"), lay.weight) if weighted else F.lit("1")
+    weight = raw_w.try_cast("double")
+    problem = (F.when(n != lay.fields, F.concat(F.lit(f"ragged row: expected {lay.fields} fields, found "),
+                                              n.cast("string")))
+               .when((src == "") | (dst == ""), F.lit("empty node id")))
+    if weighted:
+        problem = F.coalesce(problem, _weight_problem(weight, raw_w))
+    return df.select(*[c for c in lines.columns if c != "value"], src.alias("src"),
+                     dst.alias("dst"), weight.alias("weight"), problem.alias("problem"))
+
+
+def _first_bad_line(spark: SparkSession, path: str, lay: EdgeLayout, weighted: bool) -> tuple[int, str]:
+    """Error path only: number the lines of one file and return the first bad one."""
+    numbered = spark.sparkContext.textFile(path).zipWithIndex().map(lambda t: (t[0], t[1] + 1))
+    lines = spark.createDataFrame(numbered, "value string, line long")
+    bad = _parse_text(lines, lay, weighted).where("problem is not null").orderBy("line").first()
+    return bad["line"], bad["problem"]
+
+
+@dataclass(frozen=True)
+class EdgeTable:
+    """Typed edges (src, dst, weight) with ids in the input's type, and what reading them found."""
+
+    edges: DataFrame
+    rows: int
+    self_loops: int
+
+
+def read_edges(spark: SparkSession, cfg: EdgeInput, lay: EdgeLayout) -> EdgeTable:
+    """Read and validate the edge table. Raises UserError naming the first bad row."""
+    if lay.format == "parquet":
+        return _read_parquet(spark, cfg, lay)
+    parsed = _parse_text(spark.read.text(cfg.path).withColumn("file", F.input_file_name()),
+                         lay, cfg.weighted)
+    summary = parsed.agg(
+        F.count(F.lit(1)).alias("rows"),
+        F.min(F.when(F.col("problem").isNotNull(), F.col("file"))).alias("bad_file"),
+        F.sum((F.col("src") == F.col("dst")).cast("long")).alias("self_loops"),
+        F.sum((~F.col("src").rlike(_INTEGER) | ~F.col("dst").rlike(_INTEGER)).cast("long"))
+        .alias("non_integer")).first()
+    if summary["bad_file"] is not None:
+        line, problem = _first_bad_line(spark, summary["bad_file"], lay, cfg.weighted)
+        name = os.path.basename(urlparse(summary["bad_file"]).path)
+        raise UserError("{name} line {line}: {problem}", name=name, line=line, problem=problem)
+    if summary["rows"] == 0:
+        raise UserError("{path}: no edges (only a header, comments or blank lines)", path=cfg.path)
+    if summary["rows"] == summary["self_loops"]:
+        raise UserError("{path}: no edges once self-loops are dropped (every row is a self-loop)",
+                        path=cfg.path)
+    id_type = "string" if summary["non_integer"] else "long"
+    edges = parsed.select(F.col("src").cast(id_type).alias("src"),
+                          F.col("dst").cast(id_type).alias("dst"), "weight")
+    return EdgeTable(edges, summary["rows"], summary["self_loops"])
+
+
+def _read_parquet(spark: SparkSession, cfg: EdgeInput, lay: EdgeLayout) -> EdgeTable:
+    return edges_of_dataframe(spark.read.parquet(cfg.path), cfg, lay)
+
+
+def edges_of_dataframe(df: DataFrame, cfg: EdgeInput, lay: EdgeLayout) -> EdgeTable:
+    """A typed edge DataFrame (Parquet's, or one a user hands the Python API) -> checked edges;
+    cfg.path names it in messages."""
+    types = {f.name: f.dataType for f in df.schema.fields}
+    integral = (T.ByteType, T.ShortType, T.IntegerType, T.LongType)
+    src_t, dst_t = types[lay.src], types[lay.dst]
+    if src_t != dst_t:  # one id type for the whole graph
+        common = T.LongType() if isinstance(src_t, integral) and isinstance(dst_t, integral) \
+            else T.StringType()
+        src_t = dst_t = common
+    weight = F.col(lay.weight).try_cast("double") if cfg.weighted else F.lit(1.0)
+    edges = df.select(F.col(lay.src).cast(src_t).alias("src"), F.col(lay.dst).cast(dst_t).alias("dst"),
+                      weight.alias("weight"),
+                      F.col(lay.weight).alias("raw") if cfg.weighted else F.lit(None).alias("raw"))
+    problem = F.when(F.col("src").isNull(), F.lit(f"null node id in column {lay.src!r}")) \
+               .when(F.col("dst").isNull(), F.lit(f"null node id in column {lay.dst!r}"))
+    if cfg.weighted:
+        problem = F.coalesce(problem, _weight_problem(F.col("weight"), F.col("raw")))
+    checked = edges.withColumn("problem", problem)
+    summary = checked.agg(F.count(F.lit(1)).alias("rows"),
+                          F.sum((F.col("src") == F.col("dst")).cast("long")).alias("self_loops"),
+                          F.min_by(F.struct("src", "dst", "problem"),
+                                   F.when(F.col("problem").isNotNull(), F.lit(0)))
+                          .alias("bad")).first()
+    bad = summary["bad"]
+    if bad is not None and bad["problem"] is not None:
+        where = f" in column {lay.weight!r}" if "weight" in bad["problem"] else ""
+        raise UserError("{path}: edge ({src}, {dst}): {problem}{where}", path=cfg.path,
+                        src=bad["src"], dst=bad["dst"], problem=bad["problem"], where=where)
+    if summary["rows"] == 0:
+        raise UserError("{path}: no edges (the table is empty)", path=cfg.path)
+    if summary["rows"] == summary["self_loops"]:
+        raise UserError("{path}: no edges once self-loops are dropped (every row is a self-loop)",
+                        path=cfg.path)
+    return EdgeTable(checked.select("src", "dst", "weight"), summary["rows"], summary["self_loops"])
+
+
+@dataclass(frozen=True)
+class EdgeSource:
+    """A stage's edges: a path to read (the CLI and jobs; `layout` when it was checked before
+    Spark started), or a DataFrame the Python API already checked (`table`)."""
+
+    cfg: EdgeInput
+    layout: EdgeLayout | None = None
+    table: EdgeTable | None = None
+
+    def read(self, spark: SparkSession) -> EdgeTable:
+        if self.table is not None:
+            return self.table
+        return read_edges(spark, self.cfg, self.layout or inspect_spark(spark, self.cfg))

@@ -1,0 +1,160 @@
+"""File systems: Hadoop's on the driver (local disk, HDFS, object stores, as Spark sees them) for
+the bookkeeping beside the tables, and pyarrow's in Python tasks (the trainer's tables and token
+files). Paths are Hadoop-style: plain or file: for local disk, else a URI."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from urllib.parse import urlparse
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+from pyspark.sql import SparkSession
+
+
+def is_local(path: str) -> bool:
+    return urlparse(path).scheme in ("", "file")
+
+
+def local_path(path: str) -> str:
+    return urlparse(path).path if path.startswith("file:") else path
+
+
+def data_files(path: str) -> list[str]:
+    """A local file, or the visible data files of a local folder, in name order."""
+    path = local_path(path)
+    if os.path.isfile(path):
+        return [path]
+    names = sorted(n for n in os.listdir(path) if not n.startswith((".", "_")))
+    return [os.path.join(path, n) for n in names if os.path.isfile(os.path.join(path, n))]
+
+
+def json_bytes(payload: dict) -> bytes:
+    """Our JSON side files (_run.json, metrics.json, work-folder state): sorted, indented."""
+    return (json.dumps(payload, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
+class HadoopFiles:
+    """Small files and folders through Hadoop's FileSystem (local disk, HDFS, object stores): the
+    driver's bookkeeping beside the tables Spark writes."""
+
+    def __init__(self, spark: SparkSession, path: str):
+        self._jvm = spark.sparkContext._jvm
+        self.fs = self.path(path).getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+        self.fs.setWriteChecksum(False)  # no .crc files beside _run.json on local disks
+
+    def path(self, path: str):
+        return self._jvm.org.apache.hadoop.fs.Path(path)
+
+    def qualify(self, path: str) -> str:
+        """file:/abs/..., hdfs://...: Python tasks open such paths themselves, from their own cwd."""
+        return str(self.fs.makeQualified(self.path(path)))
+
+    def exists(self, path: str) -> bool:
+        return bool(self.fs.exists(self.path(path)))
+
+    def delete(self, path: str) -> None:
+        self.fs.delete(self.path(path), True)
+
+    def rename(self, source: str, target: str) -> bool:
+        parent = self.path(target).getParent()
+        if parent is not None:
+            self.fs.mkdirs(parent)
+        return bool(self.fs.rename(self.path(source), self.path(target)))
+
+    def names(self, folder: str) -> list[str]:
+        """The entries of a folder, in name order (none if it does not exist)."""
+        if not self.exists(folder):
+            return []
+        return sorted(str(f.getPath().getName()) for f in self.fs.listStatus(self.path(folder)))
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        stream = self.fs.create(self.path(path), True)
+        try:
+            stream.write(bytearray(data))
+        finally:
+            stream.close()
+
+    def write_json(self, path: str, payload: dict) -> None:
+        """Replace a JSON file so that a reader finds the old or the new one, whole: written
+        beside, then renamed (read_json falls back to the beside copy if killed in between)."""
+        self.write_bytes(path + ".next", json_bytes(payload))
+        self.delete(path)
+        self.rename(path + ".next", path)
+
+    def read_json(self, path: str) -> dict | None:
+        for candidate in (path, path + ".next"):
+            if not self.exists(candidate):
+                continue
+            stream = self.fs.open(self.path(candidate))
+            try:
+                data = bytes(self._jvm.org.apache.commons.io.IOUtils.toByteArray(stream))
+            finally:
+                stream.close()
+            try:
+                return json.loads(data.decode("utf-8"))
+            except ValueError:  # cut short by a kill while written
+                continue
+        return None
+
+    def fingerprint(self, path: str) -> dict:
+        """What identifies an input's content without reading it: its visible files' names,
+        sizes and modification times, hashed (and counted, for people reading _run.json)."""
+        root = self.fs.makeQualified(self.path(path))
+        status = self.fs.getFileStatus(root)
+        files = [status] if status.isFile() else []
+        if not files:
+            listing = self.fs.listFiles(root, True)
+            while listing.hasNext():
+                files.append(listing.next())
+        digest = hashlib.sha256()
+        count = size = 0
+        base = str(root)
+        for f in sorted(files, key=lambda f: str(f.getPath())):
+            name = str(f.getPath())[len(base):].lstrip("/")
+            if any(part.startswith((".", "_")) for part in name.split("/") if part):
+                continue  # hidden files (_SUCCESS, .crc) are not data
+            count, size = count + 1, size + int(f.getLen())
+            digest.update(f"{name}\t{f.getLen()}\t{f.getModificationTime()}\n".encode())
+        return {"path": path, "files": count, "bytes": size, "sha256": digest.hexdigest()[:16]}
+
+
+# --- in Python tasks: pyarrow's file systems -----------------------------------------------------
+
+def arrow_fs(path: str) -> tuple[pafs.FileSystem, str]:
+    """pyarrow's file system for a Hadoop-style path: local disk for plain and file: paths, else
+    the URI's (hdfs://, s3://: pyarrow's filesystem support must be on the executors)."""
+    if is_local(path):
+        return pafs.LocalFileSystem(), local_path(path)
+    return pafs.FileSystem.from_uri(path)
+
+
+def save_array(path: str, array: np.ndarray) -> None:
+    fs, local = arrow_fs(path)
+    fs.create_dir(local.rsplit("/", 1)[0], recursive=True)
+    with fs.open_output_stream(local) as out:
+        np.save(out, array)
+
+
+def load_array(path: str) -> np.ndarray:
+    fs, local = arrow_fs(path)
+    with fs.open_input_file(local) as handle:
+        return np.load(handle)
+
+
+def read_parquet(folder: str, columns: list[str]) -> pa.Table | None:
+    """A Parquet folder's columns, or None if there is no such folder."""
+    fs, local = arrow_fs(folder)
+    try:
+        return pq.read_table(local, filesystem=fs, columns=columns)
+    except FileNotFoundError:
+        return None
+
+
+def delete_folder(folder: str) -> None:
+    fs, local = arrow_fs(folder)
+    fs.delete_dir(local)

@@ -1,0 +1,242 @@
+"""The run lifecycle: a run's output folder, its record (`_run.json`) and its resume points.
+
+A command's output appears only when complete: tables are written to a hidden staging folder beside
+the target (`.NAME.incomplete`) and moved into place at the end. Scratch work goes to `.NAME.work`,
+with `_job.json` (the command, its parameters and its inputs' fingerprints) and the resume points
+of the work done so far. If a run dies (SIGKILL, a lost driver), the same command finds both
+folders and resumes: each piece of work (the distributed engine's step batches, the local engine's
+walk batches, `run`'s walk stage) continues after its last resume point. Other parameters or
+changed inputs are refused, or with overwrite start afresh. Paths go through Hadoop's FileSystem:
+local disks, HDFS, object stores.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterator
+
+from pyspark.sql import DataFrame, SparkSession
+
+from spark_n2v import __version__
+from spark_n2v.errors import UserError
+from spark_n2v.io.files import HadoopFiles, is_local, json_bytes, local_path
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunRecord:
+    """What `_run.json` holds: the command, parameters, inputs, graph statistics, time per stage,
+    counts, measured quality, versions."""
+
+    command: str
+    parameters: dict = field(default_factory=dict)
+    graph: dict | None = None
+    seconds: dict = field(default_factory=dict)
+    counts: dict = field(default_factory=dict)
+    engine: str | None = None  # the walk engine used
+    quality: dict = field(default_factory=dict)  # measured quality (recall, F1, AUC)
+    inputs: dict = field(default_factory=dict)  # input fingerprints by name
+
+    @contextlib.contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        """Time a block into seconds[stage] (when it finishes)."""
+        started = time.perf_counter()
+        yield
+        self.seconds[stage] = round(time.perf_counter() - started, 2)
+
+    def walk_part(self) -> dict:
+        """What the walk stage recorded: kept with the walks, for a resumed `run`."""
+        return {"graph": self.graph, "engine": self.engine, "seconds": dict(self.seconds),
+                "counts": dict(self.counts)}
+
+    def restore(self, part: dict) -> None:
+        self.graph, self.engine = part["graph"], part["engine"]
+        self.seconds.update(part["seconds"])
+        self.counts.update(part["counts"])
+
+    def as_dict(self, spark: SparkSession) -> dict:
+        import numpy
+        import pyarrow
+        import pyspark
+        return {**asdict(self), "versions": {
+            "spark_n2v": __version__, "pyspark": pyspark.__version__, "spark": spark.version,
+            "python": platform.python_version(), "numpy": numpy.__version__,
+            "pyarrow": pyarrow.__version__}}
+
+
+def file_fingerprints(spark: SparkSession, paths: dict[str, str]) -> dict:
+    """The input files' fingerprints (HadoopFiles.fingerprint), by input name."""
+    try:
+        return {name: HadoopFiles(spark, path).fingerprint(path) for name, path in paths.items()}
+    except Exception as exc:  # noqa: BLE001 - a remote path Spark cannot list
+        raise UserError("cannot list the input files ({why})",
+                        why=str(exc).splitlines()[0]) from None
+
+
+def frame_fingerprints(frames: dict[str, DataFrame]) -> dict:
+    """A DataFrame has no files to fingerprint: its query plan's hash stands for it (the same query
+    over the same files hashes the same in a new session, so a rerun resumes)."""
+    return {name: {"semantic_hash": df.semanticHash()} for name, df in frames.items()}
+
+
+class ResumePoints:
+    """The parts of one piece of work written so far, in order: a JSON file in its work folder
+    lists each part (name and what it recorded) once the part is whole, and a rerun continues after
+    the last. Parts are Parquet folders beside the file (`save`) or work recorded elsewhere
+    (`mark`)."""
+
+    def __init__(self, spark: SparkSession, folder: str, state: str):
+        self.files = HadoopFiles(spark, folder)
+        self.folder = folder
+        self.state = f"{folder}/{state}"
+
+    def done(self) -> list[dict]:
+        """[{"name": ..., **info}] of the parts finished, in the order they finished."""
+        return (self.files.read_json(self.state) or {}).get("done", [])
+
+    def find(self, name: str) -> dict | None:
+        return next((part for part in self.done() if part["name"] == name), None)
+
+    def path(self, name: str) -> str:
+        return f"{self.folder}/{name}"
+
+    def mark(self, name: str, **info: Any) -> None:
+        """Record part `name` as finished (after its work is safely written)."""
+        done = [part for part in self.done() if part["name"] != name]
+        self.files.write_json(self.state, {"done": [*done, {"name": name, **info}]})
+
+    def save(self, name: str, frame: DataFrame, options: dict | None = None, **info: Any) -> str:
+        """Write `frame` as the Parquet folder of part `name`, then mark it. Returns its path."""
+        path = self.path(name)
+        frame.write.mode("overwrite").options(**(options or {})).parquet(path)
+        self.mark(name, **info)
+        return path
+
+
+def check_output_free(path: str, overwrite: bool, exists: bool | None = None) -> None:
+    """An existing output is never touched without overwrite (checked before any work)."""
+    if exists is None:
+        if not is_local(path):
+            return  # checked again once Spark can see the file system
+        exists = os.path.exists(local_path(path))
+    if exists and not overwrite:
+        raise UserError("{output} {path} already exists; pass {overwrite=True} to replace it, or "
+                        "choose another path", path=path)
+
+
+class OutputPath:
+    """An output folder that appears only when complete, and work that survives a crash (see the
+    module's docstring). `resumed` says whether an unfinished run of the same job was found."""
+
+    def __init__(self, spark: SparkSession, path: str, overwrite: bool, job: dict):
+        self.files = HadoopFiles(spark, path)
+        self.target = self.files.path(path)
+        self.path = path
+        self.overwrite = overwrite
+        check_output_free(path, overwrite, exists=self.files.exists(path))
+        parent, name = self.target.getParent(), self.target.getName()
+        self.staging = str(self.files.path(f"{parent}/.{name}.incomplete"))
+        self.work = self.files.qualify(f"{parent}/.{name}.work")
+        self.resumed = self._claim(job)
+
+    def _claim(self, job: dict) -> bool:
+        """Resume the unfinished work of the same job, else clear the folders."""
+        found = self.files.read_json(f"{self.work}/_job.json")
+        if found == job:
+            log.info("resuming the unfinished run in %s (same command and inputs)", self.work)
+            return True
+        if found is not None and not self.overwrite:
+            raise UserError("{work} holds an unfinished run of {path} with other parameters or "
+                            "inputs ({difference}); rerun it as it was to resume it, or pass "
+                            "{overwrite=True} to start afresh", work=self.work, path=self.path,
+                            difference=_first_difference(found, job))
+        self.files.delete(self.staging)
+        self.files.delete(self.work)
+        self.files.write_json(f"{self.work}/_job.json", job)
+        return False
+
+    def sub(self, name: str) -> str:
+        return f"{self.staging}/{name}"
+
+    def write_json(self, name: str, payload: dict) -> None:
+        self.files.write_bytes(self.sub(name), json_bytes(payload))
+
+    def write_text(self, name: str, lines: DataFrame) -> None:
+        """A one-column DataFrame as the single text file `name`, lines in the DataFrame's order
+        (one task writes it: coalesce keeps a sort's order), without passing through the driver."""
+        parts = f"{self.work}/{name}.parts"
+        lines.coalesce(1).write.mode("overwrite").text(parts)
+        written = [n for n in self.files.names(parts) if n.startswith("part-")]
+        if len(written) != 1 or not self.files.rename(f"{parts}/{written[0]}", self.sub(name)):
+            raise UserError("could not write {name} into {staging}", name=name,
+                            staging=self.staging)
+        self.files.delete(parts)
+
+    def put_file(self, local: str, name: str) -> None:
+        """Copy a file made on the driver's disk (a picture) into the staging folder."""
+        self.files.fs.copyFromLocalFile(False, True, self.files.path(os.path.abspath(local)),
+                                        self.files.path(self.sub(name)))
+
+    def commit(self) -> None:
+        if self.files.exists(self.path):
+            if not self.overwrite:  # appeared while we worked: leave it alone
+                raise UserError("output {path} appeared during the run; pass {overwrite=True} to "
+                                "replace it (the finished work is at {staging})", path=self.path,
+                                staging=self.staging)
+            self.files.delete(self.path)
+        if not self.files.rename(self.staging, self.path):
+            raise UserError("could not move {staging} to {path}", staging=self.staging,
+                            path=self.path)
+        self.files.delete(self.work)
+
+    def abort(self) -> None:
+        """Forget the run (input errors: nothing to resume)."""
+        self.files.delete(self.work)
+        self.files.delete(self.staging)
+
+
+def _first_difference(old: dict, new: dict, prefix: str = "") -> str:
+    """The first setting that differs between two job descriptions, for the refusal message."""
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            found = _first_difference(a, b, f"{prefix}{key}.")
+            if found:
+                return found
+        elif a != b:
+            return f"{prefix}{key}: {a!r} then, {b!r} now"
+    return ""
+
+
+@contextlib.contextmanager
+def staged_run(spark: SparkSession, path: str, overwrite: bool, job_name: str, record: RunRecord
+               ) -> Iterator[OutputPath]:
+    """The output folder of one command (`job_name`: the stage, or the API call), resumable:
+    yields it for the stage to fill; on success writes _run.json and moves it into place. Bad input
+    (UserError) forgets the run; anything else (a lost executor, a kill) keeps the finished work
+    for a rerun."""
+    # what a rerun must match to resume this run's work (JSON's view: tuples become lists)
+    job = json.loads(json.dumps({"command": job_name, "parameters": record.parameters,
+                                 "inputs": record.inputs}))
+    out = OutputPath(spark, path, overwrite, job)
+    try:
+        with record.timed("total"):
+            yield out
+    except UserError:
+        out.abort()  # bad input: nothing to resume, and nothing half-written is left behind
+        raise
+    except BaseException:
+        print(f"spark-n2v: the run stopped; its finished steps are kept in {out.work}: run it "
+              "again the same way to resume (with other parameters, overwrite starts afresh)",
+              file=sys.stderr)
+        raise
+    out.write_json("_run.json", record.as_dict(spark))
+    out.commit()

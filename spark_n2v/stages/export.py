@@ -1,0 +1,93 @@
+"""`spark-n2v export`: the embeddings as text for other tools.
+
+- word2vec text format: a "nodes dim" line, then "id v1 ... vd" per node (gensim's
+  KeyedVectors.load_word2vec_format reads it).
+- TensorFlow Embedding Projector: vectors.tsv (one vector per line, tab-separated) and
+  metadata.tsv (the id, or a header "id<TAB>label" and both), lines in the same order.
+
+Text files are written by Spark (one task, rows sorted by id) and moved into place, so a table
+larger than the driver's memory still exports.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from spark_n2v import columns as C
+from spark_n2v.errors import UserError
+from spark_n2v.io.tables import read_embeddings, read_labels
+from spark_n2v.progress import describe
+from spark_n2v.stages.stage import Context, Stage
+
+log = logging.getLogger(__name__)
+
+
+def _vector_text(sep: str) -> F.Column:
+    """The embedding as text, floats in Java's shortest round-trip form."""
+    return F.array_join(F.transform(C.EMBEDDING, lambda x: x.cast("string")), sep)
+
+
+def _lines(rows: DataFrame, value: F.Column, header: str | None = None) -> DataFrame:
+    """One `value` column: the header line (if any), then one line per row in id order
+    (numerically for integer ids)."""
+    body = rows.select(F.lit(1).alias("part"), F.col(C.ID).alias("key"), value.alias("value"))
+    if header is not None:
+        first = rows.sparkSession.range(1).select(
+            F.lit(0).alias("part"), F.lit(None).cast(rows.schema[C.ID].dataType).alias("key"),
+            F.lit(header).alias("value"))
+        body = first.unionByName(body)
+    return body.orderBy("part", "key").select("value")
+
+
+def word2vec_lines(embeddings: DataFrame, nodes: int, dim: int) -> DataFrame:
+    """The word2vec text format. Ids with whitespace would break it: refused."""
+    bad = embeddings.where(F.col(C.ID).cast("string").rlike(r"\s")).select(C.ID).first()
+    if bad is not None:
+        raise UserError("{export.format=word2vec}: id {id!r} contains whitespace, which the "
+                        "word2vec text format cannot hold; use {export.format=projector}",
+                        id=bad[0])
+    return _lines(embeddings, F.concat_ws(" ", F.col(C.ID).cast("string"), _vector_text(" ")),
+                  f"{nodes} {dim}")
+
+
+def projector_lines(embeddings: DataFrame, labels: DataFrame | None) -> tuple[DataFrame, DataFrame]:
+    """(vectors.tsv lines, metadata.tsv lines), both in id order. A node's labels are joined by
+    commas; a node without a label gets an empty one."""
+    if labels is None:  # one column: no header (the projector's convention)
+        return (_lines(embeddings, _vector_text("\t")),
+                _lines(embeddings, F.col(C.ID).cast("string")))
+    joined = labels.groupBy(C.ID).agg(
+        F.array_join(F.array_sort(F.collect_set(C.LABEL)), ",").alias(C.LABEL))
+    rows = embeddings.join(joined, C.ID, "left").fillna({C.LABEL: ""})
+    return (_lines(rows, _vector_text("\t")),
+            _lines(rows, F.concat_ws("\t", F.col(C.ID).cast("string"), C.LABEL),
+                   f"{C.ID}\t{C.LABEL}"))
+
+
+# --- the stage ----------------------------------------------------------------------------------
+
+def _run(ctx: Context) -> None:
+    """embeddings -> vectors.tsv + metadata.tsv, or embeddings.txt."""
+    spark, cfg, record, out = ctx.spark, ctx.configs["export"], ctx.record, ctx.out
+    with record.timed("export"):
+        describe(spark, f"spark-n2v export: {cfg.format}")
+        emb, nodes, dim = read_embeddings(spark, ctx.inputs["embeddings"])
+        if cfg.format == "word2vec":
+            out.write_text("embeddings.txt", word2vec_lines(emb, nodes, dim))
+        else:
+            labels = read_labels(spark, cfg.labels, emb.schema[C.ID].dataType, "export.labels") \
+                if cfg.labels else None
+            vectors, metadata = projector_lines(emb, labels)
+            out.write_text("vectors.tsv", vectors)
+            out.write_text("metadata.tsv", metadata)
+    record.counts.update({"nodes": nodes, "dim": dim})
+    log.info("export: %s vectors of %d dimensions (%s) in %.1f s", f"{nodes:,}", dim, cfg.format,
+             record.seconds["export"])
+
+
+STAGE = Stage("export", "embeddings -> DIR/vectors.tsv + DIR/metadata.tsv (TensorFlow Embedding "
+              "Projector) or DIR/embeddings.txt (word2vec text format)", _run,
+              configs=("export",), inputs=(("embeddings", "embeddings table (id, embedding)"),))

@@ -1,0 +1,58 @@
+"""The stage interface: what a command runs, and the one way every front end runs it.
+
+A stage reads its inputs, runs its transforms and writes its tables into the staging folder of
+its output (record.OutputPath), recording what it did in the run record. The CLI, the spark-submit
+jobs and the Python API all run stages through `execute`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from pyspark.sql import SparkSession
+
+from spark_n2v.io.edges import EdgeSource
+from spark_n2v.record import OutputPath, RunRecord, staged_run
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a stage gets: the session, its configs by table name (config.CONFIG_TABLES), its input
+    tables' paths by name, its output folder, the run record, and its edges (stages that walk)."""
+
+    spark: SparkSession
+    configs: Mapping[str, Any]
+    out: OutputPath
+    record: RunRecord
+    inputs: Mapping[str, str] = field(default_factory=dict)
+    edges: EdgeSource | None = None
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A command: its name, what it does (the CLI's help), the config tables it takes, the input
+    tables it reads besides them ((name, help): the CLI's --name flags), and the function that
+    runs it."""
+
+    name: str
+    help: str
+    run: Callable[[Context], None]
+    configs: tuple[str, ...] = ()
+    inputs: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def walks_and_trains(self) -> bool:
+        """Stages that walk and train take `run`'s flag names (--train-partitions)."""
+        return "walk" in self.configs and "train" in self.configs
+
+
+def execute(stage: Stage, spark: SparkSession, output: str, overwrite: bool, record: RunRecord,
+            configs: Mapping[str, Any], inputs: Mapping[str, str] | None = None,
+            edges: EdgeSource | None = None, job_name: str | None = None) -> None:
+    """Run a stage into `output`: atomic, resumable, with `_run.json` (record.staged_run)."""
+    with staged_run(spark, output, overwrite, job_name or stage.name, record) as out:
+        try:
+            stage.run(Context(spark, configs, out, record, inputs or {}, edges))
+        finally:
+            spark.sparkContext.setJobDescription(None)

@@ -1,0 +1,38 @@
+"""`spark-n2v train`: walks table -> embeddings table (id, embedding), by the trainer the config
+names (train.trainers); `run`, `linkpred` and `tune` train through the same function."""
+
+from __future__ import annotations
+
+import logging
+
+from pyspark.sql import SparkSession
+
+from spark_n2v.config import TrainConfig
+from spark_n2v.io.files import HadoopFiles
+from spark_n2v.io.tables import read_walks
+from spark_n2v.record import RunRecord
+from spark_n2v.stages.stage import Context, Stage
+from spark_n2v.train.trainers import trainer
+
+log = logging.getLogger(__name__)
+
+
+def train_walks(spark: SparkSession, walks_dir: str, cfg: TrainConfig, embeddings_dir: str,
+                work_dir: str, record: RunRecord) -> None:
+    """walks table -> embeddings table at embeddings_dir (work_dir: the trainer's scratch)."""
+    with record.timed("train"):
+        walks = read_walks(spark, walks_dir)
+        HadoopFiles(spark, work_dir).delete(work_dir)  # a killed run's scratch: train afresh
+        embeddings = trainer(cfg.trainer).train(spark, walks, cfg, work_dir)
+        embeddings.write.mode("overwrite").parquet(embeddings_dir)
+    log.info("train: %.1f s", record.seconds["train"])
+
+
+def _run(ctx: Context) -> None:
+    train_walks(ctx.spark, ctx.inputs["walks"], ctx.configs["train"], ctx.out.staging,
+                ctx.out.work + "/train", ctx.record)
+
+
+STAGE = Stage("train", "walks table -> embeddings table (id, embedding): skip-gram, our negative-"
+              "sampling trainer (--trainer sgns) or MLlib Word2Vec", _run, configs=("train",),
+              inputs=(("walks", "walks table (walk_id, walk)"),))

@@ -1,0 +1,65 @@
+"""`spark-n2v walk`: edges -> walks table (walk_id, walk).
+
+The engine is chosen (walk.engines.choose) and runs behind the engine interface; `run`, `linkpred`
+and `tune` walk through the same functions.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pyspark.sql import SparkSession
+
+from spark_n2v.config import WalkConfig
+from spark_n2v.io.edges import EdgeSource
+from spark_n2v.progress import describe
+from spark_n2v.record import RunRecord
+from spark_n2v.stages.stage import Context, Stage
+from spark_n2v.walk.engines import PreparedGraph, choose
+from spark_n2v.walk.graph import GraphStats
+
+log = logging.getLogger(__name__)
+
+
+def prepare(spark: SparkSession, edges: EdgeSource, cfg: WalkConfig, record: RunRecord
+            ) -> PreparedGraph:
+    """Edges -> the graph prepared by the engine that fits, recorded (reading included in the
+    prepare time)."""
+    with record.timed("prepare"):
+        describe(spark, "spark-n2v prepare: read and check edges")
+        table = edges.read(spark)
+        describe(spark, "spark-n2v prepare: index nodes, build adjacency")
+        graph = choose(table, edges.cfg, cfg).prepare(spark, table, edges.cfg, cfg)
+    record.graph, record.engine = graph.stats.as_dict(), graph.engine
+    log.info("prepare: %s nodes, %s edges in %.1f s (%s engine)", graph.stats.nodes,
+             graph.stats.edges, record.seconds["prepare"], graph.engine)
+    return graph
+
+
+def walk_graph(spark: SparkSession, graph: PreparedGraph, cfg: WalkConfig, walks_dir: str,
+               work_dir: str, record: RunRecord) -> None:
+    """A prepared graph -> walks table at walks_dir, resumably (work_dir: the engine's resume
+    points). The graph stays prepared."""
+    with record.timed("walk"):
+        graph.write_walks(spark, cfg, walks_dir, work_dir)
+    record.counts["walks"] = graph.stats.nodes * cfg.num_walks
+    log.info("walk: %s walks in %.1f s", record.counts["walks"], record.seconds["walk"])
+
+
+def walk_edges(spark: SparkSession, edges: EdgeSource, cfg: WalkConfig, walks_dir: str,
+               work_dir: str, record: RunRecord) -> GraphStats:
+    """Edges -> walks table at walks_dir."""
+    graph = prepare(spark, edges, cfg, record)
+    try:
+        walk_graph(spark, graph, cfg, walks_dir, work_dir, record)
+    finally:
+        graph.release()
+    return graph.stats
+
+
+def _run(ctx: Context) -> None:
+    walk_edges(ctx.spark, ctx.edges, ctx.configs["walk"], ctx.out.staging, ctx.out.work,
+               ctx.record)
+
+
+STAGE = Stage("walk", "edges -> walks table (walk_id, walk)", _run, configs=("input", "walk"))

@@ -1,0 +1,351 @@
+"""Negative-sampling skip-gram trained inside Spark, partitioned: nothing model-sized on the driver.
+
+1. Vocabulary: count each node's tokens; rank nodes by count (most frequent first, ties by id) and
+   deal them round-robin into P partitions, so partitions hold about the same number of tokens and
+   the same unigram^0.75 mass. Node of rank k is row k // P of partition k % P.
+2. Tokens: every walk position becomes (walk_id, pos, local, window), written to Parquet split by
+   the node's partition. The reduced window is a hash of (seed, walk_id, pos): the same pairs
+   whatever P.
+3. Rounds: each epoch's walks are dealt into C chunks (a hash of the walk id); chunk c, round r
+   trains bucket (i, (i + r) mod P) in task i, for every i at once: task i reads syn0[i] and
+   syn1[j] and chunk c's tokens of partitions i and j, runs kernel.train_bucket, and writes both
+   tables back. Chunks matter for quality: with one chunk, all of an epoch's pairs of bucket
+   (i, i + r) train in round r at that round's learning rate (measured on a 20k-node planted
+   graph: macro-F1 0.900 at P = 1, 0.889 at P = 2, 0.869 at P = 4); with 8 chunks every bucket
+   sees the whole decay (0.900, 0.900, 0.899). Tables move between rounds through files in the
+   work folder (local disk, HDFS or an object store), never through the driver; each round writes
+   new files, so a retried task starts from the same inputs and the same seed and P give the same
+   embeddings.
+4. Output: each task turns its partition of syn0 into (id, embedding) rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import resource
+import time
+from dataclasses import dataclass
+from typing import Iterator, NamedTuple
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from spark_n2v import columns as C
+from spark_n2v.config import TrainConfig
+from spark_n2v.errors import UserError
+from spark_n2v.frames import rank_rows
+from spark_n2v.io.files import arrow_fs, delete_folder, load_array, read_parquet, save_array
+from spark_n2v.progress import describe, duration
+from spark_n2v.train import sgns_kernel as kernel
+from spark_n2v.train.trainers import Trainer
+
+log = logging.getLogger(__name__)
+
+TASK_TABLE_BYTES = 1 << 30  # automatic P keeps a task's two table partitions near 1 GiB
+SHARED_PER_NEGATIVE = 5     # shared negatives per walk per negative (25 for 5): see trainer-notes
+OUTPUT_BATCH_ROWS = 1 << 16  # rows per slice: of initial vectors, of Arrow batches to the JVM
+SMALL_PARTITION_NODES = 16   # fewer nodes per partition than this: warn (bench/train.py, demo graph)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything a training task needs, small enough to ship with every task."""
+
+    work: str                 # work folder (local path or URI)
+    partitions: int
+    dim: int
+    negatives: int
+    learning_rate: float
+    epochs: int
+    chunks: int
+    seed: int
+    sizes: tuple[int, ...]    # nodes per partition
+    shares: tuple[float, ...]  # each partition's share of the unigram^0.75 mass
+
+    @property
+    def rounds(self) -> int:
+        return self.epochs * self.chunks * self.partitions
+
+    def chunk(self, k: int) -> int:
+        return (k // self.partitions) % self.chunks
+
+    def shared(self, j: int) -> int:
+        """Negatives drawn per walk in a bucket whose outputs are partition j."""
+        return max(self.negatives, math.ceil(SHARED_PER_NEGATIVE * self.negatives * self.shares[j]))
+
+    def lr(self, k: int) -> float:
+        """Learning rate at the start of round k: linear decay to 1e-4 of the start, as word2vec."""
+        return self.learning_rate * max(kernel.MIN_LR_FRACTION, 1.0 - k / self.rounds)
+
+    def table(self, k: int, name: str, part: int) -> str:
+        return f"{self.work}/state/{k}/{name}-{part}.npy"
+
+
+def auto_partitions(nodes: int, dim: int) -> int:
+    """The fewest partitions that keep a task's two tables near 1 GiB. Not one per core: a token
+    is a row in every bucket where its walk has contexts (all P of them for walks much longer than
+    P), so the work grows with P, and parallel rounds pay only where cores are many (bench/train.py
+    on 2 cores, walks of 80: rounds at 247k tokens/s with P = 1, one task; 213k with P = 2)."""
+    return max(1, math.ceil(2 * nodes * dim * 4 / TASK_TABLE_BYTES))
+
+
+# --- vocabulary and tokens (Spark) -----------------------------------------------------------------
+
+def vocabulary(walks: DataFrame, cfg: TrainConfig) -> tuple[DataFrame, int]:
+    """((id, count, rank), nodes): nodes seen at least min_count times, ranked by count then id."""
+    counts = walks.select(F.explode(C.WALK).alias(C.ID)).groupBy(C.ID).count()
+    if cfg.min_count > 1:
+        counts = counts.where(F.col(C.COUNT) >= cfg.min_count)
+    return rank_rows(counts, [F.col(C.COUNT).desc(), F.col(C.ID)], C.RANK,
+                     walks.sparkSession.sparkContext.defaultParallelism)
+
+
+def token_id_types(id_field: T.DataType) -> tuple[T.DataType, pa.DataType]:
+    """Ids travel through the tasks as longs (any integer type) or strings (anything else)."""
+    if isinstance(id_field, T.IntegralType):
+        return T.LongType(), pa.int64()
+    return T.StringType(), pa.string()
+
+
+def _token_rows(seed: int, window: int, chunks: int, id_type: pa.DataType,
+                batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """(walk_id, walk) -> one row per position: (walk_id, chunk, pos, id, win)."""
+    for batch in batches:
+        walks = batch.column(C.WALK)
+        lengths = pc.list_value_length(walks).fill_null(0).to_numpy().astype(np.int64)
+        walk_id = np.repeat(batch.column(C.WALK_ID).to_numpy(), lengths)
+        starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+        pos = np.arange(len(walk_id), dtype=np.int64) - starts
+        yield pa.RecordBatch.from_arrays([
+            pa.array(walk_id), pa.array(kernel.chunk_of(seed, walk_id, chunks)),
+            pa.array(pos.astype(np.int32)),
+            pc.list_flatten(walks).cast(id_type),
+            pa.array(kernel.reduced_windows(seed, walk_id, pos, window).astype(np.int16))],
+            names=[C.WALK_ID, C.CHUNK, C.POS, C.ID, C.WIN])
+
+
+def write_tokens(walks: DataFrame, vocab: DataFrame, cfg: TrainConfig, folder: str) -> int:
+    """Every walk position of a vocabulary node as (walk_id, pos, local, win), split by its
+    node's partition and chunk. Returns the number written (the tokens an epoch trains)."""
+    spark_id, arrow_id = token_id_types(walks.schema[C.WALK].dataType.elementType)
+    schema = T.StructType([
+        T.StructField(C.WALK_ID, T.LongType()), T.StructField(C.CHUNK, T.IntegerType()),
+        T.StructField(C.POS, T.IntegerType()), T.StructField(C.ID, spark_id),
+        T.StructField(C.WIN, T.ShortType())])
+    seed, window, chunks = cfg.seed, cfg.window, cfg.chunks
+    tokens = (walks.select(F.col(C.WALK_ID).cast("long"), F.col(C.WALK).cast(T.ArrayType(spark_id)))
+              .mapInArrow(lambda it: _token_rows(seed, window, chunks, arrow_id, it), schema))
+    ids = vocab.select(F.col(C.ID).cast(spark_id).alias(C.ID), C.PART, C.LOCAL)
+    joined = (tokens.join(ids, C.ID)
+              .select(C.WALK_ID, C.POS, C.LOCAL, C.WIN, C.PART, C.CHUNK))
+    # Python writes the files: Spark's partitioned writer sorts every row by (part, chunk) first,
+    # which cost more than the rest of this step (measured: 24 s of 32 s for 16M tokens).
+    written = joined.mapInArrow(lambda it: _write_token_files(folder, it),
+                                "part int, chunk int, rows long")
+    return int(written.agg(F.sum("rows")).first()[0] or 0)
+
+
+_TOKEN_FILE_COLUMNS = [C.WALK_ID, C.POS, C.LOCAL, C.WIN]
+
+
+def _write_token_files(folder: str, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """Stream a task's tokens into folder/part=i/chunk=c/task-N.parquet. The name depends on the
+    task only: a retried task rewrites the same file with the same rows (staged, then renamed)."""
+    from pyspark import TaskContext
+    task = TaskContext.get().partitionId()
+    writers: dict[tuple[int, int], tuple[pq.ParquetWriter, str, str]] = {}
+    counts: dict[tuple[int, int], int] = {}
+    fs, root = arrow_fs(folder)
+    try:
+        for batch in batches:
+            table = pa.Table.from_batches([batch])
+            key = pc.add(pc.multiply(table.column(C.PART).cast(pa.int64()), 1 << 32),
+                         table.column(C.CHUNK).cast(pa.int64())).to_numpy()
+            order = np.argsort(key, kind="stable")
+            key = key[order]
+            cuts = np.flatnonzero(np.r_[True, key[1:] != key[:-1], True])
+            table = table.select(_TOKEN_FILE_COLUMNS).take(order)
+            for a, b in zip(cuts[:-1], cuts[1:]):
+                group = (int(key[a] >> 32), int(key[a] & 0xFFFFFFFF))
+                if group not in writers:
+                    final = f"{root}/{C.PART}={group[0]}/{C.CHUNK}={group[1]}/task-{task:05d}.parquet"
+                    staged = final + ".incomplete"
+                    fs.create_dir(final.rsplit("/", 1)[0], recursive=True)
+                    writers[group] = (pq.ParquetWriter(staged, table.schema, filesystem=fs),
+                                      staged, final)
+                writers[group][0].write_table(table.slice(a, b - a))
+                counts[group] = counts.get(group, 0) + int(b - a)
+    finally:
+        for writer, _, _ in writers.values():
+            writer.close()
+    for _, staged, final in writers.values():
+        fs.move(staged, final)
+    yield pa.RecordBatch.from_pydict({C.PART: [g[0] for g in counts], C.CHUNK: [g[1] for g in counts],
+                                      "rows": list(counts.values())},
+                                     schema=pa.schema([(C.PART, pa.int32()), (C.CHUNK, pa.int32()),
+                                                       ("rows", pa.int64())]))
+
+
+# --- tasks -------------------------------------------------------------------------------------------
+
+def _tokens(plan: Plan, part: int, chunk: int) -> kernel.Tokens:
+    table = read_parquet(f"{plan.work}/tokens/{C.PART}={part}/{C.CHUNK}={chunk}",
+                         _TOKEN_FILE_COLUMNS)
+    if table is None:
+        empty = np.zeros(0, np.int64)
+        return kernel.Tokens.sorted(empty, empty, empty, empty)
+    return kernel.Tokens.sorted(*(table.column(c).to_numpy() for c in _TOKEN_FILE_COLUMNS))
+
+
+def _negative_table(plan: Plan, part: int) -> np.ndarray:
+    table = read_parquet(f"{plan.work}/vocab/{C.PART}={part}", [C.LOCAL, C.COUNT])
+    counts = np.zeros(plan.sizes[part], np.float64)
+    counts[table.column(C.LOCAL).to_numpy()] = table.column(C.COUNT).to_numpy()
+    return kernel.negative_table(counts)
+
+
+def init_task(plan: Plan, i: int) -> None:
+    """Round 0: syn0[i] from each node's rank (the same start for any P), syn1[i] zeros."""
+    ranks = i + plan.partitions * np.arange(plan.sizes[i], dtype=np.int64)
+    syn0 = np.empty((plan.sizes[i], plan.dim), np.float32)
+    # in slices: the hashes take 8 bytes per cell and their temporaries several times that (a
+    # 4.25M x 128 partition at once took over 20 GB and was killed)
+    for a in range(0, len(ranks), OUTPUT_BATCH_ROWS):
+        syn0[a:a + OUTPUT_BATCH_ROWS] = kernel.initial_vectors(
+            plan.seed, ranks[a:a + OUTPUT_BATCH_ROWS], plan.dim)
+    save_array(plan.table(0, "syn0", i), syn0)
+    del syn0
+    save_array(plan.table(0, "syn1", i), np.zeros((plan.sizes[i], plan.dim), np.float32))
+
+
+class TaskReport(NamedTuple):
+    loss: float        # over a sample of the batches
+    pairs: int         # pairs in that sample
+    io_s: float        # reading tables and tokens, writing tables
+    train_s: float
+    peak_bytes: int    # the Python worker's peak resident memory so far
+
+
+def train_task(plan: Plan, k: int, i: int) -> TaskReport:
+    """Round k (0-based) trains bucket (i, j): syn0[i] against syn1[j]; writes both for round k+1."""
+    P = plan.partitions
+    j = (i + k) % P
+    started = time.perf_counter()
+    syn0 = load_array(plan.table(k, "syn0", i))
+    syn1 = load_array(plan.table(k, "syn1", j))
+    rows = _tokens(plan, i, plan.chunk(k))
+    cols = rows if j == i else _tokens(plan, j, plan.chunk(k))
+    neg_cum = _negative_table(plan, j) if plan.sizes[j] else None
+    law = kernel.BucketLaw(lr_start=plan.lr(k), lr_end=plan.lr(k + 1), negatives=plan.negatives,
+                             shared=plan.shared(j), seed=plan.seed,
+                             key=k * P * P + i * P + j)
+    loaded = time.perf_counter()
+    loss, pairs = (0.0, 0)
+    if len(rows) and neg_cum is not None:
+        loss, pairs = kernel.train_bucket(syn0, syn1, rows, cols, neg_cum, law)
+    trained = time.perf_counter()
+    save_array(plan.table(k + 1, "syn0", i), syn0)
+    save_array(plan.table(k + 1, "syn1", j), syn1)
+    return TaskReport(loss, pairs, loaded - started + time.perf_counter() - trained,
+                      trained - loaded, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+
+
+def _embedding_rows(plan: Plan, id_type: pa.DataType, parts: Iterator[pa.RecordBatch]
+                    ) -> Iterator[pa.RecordBatch]:
+    for batch in parts:
+        for i in batch.column("id").to_numpy():
+            vocab = read_parquet(f"{plan.work}/vocab/{C.PART}={int(i)}", [C.ID, C.LOCAL])
+            if vocab is None:
+                continue
+            syn0 = load_array(plan.table(plan.rounds, "syn0", int(i)))
+            local = vocab.column(C.LOCAL).to_numpy()
+            ids = vocab.column(C.ID).combine_chunks().cast(id_type)
+            # slices keep each Arrow buffer far below the JVM's 2 GiB limit on large partitions
+            for a in range(0, len(local), OUTPUT_BATCH_ROWS):
+                rows = syn0[local[a:a + OUTPUT_BATCH_ROWS]]
+                vectors = pa.FixedSizeListArray.from_arrays(pa.array(rows.ravel()), plan.dim)
+                yield pa.RecordBatch.from_arrays(
+                    [ids.slice(a, len(rows)), vectors.cast(pa.list_(pa.float32()))],
+                    names=[C.ID, C.EMBEDDING])
+
+
+# --- the driver's side -------------------------------------------------------------------------------
+
+class SgnsTrainer(Trainer):
+    name = "sgns"
+
+    def train(self, spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work_dir: str
+              ) -> DataFrame:
+        return train_sgns(spark, walks, cfg, work_dir)
+
+
+def train_sgns(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work: str) -> DataFrame:
+    """walks (walk_id, walk) -> embeddings (id, embedding array<float>), trained in P-task rounds."""
+    if C.WALK_ID not in walks.columns:
+        raise UserError("{train.trainer=sgns} needs the walks table's walk_id column (long), "
+                        "which the walk stage writes; add one, or use {train.trainer=mllib}")
+    id_field = walks.schema[C.WALK].dataType.elementType
+    spark_id, arrow_id = token_id_types(id_field)
+    describe(spark, "spark-n2v train: vocabulary")
+    started = time.perf_counter()
+    vocab, nodes = vocabulary(walks, cfg)
+    if nodes == 0:
+        raise UserError("the walks table has no nodes to train on (empty walks, or "
+                        "{train.min_count} above every node's count)")
+    P = cfg.partitions or auto_partitions(nodes, cfg.dim)
+    if nodes / P < SMALL_PARTITION_NODES:
+        log.warning("train: %d partitions leave about %d nodes per partition; partitions this "
+                    "small train worse (77-node demo graph: macro-F1 0.96 at P = 1 and 4, 0.80 at "
+                    "P = 16): leave the trainer's partitions unset for this graph", P, nodes // P)
+    (vocab.select(C.ID, C.COUNT, (F.col(C.RANK) % P).cast("int").alias(C.PART),
+                  (F.col(C.RANK) / P).cast("long").alias(C.LOCAL))
+     .write.mode("overwrite").partitionBy(C.PART).parquet(f"{work}/vocab"))
+    vocab.unpersist()
+    vocab = spark.read.parquet(f"{work}/vocab")
+    per_part = {r[C.PART]: r for r in vocab.groupBy(C.PART).agg(
+        F.count("*").alias("nodes"), F.sum(C.COUNT).alias("tokens"),
+        F.sum(F.pow(C.COUNT, 0.75)).alias("mass")).collect()}  # P rows
+    mass = sum(r["mass"] for r in per_part.values())
+    plan = Plan(work=work, partitions=P, dim=cfg.dim, negatives=cfg.negatives,
+                learning_rate=cfg.learning_rate, epochs=cfg.epochs, chunks=cfg.chunks,
+                seed=cfg.seed,
+                sizes=tuple(per_part[i]["nodes"] if i in per_part else 0 for i in range(P)),
+                shares=tuple(per_part[i]["mass"] / mass if i in per_part else 0.0
+                             for i in range(P)))
+    log.info("train: vocabulary of %s nodes in %.1f s", f"{nodes:,}", time.perf_counter() - started)
+    describe(spark, "spark-n2v train: tokens by partition")
+    started = time.perf_counter()
+    tokens = write_tokens(walks, vocab, cfg, f"{work}/tokens")
+    log.info("train: %s tokens split into %d partitions in %.1f s; %d rounds of %d tasks",
+             f"{tokens:,}", P, time.perf_counter() - started, plan.rounds, P)
+
+    tasks = spark.sparkContext.parallelize(range(P), P)
+    describe(spark, "spark-n2v train: initialise tables")
+    tasks.foreach(lambda i: init_task(plan, i))
+    started, peak = time.perf_counter(), 0
+    for k in range(plan.rounds):
+        describe(spark, f"spark-n2v train: round {k + 1} of {plan.rounds}")
+        results = tasks.map(lambda i, k=k: train_task(plan, k, i)).collect()
+        delete_folder(f"{work}/state/{k}")
+        peak = max(peak, max(r.peak_bytes for r in results))
+        loss = sum(r.loss for r in results) / max(sum(r.pairs for r in results), 1)
+        done = (k + 1) / plan.rounds
+        elapsed = time.perf_counter() - started
+        log.info("train round %d/%d (epoch %d, chunk %d): loss %.4f per sampled pair, "
+                 "%.0fk tokens/s, ETA %s (slowest task: %.1f s input/output, %.1f s training; "
+                 "peak task memory %.2f GB)",
+                 k + 1, plan.rounds, k // (P * plan.chunks) + 1, plan.chunk(k) + 1, loss,
+                 tokens * plan.epochs * done / elapsed / 1e3, duration(elapsed / done - elapsed),
+                 max(r.io_s for r in results), max(r.train_s for r in results), peak / 1e9)
+    describe(spark, "spark-n2v train: write embeddings")
+    schema = T.StructType([T.StructField(C.ID, spark_id),
+                           T.StructField(C.EMBEDDING, T.ArrayType(T.FloatType()))])
+    embeddings = spark.range(0, P, 1, P).mapInArrow(
+        lambda it: _embedding_rows(plan, arrow_id, it), schema)
+    return embeddings.withColumn(C.ID, F.col(C.ID).cast(id_field))

@@ -1,0 +1,227 @@
+"""Skip-gram with negative sampling: the numpy kernel one training task runs on one bucket.
+
+word2vec's skip-gram, as node2vec trains it: for the centre at position c of a walk, a reduced
+window w_c drawn uniformly from 1..window; every context r with 0 < |r - c| <= w_c trains the input
+vector syn0[walk[r]] against the output vector syn1[walk[c]] (label 1) and `negatives` outputs drawn
+from unigram^0.75 (label 0); the learning rate decays linearly to 1e-4 of its start.
+
+What differs, so that the work is matrix products rather than a loop per pair:
+- A walk's pairs are scored at once: S = U V^T for the walk's input rows U and output rows V, masked
+  to the reduced windows (a band around the diagonal), for a batch of walks as one stacked product.
+  BLAS wastes the scores outside the band but still beats a loop over pairs (~270k tokens/s per
+  thread at P = 1 against gensim's ~70k).
+- Negatives are shared by a walk's rows: `shared` draws per walk, each row weighted so that its
+  expected negative updates are word2vec's (negatives x its pair count in the bucket).
+- A batch's updates (~512 rows, ~6 walks of 80) are computed from the same tables and applied
+  together: the update is the exact gradient of the batch's objective (tested).
+
+Buckets: nodes are split into P partitions; bucket (i, j) holds the pairs whose input node is in
+partition i and whose output node is in partition j, and trains syn0[i] against syn1[j] only.
+Negatives of bucket (i, j) come from partition j's unigram^0.75 law, `negatives` per pair of the
+bucket (as PyTorch-BigGraph samples negatives within a bucket): a row's negatives follow its
+contexts' partitions, and since nodes are dealt to partitions round-robin by frequency, each
+partition holds about 1/P of both the contexts and the unigram^0.75 mass, so over the P buckets the
+negatives follow the global law. A row or walk with no pair in a bucket costs nothing there, which
+keeps the work per token flat as P grows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+from spark_n2v.streams import SGNS_CHUNK, SGNS_INIT, SGNS_NEGATIVE, SGNS_WINDOW, uniforms
+
+MIN_LR_FRACTION = 1e-4  # word2vec and gensim decay the learning rate to start x 1e-4
+BATCH_ROWS = 512        # rows per batch: ~6 walks of 80 at P = 1, more when slices are short
+# A row repeated c times in a batch takes min(c, REPEAT_CAP) times its mean update (see
+# scatter_add). Measured: 77-node demo graph, lr 0.025: 16 diverges, 4 and 1 do not; 20k-node
+# benchmark graph: macro-F1 0.9038 with 4, 0.9034 uncapped.
+REPEAT_CAP = 4.0
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """One partition's tokens of the walks, sorted by (walk, pos): `local` is the node's row in the
+    partition's table, `win` the reduced window of the position as a centre."""
+
+    walk: np.ndarray   # int64 walk_id
+    pos: np.ndarray    # int32 position in the walk
+    local: np.ndarray  # int64 row in the partition's table
+    win: np.ndarray    # int16
+
+    @staticmethod
+    def sorted(walk, pos, local, win) -> "Tokens":
+        order = np.lexsort((pos, walk))
+        return Tokens(np.asarray(walk, np.int64)[order], np.asarray(pos, np.int32)[order],
+                      np.asarray(local, np.int64)[order], np.asarray(win, np.int16)[order])
+
+    def __len__(self) -> int:
+        return len(self.walk)
+
+
+def reduced_windows(seed: int, walk_id: np.ndarray, pos: np.ndarray, window: int) -> np.ndarray:
+    """The centre's reduced window, uniform on 1..window, from (seed, walk, position)."""
+    u = uniforms(seed, walk_id, pos, 0, SGNS_WINDOW)
+    return (1 + np.floor(u * window)).astype(np.int32)
+
+
+def chunk_of(seed: int, walk_id: np.ndarray, chunks: int) -> np.ndarray:
+    """The chunk of the epoch a walk trains in (uniform on 0..chunks-1, whatever P)."""
+    return np.floor(uniforms(seed, walk_id, 0, 0, SGNS_CHUNK) * chunks).astype(np.int32)
+
+
+def initial_vectors(seed: int, rank: np.ndarray, dim: int) -> np.ndarray:
+    """word2vec's input initialisation, uniform on (-0.5/dim, 0.5/dim), from each node's global
+    rank: the same start whatever the number of partitions."""
+    u = uniforms(seed, rank[:, None], np.arange(dim)[None, :], 0, SGNS_INIT)
+    return ((u - 0.5) / dim).astype(np.float32)
+
+
+def negative_table(counts: np.ndarray) -> np.ndarray:
+    """Cumulative unigram^0.75 of one partition's nodes (in row order), normalised to end at 1."""
+    mass = np.cumsum(np.asarray(counts, np.float64) ** 0.75)
+    return mass / mass[-1]
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):  # exp overflows to inf for very negative x: sigmoid 0, right
+        return 1.0 / (1.0 + np.exp(-x))
+
+
+def scatter_add(table: np.ndarray, rows: np.ndarray, updates: np.ndarray,
+                repeat_cap: float = np.inf) -> None:
+    """table[rows] += updates where rows may repeat (hubs repeat within a batch), a row repeated
+    c times getting its summed update x min(1, repeat_cap / c).
+
+    The cap keeps hubs stable: a batch's updates are computed from one snapshot of the tables, so
+    a row repeated c times takes a step c times as long as word2vec's sequential updates would,
+    and on a small graph (77 nodes, so every node repeats in every batch) the tables diverged to
+    NaN within one epoch at the default learning rate.
+
+    np.add.at is slow per row (measured: 880 us for 600 rows of 128 floats); instead rows seen once
+    are added by fancy indexing and repeated rows are summed by a one-hot matrix product (~170 us).
+    """
+    order = np.argsort(rows, kind="stable")
+    ranked = rows[order]
+    first = np.r_[True, ranked[1:] != ranked[:-1]]
+    if first.all():
+        table[rows] += updates
+        return
+    last = np.r_[first[1:], True]
+    single = first & last
+    table[ranked[single]] += updates[order[single]]
+    repeated = ~single
+    group = np.cumsum(first[repeated]) - 1
+    onehot = np.zeros((group[-1] + 1, len(group)), updates.dtype)
+    onehot[group, np.arange(len(group))] = 1.0
+    summed = onehot @ updates[order[repeated]]
+    if np.isfinite(repeat_cap):
+        counts = np.bincount(group).astype(updates.dtype)
+        summed *= np.minimum(1.0, repeat_cap / counts)[:, None]
+    table[ranked[repeated & first]] += summed
+
+
+def batches(rows: Tokens, cols: Tokens, limit: int = BATCH_ROWS) -> Iterator[Batch]:
+    """The bucket's walks in order (those with both rows and columns), in batches of about `limit`
+    rows (whole walks), each with its walks' rows and columns as (walks x longest) index matrices
+    and validity masks."""
+    if len(rows) == 0 or len(cols) == 0:
+        return
+    starts = np.flatnonzero(np.r_[True, rows.walk[1:] != rows.walk[:-1]])
+    counts = np.diff(np.r_[starts, len(rows)])
+    walk = rows.walk[starts]
+    col_lo = np.searchsorted(cols.walk, walk, "left")
+    col_counts = np.searchsorted(cols.walk, walk, "right") - col_lo
+    both = col_counts > 0  # a walk without columns in this bucket has no pair in it
+    starts, counts, walk, col_lo, col_counts = (
+        a[both] for a in (starts, counts, walk, col_lo, col_counts))
+    if len(walk) == 0:
+        return
+    group = (np.cumsum(counts) - counts) // limit  # walks in the same stretch of `limit` rows train together
+    edges = np.flatnonzero(np.r_[True, group[1:] != group[:-1], True])
+    for w0, w1 in zip(edges[:-1], edges[1:]):
+        rows_at, rows_ok = _padded(starts[w0:w1], counts[w0:w1])
+        cols_at, cols_ok = _padded(col_lo[w0:w1], col_counts[w0:w1])
+        yield Batch(walk[w0:w1], rows_at, rows_ok, cols_at, cols_ok, int(starts[w0]))
+
+
+def _padded(first: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index matrix first[k] + 0..counts[k]-1 per row k, padded with 0 (a valid index whenever
+    the matrix has columns at all), and its mask."""
+    width = np.arange(int(counts.max()))
+    ok = width[None, :] < counts[:, None]
+    return np.where(ok, first[:, None] + width[None, :], 0), ok
+
+
+@dataclass(frozen=True)
+class Batch:
+    walk: np.ndarray     # (B,) walk ids
+    rows: np.ndarray     # (B, n) indices into the bucket's rows
+    rows_ok: np.ndarray  # (B, n) bool
+    cols: np.ndarray     # (B, m) indices into the bucket's cols
+    cols_ok: np.ndarray  # (B, m) bool
+    first_row: int       # index of the batch's first row (for the learning-rate schedule)
+
+
+@dataclass(frozen=True)
+class BucketLaw:
+    """How one bucket trains: learning rate from lr_start to lr_end over its rows, `negatives` per
+    pair in expectation drawn from partition j's unigram^0.75 law as `shared` draws per walk, and
+    the random key of the bucket."""
+
+    lr_start: float
+    lr_end: float
+    negatives: int
+    shared: int
+    seed: int
+    key: int
+    repeat_cap: float = REPEAT_CAP
+
+
+def batch_rows(rows_i: int, rows_j: int, law: BucketLaw) -> int:
+    """Rows per batch: BATCH_ROWS, but at most repeat_cap x the smaller table, so that on small
+    tables the mean row repeats under the cap and only hubs reach it. Measured on the 77-node demo
+    graph (bench/train.py, 50 splits): P = 4 (19-node tables) macro-F1 0.877 with 512-row batches,
+    0.974 with this limit; P = 1 0.963 and 0.964."""
+    return int(max(1, min(BATCH_ROWS, law.repeat_cap * min(rows_i, rows_j))))
+
+
+def train_bucket(syn0: np.ndarray, syn1: np.ndarray, rows: Tokens, cols: Tokens,
+                 neg_cum: np.ndarray, law: BucketLaw) -> tuple[float, int]:
+    """Train input table syn0 (partition i) against output table syn1 (partition j) in place on
+    the pairs of rows (partition i's tokens) and cols (partition j's tokens: centres, with their
+    reduced windows). Returns (sum of positive-pair losses, number of positive pairs), both
+    over a sample of the batches (for progress lines)."""
+    total = max(len(rows), 1)
+    neg_scale = np.float32(law.negatives / law.shared)
+    loss, pairs = 0.0, 0
+    for k, batch in enumerate(batches(rows, cols, batch_rows(len(syn0), len(syn1), law))):
+        lr = np.float32(law.lr_start + (law.lr_end - law.lr_start) * (batch.first_row / total))
+        u = uniforms(law.seed, batch.walk[:, None], law.key, np.arange(law.shared)[None, :],
+                     SGNS_NEGATIVE)
+        negs = np.minimum(np.searchsorted(neg_cum, u, "right"), len(neg_cum) - 1)
+        m = batch.cols.shape[1]
+        outputs = np.concatenate([cols.local[batch.cols], negs], axis=1)  # (B, m + shared)
+        U = syn0[rows.local[batch.rows]]                                  # (B, n, d)
+        V = syn1[outputs]                                                  # (B, m + shared, d)
+        S = _sigmoid(U @ V.transpose(0, 2, 1))
+        dist = np.abs(rows.pos[batch.rows][:, :, None] - cols.pos[batch.cols][:, None, :])
+        mask = ((dist > 0) & (dist <= cols.win[batch.cols][:, None, :])
+                & batch.rows_ok[:, :, None] & batch.cols_ok[:, None, :])
+        row_pairs = mask.sum(axis=2, dtype=np.float32)  # (B, n): padding and pairless rows 0
+        if k % 16 == 0:  # the loss is for progress reports: a sample of batches is enough
+            loss -= float(np.log(np.maximum(S[:, :, :m][mask], 1e-12)).sum())
+            pairs += int(row_pairs.sum())
+        # d log sigmoid(s) / ds = 1 - sigmoid(s) for pairs, -sigmoid(s) for negatives; row r's
+        # negatives weigh negatives x pairs(r) / shared
+        G = np.empty_like(S)
+        G[:, :, :m] = (1.0 - S[:, :, :m]) * mask * lr
+        G[:, :, m:] = S[:, :, m:] * (row_pairs * (-neg_scale * lr))[:, :, None]
+        out_ok = np.concatenate([batch.cols_ok, np.ones(negs.shape, bool)], axis=1)
+        scatter_add(syn1, outputs[out_ok], (G.transpose(0, 2, 1) @ U)[out_ok], law.repeat_cap)
+        live = row_pairs > 0  # rows without a pair here have a zero update
+        scatter_add(syn0, rows.local[batch.rows][live], (G @ V)[live], law.repeat_cap)
+    return loss, pairs

@@ -1,0 +1,39 @@
+"""The trainers: one interface, one registry.
+
+A trainer turns a walks table into an embeddings table. The train stage calls only this interface.
+Adding a trainer: a module in this package with a subclass of Trainer, and its line in TRAINERS.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:  # the trainers use the configs; the configs list TRAINERS' names
+    from pyspark.sql import DataFrame, SparkSession
+
+    from spark_n2v.config import TrainConfig
+
+# name -> "module:class". By name, not imported here: config.py checks --trainer against these
+# names, and the trainers import the configs.
+TRAINERS = {
+    "mllib": "spark_n2v.train.mllib:MLlibTrainer",
+    "sgns": "spark_n2v.train.sgns:SgnsTrainer",
+}
+
+
+class Trainer(ABC):
+    name: ClassVar[str]
+
+    @abstractmethod
+    def train(self, spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work_dir: str
+              ) -> DataFrame:
+        """walks (walk_id, walk) -> embeddings (id in the walks' id type, embedding
+        array<float>), one row per node (at least min_count times in the walks). work_dir:
+        scratch space beside the output, empty when training starts, deleted after."""
+
+
+def trainer(name: str) -> Trainer:
+    module, _, cls = TRAINERS[name].partition(":")
+    return getattr(importlib.import_module(module), cls)()

@@ -1,0 +1,219 @@
+"""The negative-sampling trainer: the kernel's updates are the gradient of the skip-gram objective
+on a bucket, windows are word2vec's, P = 1 and P > 1 embed equally well, a seed and P fix the
+embeddings, and bad flags are refused like the pipeline's."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from pyspark.ml.classification import LogisticRegression
+from pyspark.ml.functions import array_to_vector
+
+from spark_n2v import streams
+from spark_n2v.cli import main
+from spark_n2v.train import sgns_kernel as skipgram
+from tests.helpers import fails, macro_f1, planted_partition, write_csv
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _bucket_case(seed=3, window=3, dim=4, length=7, nodes=5):
+    """One walk's bucket (i, j) with i != j: every position is a row (input side), the odd
+    positions are the columns (centres whose output node is in partition j)."""
+    rng = np.random.default_rng(seed)
+    walk = rng.integers(0, nodes, length)
+    pos = np.arange(length)
+    win = skipgram.reduced_windows(seed, np.zeros(length, np.int64), pos, window)
+    centres = pos[1::2]
+    rows = skipgram.Tokens.sorted(np.zeros(length, np.int64), pos, walk, win)
+    cols = skipgram.Tokens.sorted(np.zeros(len(centres), np.int64), centres, walk[centres],
+                                  win[centres])
+    syn0 = rng.normal(0, 0.3, (nodes, dim)).astype(np.float32)
+    syn1 = rng.normal(0, 0.3, (nodes, dim)).astype(np.float32)
+    counts = rng.integers(1, 10, nodes)
+    # no repeat cap: the update must be exactly the gradient (the cap is tested on its own)
+    law = skipgram.BucketLaw(lr_start=0.01, lr_end=0.01, negatives=2, shared=3, seed=seed, key=0,
+                             repeat_cap=np.inf)
+    return walk, win, centres, rows, cols, syn0, syn1, counts, law
+
+
+def test_kernel_update_is_the_gradient_of_the_objective():
+    walk, win, centres, rows, cols, syn0, syn1, counts, law = _bucket_case()
+    neg_cum = skipgram.negative_table(counts)
+    # the kernel's negatives for this walk, drawn as it draws them
+    u = streams.uniforms(law.seed, np.array([[0]]), law.key, np.arange(law.shared)[None, :],
+                         streams.SGNS_NEGATIVE)[0]
+    negs = np.minimum(np.searchsorted(neg_cum, u, "right"), len(counts) - 1)
+    # centre c's output is syn1[walk[c]] (partition j); its context r's input is syn0[walk[r]]
+    pairs = [(r, c) for r in range(len(walk)) for c in centres if 0 < abs(r - c) <= win[c]]
+    weight = np.bincount([r for r, _ in pairs], minlength=len(walk)) * law.negatives / law.shared
+    assert (weight == 0).any() and (weight > 0).any(), "the case must have pairless rows too"
+
+    def objective(U, V):
+        """Sum over the bucket's pairs of log sigmoid(u_r . v_c), plus over rows r and shared
+        negatives n of weight_r log sigmoid(-u_r . v_n): negatives x the row's pairs here."""
+        total = sum(np.log(_sigmoid(U[walk[r]] @ V[walk[c]])) for r, c in pairs)
+        for r in range(len(walk)):
+            for n in negs:
+                total += weight[r] * np.log(_sigmoid(-U[walk[r]] @ V[n]))
+        return total
+
+    U0, V0 = syn0.astype(np.float64), syn1.astype(np.float64)
+    expected_U, expected_V = np.zeros_like(U0), np.zeros_like(V0)
+    eps = 1e-6
+    for table, grad in ((U0, expected_U), (V0, expected_V)):
+        for idx in np.ndindex(table.shape):
+            table[idx] += eps
+            up = objective(U0, V0)
+            table[idx] -= 2 * eps
+            down = objective(U0, V0)
+            table[idx] += eps
+            grad[idx] = (up - down) / (2 * eps)
+    U, V = syn0.copy(), syn1.copy()
+    skipgram.train_bucket(U, V, rows, cols, neg_cum, law)
+    # one batch, one step of gradient ascent from the same snapshot: update = lr x gradient
+    np.testing.assert_allclose((U - syn0) / law.lr_start, expected_U, rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose((V - syn1) / law.lr_start, expected_V, rtol=1e-3, atol=1e-4)
+    assert np.abs(expected_U).max() > 0.1, "the case must exercise the gradient"
+
+
+def test_rows_without_pairs_in_a_bucket_do_not_train_there():
+    walk, win, centres, rows, cols, syn0, syn1, counts, law = _bucket_case()
+    # walk 1 has rows in this bucket but no columns: no pairs here, so no negatives either
+    extra = skipgram.Tokens.sorted(np.r_[rows.walk, np.ones(3, np.int64)], np.r_[rows.pos, 0, 1, 2],
+                                   np.r_[rows.local, 0, 1, 2], np.r_[rows.win, 1, 1, 1])
+    U, V = syn0.copy(), syn1.copy()
+    skipgram.train_bucket(U, V, rows, cols, skipgram.negative_table(counts), law)
+    U2, V2 = syn0.copy(), syn1.copy()
+    skipgram.train_bucket(U2, V2, extra, cols, skipgram.negative_table(counts), law)
+    np.testing.assert_array_equal(U, U2)
+    np.testing.assert_array_equal(V, V2)
+
+
+def test_reduced_windows_are_uniform_on_one_to_window():
+    window = 5
+    win = skipgram.reduced_windows(1, np.repeat(np.arange(2000), 10), np.tile(np.arange(10), 2000),
+                                   window)
+    counts = np.bincount(win, minlength=window + 1)
+    assert counts[0] == 0 and win.max() == window
+    expected = len(win) / window
+    chi2 = ((counts[1:] - expected) ** 2 / expected).sum()
+    assert chi2 < 18.5, chi2  # df 4, p = 0.001
+
+
+def test_scatter_add_sums_repeated_rows_up_to_the_cap():
+    rng = np.random.default_rng(0)
+    original = rng.normal(size=(20, 3)).astype(np.float32)
+    rows = np.array([3, 7, 3, 3, 1, 7, 19, 0])
+    updates = rng.normal(size=(8, 3)).astype(np.float32)
+    expected = original.copy()
+    np.add.at(expected, rows, updates)
+    table = original.copy()
+    skipgram.scatter_add(table, rows, updates)
+    np.testing.assert_allclose(table, expected, rtol=1e-6)
+    # with a cap of 2: row 3 (3 times) takes 2/3 of its sum; row 7 (twice) and the others all
+    capped = original.copy()
+    skipgram.scatter_add(capped, rows, updates, repeat_cap=2.0)
+    expected = original.copy()
+    for row in set(rows.tolist()):
+        at = rows == row
+        expected[row] += updates[at].sum(0) * min(1.0, 2.0 / at.sum())
+    np.testing.assert_allclose(capped, expected, rtol=1e-6)
+
+
+def test_hub_rows_stay_stable_on_a_small_graph(spark, tmp_path):
+    """77 nodes, so every node repeats in every batch: uncapped, the tables went to NaN in one
+    epoch at the default learning rate."""
+    from spark_n2v.demo import DATA
+    walks = tmp_path / "walks"
+    assert main(["walk", "--edges", DATA, "--weighted", "--output", str(walks), "--walk-length",
+                 "40", "--num-walks", "10"]) == 0
+    vectors = _train(str(walks), tmp_path / "emb", "--epochs", "5")
+    x = np.stack(list(vectors.values()))
+    assert np.isfinite(x).all() and np.abs(x).max() < 10, np.abs(x).max()
+
+
+# --- through Spark -----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def planted_walks(spark, tmp_path_factory):
+    """Walks of a 4-block planted partition (string ids), and the labels."""
+    tmp = tmp_path_factory.mktemp("sgns")
+    edges, labels = planted_partition()
+    walks = str(tmp / "walks")
+    assert main(["walk", "--edges", write_csv(tmp / "pp.csv", edges), "--output", walks,
+                 "--walk-length", "20", "--num-walks", "10", "--q", "0.5", "--seed", "1"]) == 0
+    return walks, labels
+
+
+def _train(walks, out, *flags):
+    assert main(["train", "--trainer", "sgns", "--walks", walks, "--output", str(out), "--dim", "16",
+                 "--window", "5", "--seed", "3", *flags]) == 0
+    table = pq.read_table(str(out)).to_pydict()
+    return dict(zip(table["id"], (np.asarray(e, np.float32) for e in table["embedding"])))
+
+
+def _f1(spark, vectors, labels):
+    rows = [(i, float(labels[i]), vectors[i].tolist(), int(i[1:]) % 2) for i in vectors]
+    df = spark.createDataFrame(rows, "id string, label double, embedding array<float>, half int")
+    df = df.withColumn("features", array_to_vector("embedding"))
+    model = LogisticRegression(maxIter=200).fit(df.where("half = 0"))
+    test = model.transform(df.where("half = 1")).select("label", "prediction").collect()
+    return macro_f1([r.label for r in test], [r.prediction for r in test])
+
+
+def test_partitions_do_not_cost_quality(spark, planted_walks, tmp_path):
+    walks, labels = planted_walks
+    scores = {}
+    for P in (1, 4):
+        vectors = _train(walks, tmp_path / f"p{P}", "--partitions", str(P), "--epochs", "3",
+                         "--learning-rate", "0.05")
+        assert sorted(vectors) == sorted(labels), "one embedding per node"
+        assert all(v.shape == (16,) and np.isfinite(v).all() for v in vectors.values())
+        scores[P] = _f1(spark, vectors, labels)
+    print(f"sgns planted partition macro-F1 by P: {scores}")
+    assert min(scores.values()) > 0.8, scores
+    assert abs(scores[1] - scores[4]) <= 0.1, scores
+
+
+def test_same_seed_and_partitions_same_embeddings(spark, planted_walks, tmp_path):
+    walks, _ = planted_walks
+    # the same walks, stored in 3 files instead of however many the walk stage wrote
+    reshuffled = str(tmp_path / "walks3")
+    spark.read.parquet(walks).repartition(3).write.parquet(reshuffled)
+    first = _train(walks, tmp_path / "a", "--partitions", "3", "--chunks", "2")
+    again = _train(reshuffled, tmp_path / "b", "--partitions", "3", "--chunks", "2")
+    assert first.keys() == again.keys()
+    assert all(np.array_equal(first[k], again[k]) for k in first)
+    other_seed = _train(walks, tmp_path / "c", "--partitions", "3", "--chunks", "2", "--seed", "4")
+    assert not all(np.array_equal(first[k], other_seed[k]) for k in first)
+
+
+def test_run_with_sgns_keeps_integer_ids(spark, tmp_path):
+    edges = write_csv(tmp_path / "e.csv", [(1, 2, 1), (2, 3, 1), (3, 1, 1), (3, 4, 1), (5, 5, 1)])
+    out = tmp_path / "run"
+    assert main(["run", "--edges", edges, "--output", str(out), "--trainer", "sgns", "--dim", "8",
+                 "--walk-length", "5", "--num-walks", "2", "--train-partitions", "2"]) == 0
+    table = pq.read_table(str(out / "embeddings"))
+    assert str(table.schema.field("id").type) == "int64"
+    assert sorted(table.column("id").to_pylist()) == [1, 2, 3, 4, 5]  # 5: a self-loop-only node
+
+
+def test_bad_trainer_flags_are_refused(spark, capsys, planted_walks, tmp_path):
+    walks, _ = planted_walks
+    out = str(tmp_path / "out")
+    base = ["train", "--walks", walks, "--output", out]
+    with pytest.raises(SystemExit) as exit_:
+        main(base + ["--trainer", "glove"])
+    assert exit_.value.code == 2 and "--trainer: invalid choice" in capsys.readouterr().err
+    fails(capsys, base + ["--trainer", "sgns", "--negatives", "0"], "--negatives", "at least 1")
+    fails(capsys, base + ["--trainer", "sgns", "--chunks", "0"], "--chunks", "at least 1")
+    fails(capsys, base + ["--trainer", "sgns", "--partitions", "0"], "--partitions", "at least 1")
+    fails(capsys, base + ["--trainer", "sgns", "--learning-rate", "2"], "--learning-rate")
+    no_ids = str(tmp_path / "no_ids")
+    spark.read.parquet(walks).select("walk").write.parquet(no_ids)
+    fails(capsys, ["train", "--walks", no_ids, "--output", out, "--trainer", "sgns"], "walk_id",
+          "--trainer mllib")
