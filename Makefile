@@ -28,8 +28,9 @@ VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 
 DIST_PYTHON := $(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON))
 
+# build/ is setuptools' scratch: removed first, so that no module from an older layout is shipped.
 dist: check-env
-	rm -rf $(DIST) && mkdir -p $(DIST)
+	rm -rf $(DIST) build && mkdir -p $(DIST)
 	$(DIST_PYTHON) -m pip wheel --quiet --no-deps --wheel-dir $(DIST) .
 	cp $(DIST)/spark_n2v-$(VERSION)-py3-none-any.whl $(DIST)/spark_n2v-$(VERSION).zip
 	@echo "built $(DIST)/spark_n2v-$(VERSION)-py3-none-any.whl and $(DIST)/spark_n2v-$(VERSION).zip (--py-files)"

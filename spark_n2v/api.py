@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from spark_n2v.config import EdgeInput, TrainConfig, WalkConfig
@@ -29,13 +29,16 @@ from spark_n2v.record import RunRecord, frame_fingerprints
 from spark_n2v.stages import STAGES
 from spark_n2v.stages.stage import execute
 
-# The edge input's fields, as this module's arguments name them.
+# The edge input's fields, as this module's arguments name them (weight= names the column and
+# turns weighting on).
 _ARGUMENTS = {"input.src_col": "src", "input.dst_col": "dst", "input.weight_col": "weight",
-              "input.directed": "directed"}
+              "input.weighted": "weight", "input.directed": "directed"}
 
 
 def _name(param: str, value: str | None) -> str:
-    return library_name(_ARGUMENTS.get(param, param), value)
+    if param in _ARGUMENTS:
+        return _ARGUMENTS[param]
+    return library_name(param, value)
 
 
 def is_graphframe(graph: Any) -> bool:
@@ -77,8 +80,7 @@ def walk(graph: DataFrame | Any, output: str, walk: WalkConfig = WalkConfig(), *
          overwrite: bool = False) -> DataFrame:
     """`spark-n2v walk` on a DataFrame or GraphFrame: writes the walks table at `output` and
     returns it (read back from there)."""
-    spark = _edges(graph).sparkSession
-    _run_stage("walk", graph, output, overwrite, src, dst, weight, directed, walk=walk)
+    spark = _run_stage("walk", graph, output, overwrite, src, dst, weight, directed, walk=walk)
     return spark.read.parquet(output)
 
 
@@ -87,14 +89,15 @@ def run(graph: DataFrame | Any, output: str, walk: WalkConfig = WalkConfig(),
         weight: str | None = None, directed: bool = False, overwrite: bool = False) -> DataFrame:
     """`spark-n2v run` on a DataFrame or GraphFrame: writes output/walks and output/embeddings
     and returns the embeddings table (id, embedding)."""
-    spark = _edges(graph).sparkSession
-    _run_stage("run", graph, output, overwrite, src, dst, weight, directed, walk=walk,
-               train=train)
+    spark = _run_stage("run", graph, output, overwrite, src, dst, weight, directed, walk=walk,
+                       train=train)
     return spark.read.parquet(f"{output}/embeddings")
 
 
 def _run_stage(name: str, graph: Any, output: str, overwrite: bool, src: str, dst: str,
-               weight: str | None, directed: bool, **configs: Any) -> None:
+               weight: str | None, directed: bool, **configs: Any) -> SparkSession:
+    """Run stage `name` on the graph's edges; returns the graph's session."""
+    spark = _edges(graph).sparkSession
     try:
         edges = edge_source(graph, src, dst, weight, directed)
         configs = {"input": edges.cfg, **configs}
@@ -103,10 +106,11 @@ def _run_stage(name: str, graph: Any, output: str, overwrite: bool, src: str, ds
         frames = {"edges": graph.edges, "vertices": graph.vertices} if is_graphframe(graph) \
             else {"edges": graph}
         record.inputs = frame_fingerprints(frames)
-        execute(STAGES[name], _edges(graph).sparkSession, output, overwrite, record, configs,
-                edges=edges, job_name=f"api.{name}")
+        execute(STAGES[name], spark, output, overwrite, record, configs, edges=edges,
+                job_name=f"api.{name}")
     except UserError as exc:
         raise exc.named_by(_name) from None
+    return spark
 
 
 def _edges(graph: Any) -> DataFrame:

@@ -148,6 +148,7 @@ def run_command(args: argparse.Namespace, argv: Sequence[str]) -> None:
 
     stage = STAGES[args.command]
     configs = _configs(args)
+    _logging(configs[SparkConfig.TABLE].verbose)
     check_output_free(args.output, args.overwrite)
     edges = EdgeSource(configs["input"], inspect_local(configs["input"])) \
         if "input" in configs else None
@@ -182,7 +183,6 @@ def _logging(verbose: bool) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    _logging("--verbose" in argv)
     args = None
     try:
         args = build_parser().parse_args(argv)

@@ -48,6 +48,10 @@ def _at_most(high: int) -> Check:
     return lambda v: None if v <= high else f"must be at most {high}, got {v}"
 
 
+def _zero_or_more(v: int) -> str | None:
+    return None if v >= 0 else f"must be 0 or more, got {v}"
+
+
 def _optional(check: Check) -> Check:
     return lambda v: None if v is None else check(v)
 
@@ -75,18 +79,17 @@ def _given(what: str) -> Check:
 
 
 def parse_grid(text: str) -> tuple[float, ...]:
-    """'0.25,1,4' -> (0.25, 1.0, 4.0); ValueError if it is not a list of numbers > 0."""
-    values = tuple(float(x) for x in str(text).split(",") if x.strip())
-    if not values or not all(math.isfinite(v) and v > 0 for v in values):
-        raise ValueError(text)
-    return values
+    """'0.25,1,4' -> (0.25, 1.0, 4.0) (TuneConfig checks the text at construction)."""
+    return tuple(float(x) for x in str(text).split(",") if x.strip())
 
 
 def _grid(v: str) -> str | None:
     try:
-        parse_grid(v)
+        values = parse_grid(v)
     except ValueError:
-        return f"must be comma-separated numbers > 0, got {v!r}"
+        return f"must be comma-separated numbers, got {v!r}"
+    if not values or not all(math.isfinite(x) and x > 0 for x in values):
+        return f"must list numbers > 0, got {v!r}"
     return None
 
 
@@ -153,7 +156,7 @@ class WalkConfig(_Config):
                        _one_of(("auto", *ENGINES)), choices=("auto", *ENGINES))
     local_max_mb: int = _opt(512, "--local-max-mb", "largest graph (CSR megabytes) the auto engine "
                              "walks locally; every Python worker holds one copy (default 512)",
-                             _at_least(0))
+                             _zero_or_more)
 
 
 @dataclass(frozen=True)
@@ -175,7 +178,7 @@ class TrainConfig(_Config):
                        "rounds; more chunks mix partitions better, each round rewrites the model "
                        "(default 8; use fewer for models of many GB)", _at_least(1))
     min_count: int = _opt(0, "--min-count", "drop nodes seen fewer times; keep 0 so every node is "
-                          "embedded (default 0)", _at_least(0))
+                          "embedded (default 0)", _zero_or_more)
     learning_rate: float = _opt(0.025, "--learning-rate", "initial learning rate, decaying "
                                 "linearly (default 0.025)",
                                 lambda v: None if math.isfinite(v) and 0 < v <= 1
@@ -208,7 +211,7 @@ class SimilarConfig(_Config):
     max_bucket: int = _opt(2048, "--max-bucket", "approx: larger buckets are cut into pieces of "
                            "this size, bounding the work per bucket (default 2048)", _at_least(1))
     recall_sample: int = _opt(1000, "--recall-sample", "approx: queries checked against exact for "
-                              "the recall report; 0 skips it (default 1000)", _at_least(0))
+                              "the recall report; 0 skips it (default 1000)", _zero_or_more)
     seed: int = _opt(42, "--seed", "random seed of the hyperplanes and the recall sample "
                      "(default 42)", _seed)
 
@@ -339,4 +342,4 @@ def build(cls: type, file_values: Mapping[str, Any], flag_values: Mapping[str, A
     try:
         return cls(**values)
     except TypeError as exc:  # wrong value type from a config file
-        raise UserError("{config}: {exc}", exc=exc) from None
+        raise UserError("config: {exc}", exc=exc) from None

@@ -22,6 +22,11 @@ def library_name(param: str, value: str | None) -> str:
     return param if value is None else f"{param}={value}"
 
 
+def first_line(exc: BaseException) -> str:
+    """An exception's first line: Spark's and pyarrow's messages go on with stack traces."""
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
 class UserError(Exception):
     """Bad input or parameters: the message says what is wrong and what to do. The CLI prints it
     as one line and exits with status 2."""

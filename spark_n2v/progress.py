@@ -21,7 +21,7 @@ log = logging.getLogger("spark_n2v.progress")
 
 def describe(spark: SparkSession, text: str) -> None:
     """Name the Spark jobs that follow (in the Spark UI), until the next call; the stage runner
-    clears it when the stage ends (stages.execute)."""
+    clears it when the stage ends (stages.stage.execute)."""
     spark.sparkContext.setJobDescription(text)
 
 

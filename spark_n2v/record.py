@@ -25,7 +25,7 @@ from typing import Any, Iterator
 from pyspark.sql import DataFrame, SparkSession
 
 from spark_n2v import __version__
-from spark_n2v.errors import UserError
+from spark_n2v.errors import UserError, first_line
 from spark_n2v.io.files import HadoopFiles, is_local, json_bytes, local_path
 
 log = logging.getLogger(__name__)
@@ -46,9 +46,10 @@ class RunRecord:
     inputs: dict = field(default_factory=dict)  # input fingerprints by name
 
     @contextlib.contextmanager
-    def timed(self, stage: str) -> Iterator[None]:
-        """Time a block into seconds[stage] (when it finishes)."""
-        started = time.perf_counter()
+    def timed(self, stage: str, since: float | None = None) -> Iterator[None]:
+        """Time a block into seconds[stage] when it finishes; `since` (a time.perf_counter()
+        reading) counts work done before the block as the stage's too."""
+        started = time.perf_counter() if since is None else since
         yield
         self.seconds[stage] = round(time.perf_counter() - started, 2)
 
@@ -77,8 +78,7 @@ def file_fingerprints(spark: SparkSession, paths: dict[str, str]) -> dict:
     try:
         return {name: HadoopFiles(spark, path).fingerprint(path) for name, path in paths.items()}
     except Exception as exc:  # noqa: BLE001 - a remote path Spark cannot list
-        raise UserError("cannot list the input files ({why})",
-                        why=str(exc).splitlines()[0]) from None
+        raise UserError("cannot list the input files ({why})", why=first_line(exc)) from None
 
 
 def frame_fingerprints(frames: dict[str, DataFrame]) -> dict:
@@ -234,8 +234,8 @@ def staged_run(spark: SparkSession, path: str, overwrite: bool, job_name: str, r
         out.abort()  # bad input: nothing to resume, and nothing half-written is left behind
         raise
     except BaseException:
-        print(f"spark-n2v: the run stopped; its finished steps are kept in {out.work}: run it "
-              "again the same way to resume (with other parameters, overwrite starts afresh)",
+        print(f"spark-n2v: the run stopped; its finished steps are kept in {out.work}: rerun the "
+              "same command to resume (--overwrite with other parameters starts afresh)",
               file=sys.stderr)
         raise
     out.write_json("_run.json", record.as_dict(spark))

@@ -40,9 +40,9 @@ def under_spark_submit() -> bool:
 def get_session(cfg: SparkConfig, app_name: str) -> tuple[SparkSession, bool]:
     """Returns (session, owned): owned sessions are stopped by the caller when done."""
     active = SparkSession.getActiveSession()
-    if active is not None:
-        spark, owned = active, False
-    elif under_spark_submit():
+    if active is not None:  # a notebook's or a test's: its logging is its owner's
+        return active, False
+    if under_spark_submit():
         builder = SparkSession.builder.appName(app_name)
         for key, value in cfg.conf:
             builder = builder.config(key, value)
@@ -64,14 +64,13 @@ def _local_session(app_name: str, cfg: SparkConfig) -> SparkSession:
         f"-Dlog4j.configurationFile=file:{log_conf} -Dspark_n2v.log.level={level}")
     for key, value in [*LOCAL_DEFAULTS.items(), *cfg.conf]:  # the user's settings win
         conf.set(key, value)
-    gateway = None
     # The JVM's stderr through a filter (pyspark's hook for capturing it), unless this process
     # already has its JVM (a second command in one process: the first one's is reused).
     if not cfg.verbose and SparkContext._gateway is None:
         gateway = launch_gateway(conf, popen_kwargs={"stderr": subprocess.PIPE})
         _forward(gateway.proc.stderr, sys.stderr)
-    SparkContext(conf=conf, gateway=gateway)
-    return SparkSession.builder.getOrCreate()
+        SparkContext(conf=conf, gateway=gateway)  # the context every session then shares
+    return SparkSession.builder.config(conf=conf).getOrCreate()
 
 
 def _forward(source: IO[bytes], target: IO[str]) -> None:

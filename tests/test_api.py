@@ -62,8 +62,11 @@ def test_bad_graph_arguments_are_named(spark, tmp_path):
     with pytest.raises(UserError, match="edge DataFrame or a GraphFrame"):
         api.walk([(1, 2)], str(tmp_path / "x"))
     edges = spark.createDataFrame(EDGES, "a long, b long, w double")
-    with pytest.raises(UserError, match="no column 'src'"):
+    with pytest.raises(UserError, match="no column 'src'") as error:
         api.walk(edges, str(tmp_path / "x"))
+    assert "(src); columns found: a, b, w" in str(error.value)  # the argument, not a flag
+    with pytest.raises(UserError, match=r"^walk\.return_p must be a finite number > 0, got 0"):
+        WalkConfig(return_p=0)
     vertices = spark.createDataFrame([(1,)], "vid long")
     with pytest.raises(UserError, match="vertices have no column 'id'"):
         api.walk(_FrameLike(vertices, edges.toDF("src", "dst", "weight")), str(tmp_path / "x"))

@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from spark_n2v.config import EdgeInput
-from spark_n2v.errors import UserError
+from spark_n2v.errors import UserError, first_line
 from spark_n2v.io.files import data_files, is_local, local_path
 from spark_n2v.io.formats import DELIMITERS, EXTENSIONS, by_extension
 
@@ -137,7 +137,7 @@ def inspect_spark(spark: SparkSession, cfg: EdgeInput) -> EdgeLayout:
         raise
     except Exception as exc:  # noqa: BLE001
         raise UserError("{input.path} {path}: cannot read it ({why})", path=cfg.path,
-                        why=str(exc).splitlines()[0]) from None
+                        why=first_line(exc)) from None
     return layout(cfg, fmt, head, None)
 
 

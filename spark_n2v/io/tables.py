@@ -11,13 +11,9 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from spark_n2v import columns as C
-from spark_n2v.errors import UserError
+from spark_n2v.errors import UserError, first_line
 from spark_n2v.io.files import is_local, local_path
 from spark_n2v.io.formats import by_extension
-
-
-def _first_line(exc: Exception) -> str:
-    return str(exc).splitlines()[0]
 
 
 def read_parquet_table(spark: SparkSession, path: str, name: str, needed: tuple[str, ...]
@@ -29,7 +25,7 @@ def read_parquet_table(spark: SparkSession, path: str, name: str, needed: tuple[
         df = spark.read.parquet(path)
     except Exception as exc:  # noqa: BLE001
         raise UserError("{" + name + "} {path}: not a Parquet table ({why})", path=path,
-                        why=_first_line(exc)) from None
+                        why=first_line(exc)) from None
     missing = [c for c in needed if c not in df.columns]
     if missing:
         raise UserError("{" + name + "} {path}: no column {column!r}; columns found: {found}",
@@ -84,7 +80,7 @@ def read_labels(spark: SparkSession, path: str, id_type: T.DataType, name: str =
     except Exception as exc:  # noqa: BLE001
         raise UserError("{" + name + "} {path}: cannot read it as {fmt} ({why})", path=path,
                         fmt=fmt if fmt in ("csv", "tsv") else "parquet",
-                        why=_first_line(exc)) from None
+                        why=first_line(exc)) from None
     missing = [c for c in (C.ID, C.LABEL) if c not in table.columns]
     if missing:
         raise UserError("{" + name + "} {path}: no column {column!r} (columns found: {found}); "

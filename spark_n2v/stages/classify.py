@@ -25,7 +25,7 @@ from spark_n2v import streams
 from spark_n2v.errors import UserError
 from spark_n2v.io.tables import read_embeddings, read_labels
 from spark_n2v.progress import describe
-from spark_n2v.stages.stage import Context, Stage
+from spark_n2v.stages.stage import EMBEDDINGS_INPUT, LABELS_INPUT, Context, Stage
 
 log = logging.getLogger(__name__)
 
@@ -202,6 +202,4 @@ def _run(ctx: Context) -> None:
 STAGE = Stage("classify", "embeddings + labels -> DIR/predictions (id, label, prediction, split) "
               "and DIR/metrics.json: logistic regression on a stratified split", _run,
               configs=("classify",),
-              inputs=(("embeddings", "embeddings table (id, embedding)"),
-                      ("labels", "labels table (id, label): Parquet, or CSV/TSV with a header; "
-                       "several rows per id make the task multi-label")))
+              inputs=(EMBEDDINGS_INPUT, LABELS_INPUT))

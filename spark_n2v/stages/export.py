@@ -20,7 +20,7 @@ from spark_n2v import columns as C
 from spark_n2v.errors import UserError
 from spark_n2v.io.tables import read_embeddings, read_labels
 from spark_n2v.progress import describe
-from spark_n2v.stages.stage import Context, Stage
+from spark_n2v.stages.stage import EMBEDDINGS_INPUT, Context, Stage
 
 log = logging.getLogger(__name__)
 
@@ -90,4 +90,4 @@ def _run(ctx: Context) -> None:
 
 STAGE = Stage("export", "embeddings -> DIR/vectors.tsv + DIR/metadata.tsv (TensorFlow Embedding "
               "Projector) or DIR/embeddings.txt (word2vec text format)", _run,
-              configs=("export",), inputs=(("embeddings", "embeddings table (id, embedding)"),))
+              configs=("export",), inputs=(EMBEDDINGS_INPUT,))

@@ -25,6 +25,7 @@ from pyspark.sql import functions as F
 
 from spark_n2v import columns as C
 from spark_n2v import streams
+from spark_n2v.columns import U, V
 from spark_n2v.errors import UserError
 from spark_n2v.frames import rank_rows
 from spark_n2v.io.edges import EdgeSource, EdgeTable
@@ -35,7 +36,6 @@ from spark_n2v.stages.walk import walk_edges
 
 log = logging.getLogger(__name__)
 
-U, V = C.U, C.V
 MAX_ITER = 200
 
 

@@ -20,7 +20,7 @@ from spark_n2v import streams
 from spark_n2v.errors import UserError
 from spark_n2v.io.tables import read_embeddings, read_labels
 from spark_n2v.progress import describe
-from spark_n2v.stages.stage import Context, Stage
+from spark_n2v.stages.stage import EMBEDDINGS_INPUT, Context, Stage
 
 log = logging.getLogger(__name__)
 
@@ -104,4 +104,4 @@ def _run(ctx: Context) -> None:
 
 STAGE = Stage("plot", "embeddings -> DIR/plot.png: the first two principal components, coloured "
               "by label", _run, configs=("plot",),
-              inputs=(("embeddings", "embeddings table (id, embedding)"),))
+              inputs=(EMBEDDINGS_INPUT,))

@@ -31,7 +31,7 @@ from spark_n2v.config import SimilarConfig
 from spark_n2v.errors import UserError
 from spark_n2v.io.tables import read_embeddings, read_ids
 from spark_n2v.progress import describe
-from spark_n2v.stages.stage import Context, Stage
+from spark_n2v.stages.stage import EMBEDDINGS_INPUT, Context, Stage
 
 log = logging.getLogger(__name__)
 
@@ -245,4 +245,4 @@ def _known_queries(ctx: Context, emb: DataFrame) -> DataFrame:
 
 STAGE = Stage("similar", "embeddings -> neighbours table (id, neighbor, similarity, rank): the "
               "top-k nodes by cosine similarity, self excluded", _run, configs=("similar",),
-              inputs=(("embeddings", "embeddings table (id, embedding)"),))
+              inputs=(EMBEDDINGS_INPUT,))

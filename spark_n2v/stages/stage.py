@@ -16,6 +16,13 @@ from spark_n2v.io.edges import EdgeSource
 from spark_n2v.record import OutputPath, RunRecord, staged_run
 
 
+# The input tables stages read besides their configs: (name, help), the CLI's --name flags.
+WALKS_INPUT = ("walks", "walks table (walk_id, walk)")
+EMBEDDINGS_INPUT = ("embeddings", "embeddings table (id, embedding)")
+LABELS_INPUT = ("labels", "labels table (id, label): Parquet, or CSV/TSV with a header; several "
+                "rows per id make the task multi-label")
+
+
 @dataclass(frozen=True)
 class Context:
     """What a stage gets: the session, its configs by table name (config.CONFIG_TABLES), its input

@@ -11,7 +11,7 @@ from spark_n2v.config import TrainConfig
 from spark_n2v.io.files import HadoopFiles
 from spark_n2v.io.tables import read_walks
 from spark_n2v.record import RunRecord
-from spark_n2v.stages.stage import Context, Stage
+from spark_n2v.stages.stage import WALKS_INPUT, Context, Stage
 from spark_n2v.train.trainers import trainer
 
 log = logging.getLogger(__name__)
@@ -35,4 +35,4 @@ def _run(ctx: Context) -> None:
 
 STAGE = Stage("train", "walks table -> embeddings table (id, embedding): skip-gram, our negative-"
               "sampling trainer (--trainer sgns) or MLlib Word2Vec", _run, configs=("train",),
-              inputs=(("walks", "walks table (walk_id, walk)"),))
+              inputs=(WALKS_INPUT,))

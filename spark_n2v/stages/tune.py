@@ -8,6 +8,7 @@ import dataclasses
 import logging
 import os
 import tempfile
+import time
 
 import numpy as np
 from pyspark.sql import DataFrame
@@ -20,7 +21,7 @@ from spark_n2v.progress import describe
 from spark_n2v.record import RunRecord
 from spark_n2v.stages import classify
 from spark_n2v.stages.plot import pyplot
-from spark_n2v.stages.stage import Context, Stage
+from spark_n2v.stages.stage import LABELS_INPUT, Context, Stage
 from spark_n2v.stages.train import train_walks
 from spark_n2v.stages.walk import prepare, walk_graph
 from spark_n2v.walk.engines import PreparedGraph
@@ -62,6 +63,7 @@ def _run(ctx: Context) -> None:
     """edges + labels -> DIR/results, DIR/heatmap.png and DIR/metrics.json."""
     spark, cfg, record, out = ctx.spark, ctx.configs["tune"], ctx.record, ctx.out
     labels_path = ctx.inputs["labels"]
+    started = time.perf_counter()  # reading the edges and labels counts as preparing
     with record.timed("tune"):
         pyplot()  # the heat map needs matplotlib: fail before the work, not after
         describe(spark, "spark-n2v tune: read edges and labels")
@@ -71,7 +73,7 @@ def _run(ctx: Context) -> None:
             raise UserError("{labels} {path}: classification needs at least 2 labels",
                             path=labels_path)
         graph = prepare(spark, EdgeSource(ctx.edges.cfg, table=table), ctx.configs["walk"],
-                        record)
+                        record, since=started)
         try:
             results = [_grid_point(ctx, graph, labels, p, q) for p in cfg.ps for q in cfg.qs]
         finally:
@@ -113,5 +115,4 @@ def _grid_point(ctx: Context, graph: PreparedGraph, labels: DataFrame, p: float,
 STAGE = Stage("tune", "edges + labels -> DIR/results (p, q, macro_f1, ...), DIR/metrics.json (the "
               "best pair) and DIR/heatmap.png: walk, train and classify for every (p, q) of the "
               "grid", _run, configs=("input", "walk", "train", "tune"),
-              inputs=(("labels", "labels table (id, label): Parquet, or CSV/TSV with a header; "
-                       "several rows per id make the task multi-label"),))
+              inputs=(LABELS_INPUT,))

@@ -16,16 +16,15 @@ from spark_n2v.progress import describe
 from spark_n2v.record import RunRecord
 from spark_n2v.stages.stage import Context, Stage
 from spark_n2v.walk.engines import PreparedGraph, choose
-from spark_n2v.walk.graph import GraphStats
 
 log = logging.getLogger(__name__)
 
 
-def prepare(spark: SparkSession, edges: EdgeSource, cfg: WalkConfig, record: RunRecord
-            ) -> PreparedGraph:
+def prepare(spark: SparkSession, edges: EdgeSource, cfg: WalkConfig, record: RunRecord,
+            since: float | None = None) -> PreparedGraph:
     """Edges -> the graph prepared by the engine that fits, recorded (reading included in the
-    prepare time)."""
-    with record.timed("prepare"):
+    prepare time, and what the stage did `since`, if given)."""
+    with record.timed("prepare", since):
         describe(spark, "spark-n2v prepare: read and check edges")
         table = edges.read(spark)
         describe(spark, "spark-n2v prepare: index nodes, build adjacency")
@@ -47,14 +46,13 @@ def walk_graph(spark: SparkSession, graph: PreparedGraph, cfg: WalkConfig, walks
 
 
 def walk_edges(spark: SparkSession, edges: EdgeSource, cfg: WalkConfig, walks_dir: str,
-               work_dir: str, record: RunRecord) -> GraphStats:
+               work_dir: str, record: RunRecord) -> None:
     """Edges -> walks table at walks_dir."""
     graph = prepare(spark, edges, cfg, record)
     try:
         walk_graph(spark, graph, cfg, walks_dir, work_dir, record)
     finally:
         graph.release()
-    return graph.stats
 
 
 def _run(ctx: Context) -> None:

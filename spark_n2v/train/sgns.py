@@ -289,7 +289,7 @@ def train_sgns(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work: st
     """walks (walk_id, walk) -> embeddings (id, embedding array<float>), trained in P-task rounds."""
     if C.WALK_ID not in walks.columns:
         raise UserError("{train.trainer=sgns} needs the walks table's walk_id column (long), "
-                        "which the walk stage writes; add one, or use {train.trainer=mllib}")
+                        "which spark-n2v walk writes; add one, or use {train.trainer=mllib}")
     id_field = walks.schema[C.WALK].dataType.elementType
     spark_id, arrow_id = token_id_types(id_field)
     describe(spark, "spark-n2v train: vocabulary")
@@ -302,7 +302,7 @@ def train_sgns(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work: st
     if nodes / P < SMALL_PARTITION_NODES:
         log.warning("train: %d partitions leave about %d nodes per partition; partitions this "
                     "small train worse (77-node demo graph: macro-F1 0.96 at P = 1 and 4, 0.80 at "
-                    "P = 16): leave the trainer's partitions unset for this graph", P, nodes // P)
+                    "P = 16): leave train.partitions unset for this graph", P, nodes // P)
     (vocab.select(C.ID, C.COUNT, (F.col(C.RANK) % P).cast("int").alias(C.PART),
                   (F.col(C.RANK) / P).cast("long").alias(C.LOCAL))
      .write.mode("overwrite").partitionBy(C.PART).parquet(f"{work}/vocab"))

@@ -3,8 +3,8 @@
 An engine prepares a graph from checked edges; the prepared graph writes walks into a folder,
 resumably, and releases what it holds. The stages call only this interface, so they never know which
 engine runs. Every engine runs the same kernels (kernels.py) on the same random streams, so every
-engine gives the same walks for the same graph and seed (tests/walk: the law, same-walks and resume
-tests run for each).
+engine gives the same walks for the same graph and seed (tests/walk: the law and walk tests run for
+every engine in ENGINES; the same-walks and resume tests compare and kill local and distributed).
 
 Adding an engine: a module in this package with a subclass of Engine (and of PreparedGraph), and
 its line in ENGINES.
@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # the engines use the configs; the configs list ENGINES' name
 
 # name -> "module:class". By name, not imported here: config.py checks --engine against these
 # names, and the engines import the configs. `auto` takes the first that supports and fits the
-# graph, in this order.
+# graph, in this order; the last must walk any graph.
 ENGINES = {
     "local": "spark_n2v.walk.local:LocalEngine",
     "distributed": "spark_n2v.walk.distributed:DistributedEngine",
@@ -82,7 +82,7 @@ def engine(name: str) -> Engine:
 
 def choose(table: EdgeTable, edges: EdgeInput, cfg: WalkConfig) -> Engine:
     """The engine cfg.engine names, or (auto) the first in ENGINES that supports and fits."""
-    if cfg.engine != "auto":
+    if cfg.engine != "auto":  # a name from ENGINES (config.py checks it): safe in a template
         chosen = engine(cfg.engine)
         problem = chosen.unsupported(table)
         if problem:
@@ -90,11 +90,12 @@ def choose(table: EdgeTable, edges: EdgeInput, cfg: WalkConfig) -> Engine:
             raise UserError("{walk.engine=" + cfg.engine + "}: {problem}; use {walk.engine=auto} "
                             "or {others}", problem=problem, others=others)
         return chosen
-    for name in ENGINES:
+    *preferred, last = ENGINES
+    for name in preferred:
         candidate = engine(name)
         if candidate.unsupported(table) is None and candidate.fits(table, edges, cfg):
             return candidate
-    raise UserError("no walk engine can walk these edges")  # the last engine takes any graph
+    return engine(last)  # the last engine walks any graph
 
 
 def default_partitions(spark: SparkSession, cfg: WalkConfig) -> int:

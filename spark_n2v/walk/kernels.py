@@ -292,7 +292,6 @@ PROPOSAL_FIELDS = WALKER_FIELDS + [
     pa.field(C.QUERY_U, pa.list_(pa.float64())),
     pa.field(C.FALLBACK, pa.int64()),
 ]
-WALKER_SCHEMA = pa.schema(WALKER_FIELDS)
 PROPOSAL_SCHEMA = pa.schema(PROPOSAL_FIELDS)          # phase A's output
 RESOLVED_SCHEMA = pa.schema(WALKER_FIELDS + [pa.field(C.NEXT, pa.int64())])  # phase B's
 

@@ -175,9 +175,10 @@ def _merge(key: np.ndarray, weight: np.ndarray | None) -> tuple[np.ndarray, np.n
 
 def prepare(table: EdgeTable, directed: bool, weighted: bool) -> LocalGraph:
     """The prepare stage in numpy on the driver, for graphs under --local-max-mb: the same graph
-    (indices, merged weights, sorted lists, cumulative weights) as graph.prepare builds in Spark."""
+    (indices, merged weights, sorted lists, cumulative weights) as distributed.prepare builds in
+    Spark."""
     columns = [C.SRC, C.DST] + ([C.WEIGHT] if weighted else [])
-    edges = table.edges.select(*columns).toArrow()  # within --local-max-mb (LocalEngine.fits)
+    edges = table.edges.select(*columns).toArrow()  # auto: within --local-max-mb (fits)
     src, dst, ids = _index(edges.column(C.SRC).combine_chunks(),
                            edges.column(C.DST).combine_chunks())
     num_nodes = len(ids)
