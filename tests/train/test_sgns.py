@@ -12,7 +12,7 @@ from pyspark.ml.functions import array_to_vector
 
 from spark_n2v import streams
 from spark_n2v.cli import main
-from spark_n2v.train import sgns_kernel as skipgram
+from spark_n2v.train import sgns_kernel
 from tests.helpers import fails, macro_f1, planted_partition, write_csv
 
 
@@ -26,23 +26,23 @@ def _bucket_case(seed=3, window=3, dim=4, length=7, nodes=5):
     rng = np.random.default_rng(seed)
     walk = rng.integers(0, nodes, length)
     pos = np.arange(length)
-    win = skipgram.reduced_windows(seed, np.zeros(length, np.int64), pos, window)
+    win = sgns_kernel.reduced_windows(seed, np.zeros(length, np.int64), pos, window)
     centres = pos[1::2]
-    rows = skipgram.Tokens.sorted(np.zeros(length, np.int64), pos, walk, win)
-    cols = skipgram.Tokens.sorted(np.zeros(len(centres), np.int64), centres, walk[centres],
+    rows = sgns_kernel.Tokens.sorted(np.zeros(length, np.int64), pos, walk, win)
+    cols = sgns_kernel.Tokens.sorted(np.zeros(len(centres), np.int64), centres, walk[centres],
                                   win[centres])
     syn0 = rng.normal(0, 0.3, (nodes, dim)).astype(np.float32)
     syn1 = rng.normal(0, 0.3, (nodes, dim)).astype(np.float32)
     counts = rng.integers(1, 10, nodes)
     # no repeat cap: the update must be exactly the gradient (the cap is tested on its own)
-    law = skipgram.BucketLaw(lr_start=0.01, lr_end=0.01, negatives=2, shared=3, seed=seed, key=0,
+    law = sgns_kernel.BucketLaw(lr_start=0.01, lr_end=0.01, negatives=2, shared=3, seed=seed, key=0,
                              repeat_cap=np.inf)
     return walk, win, centres, rows, cols, syn0, syn1, counts, law
 
 
 def test_kernel_update_is_the_gradient_of_the_objective():
     walk, win, centres, rows, cols, syn0, syn1, counts, law = _bucket_case()
-    neg_cum = skipgram.negative_table(counts)
+    neg_cum = sgns_kernel.negative_table(counts)
     # the kernel's negatives for this walk, drawn as it draws them
     u = streams.uniforms(law.seed, np.array([[0]]), law.key, np.arange(law.shared)[None, :],
                          streams.SGNS_NEGATIVE)[0]
@@ -73,7 +73,7 @@ def test_kernel_update_is_the_gradient_of_the_objective():
             table[idx] += eps
             grad[idx] = (up - down) / (2 * eps)
     U, V = syn0.copy(), syn1.copy()
-    skipgram.train_bucket(U, V, rows, cols, neg_cum, law)
+    sgns_kernel.train_bucket(U, V, rows, cols, neg_cum, law)
     # one batch, one step of gradient ascent from the same snapshot: update = lr x gradient
     np.testing.assert_allclose((U - syn0) / law.lr_start, expected_U, rtol=1e-3, atol=1e-4)
     np.testing.assert_allclose((V - syn1) / law.lr_start, expected_V, rtol=1e-3, atol=1e-4)
@@ -83,20 +83,21 @@ def test_kernel_update_is_the_gradient_of_the_objective():
 def test_rows_without_pairs_in_a_bucket_do_not_train_there():
     walk, win, centres, rows, cols, syn0, syn1, counts, law = _bucket_case()
     # walk 1 has rows in this bucket but no columns: no pairs here, so no negatives either
-    extra = skipgram.Tokens.sorted(np.r_[rows.walk, np.ones(3, np.int64)], np.r_[rows.pos, 0, 1, 2],
-                                   np.r_[rows.local, 0, 1, 2], np.r_[rows.win, 1, 1, 1])
+    extra = sgns_kernel.Tokens.sorted(np.r_[rows.walk, np.ones(3, np.int64)],
+                                      np.r_[rows.pos, 0, 1, 2], np.r_[rows.local, 0, 1, 2],
+                                      np.r_[rows.win, 1, 1, 1])
     U, V = syn0.copy(), syn1.copy()
-    skipgram.train_bucket(U, V, rows, cols, skipgram.negative_table(counts), law)
+    sgns_kernel.train_bucket(U, V, rows, cols, sgns_kernel.negative_table(counts), law)
     U2, V2 = syn0.copy(), syn1.copy()
-    skipgram.train_bucket(U2, V2, extra, cols, skipgram.negative_table(counts), law)
+    sgns_kernel.train_bucket(U2, V2, extra, cols, sgns_kernel.negative_table(counts), law)
     np.testing.assert_array_equal(U, U2)
     np.testing.assert_array_equal(V, V2)
 
 
 def test_reduced_windows_are_uniform_on_one_to_window():
     window = 5
-    win = skipgram.reduced_windows(1, np.repeat(np.arange(2000), 10), np.tile(np.arange(10), 2000),
-                                   window)
+    win = sgns_kernel.reduced_windows(1, np.repeat(np.arange(2000), 10),
+                                      np.tile(np.arange(10), 2000), window)
     counts = np.bincount(win, minlength=window + 1)
     assert counts[0] == 0 and win.max() == window
     expected = len(win) / window
@@ -112,11 +113,11 @@ def test_scatter_add_sums_repeated_rows_up_to_the_cap():
     expected = original.copy()
     np.add.at(expected, rows, updates)
     table = original.copy()
-    skipgram.scatter_add(table, rows, updates)
+    sgns_kernel.scatter_add(table, rows, updates)
     np.testing.assert_allclose(table, expected, rtol=1e-6)
     # with a cap of 2: row 3 (3 times) takes 2/3 of its sum; row 7 (twice) and the others all
     capped = original.copy()
-    skipgram.scatter_add(capped, rows, updates, repeat_cap=2.0)
+    sgns_kernel.scatter_add(capped, rows, updates, repeat_cap=2.0)
     expected = original.copy()
     for row in set(rows.tolist()):
         at = rows == row
