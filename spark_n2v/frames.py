@@ -6,6 +6,8 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from spark_n2v import columns as C
+
 
 def rank_rows(df: DataFrame, order: list, name: str, partitions: int) -> tuple[DataFrame, int]:
     """(df with `name` = the row's 0-based rank in `order`, number of rows), without one partition
@@ -30,3 +32,9 @@ def rank_rows(df: DataFrame, order: list, name: str, partitions: int) -> tuple[D
     ranked.count()  # materialise before the range partitions are released
     ranged.unpersist()
     return ranked, total
+
+
+def split_counts(table: DataFrame) -> dict[str, int]:
+    """Rows per value of the split column (train, test) of an evaluation table."""
+    counted = {r[C.SPLIT]: r["count"] for r in table.groupBy(C.SPLIT).count().collect()}  # 2 rows
+    return {C.TRAIN: counted.get(C.TRAIN, 0), C.TEST: counted.get(C.TEST, 0)}

@@ -23,6 +23,7 @@ from pyspark.sql import functions as F
 from spark_n2v import columns as C
 from spark_n2v import streams
 from spark_n2v.errors import UserError
+from spark_n2v.frames import split_counts
 from spark_n2v.io.tables import read_embeddings, read_labels
 from spark_n2v.progress import describe
 from spark_n2v.stages.stage import EMBEDDINGS_INPUT, LABELS_INPUT, Context, Stage
@@ -155,12 +156,6 @@ def label_sets(table: DataFrame, multi_label: bool) -> DataFrame:
                             F.col(C.PREDICTION).alias(C.PREDICTED))
     return table.select(C.SPLIT, F.array(C.LABEL).alias(C.LABELS),
                         F.array(C.PREDICTION).alias(C.PREDICTED))
-
-
-def split_counts(table: DataFrame) -> dict[str, int]:
-    """Nodes per split value of a predictions table."""
-    counted = {r[C.SPLIT]: r["count"] for r in table.groupBy(C.SPLIT).count().collect()}  # 2 rows
-    return {C.TRAIN: counted.get(C.TRAIN, 0), C.TEST: counted.get(C.TEST, 0)}
 
 
 # --- the stage ----------------------------------------------------------------------------------

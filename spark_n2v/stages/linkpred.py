@@ -27,7 +27,7 @@ from spark_n2v import columns as C
 from spark_n2v import streams
 from spark_n2v.columns import U, V
 from spark_n2v.errors import UserError
-from spark_n2v.frames import rank_rows
+from spark_n2v.frames import rank_rows, split_counts
 from spark_n2v.io.edges import EdgeSource, EdgeTable
 from spark_n2v.progress import describe
 from spark_n2v.stages.stage import Context, Stage
@@ -201,7 +201,7 @@ def _run(ctx: Context) -> None:
         parts = spark.sparkContext.defaultParallelism
         pairs = labelled_pairs(split, edges.cfg.directed, cfg.seed, parts)
         featured = hadamard(pairs, spark.read.parquet(f"{work}/embeddings")).cache()
-        counted = {r[C.SPLIT]: r["count"] for r in featured.groupBy(C.SPLIT).count().collect()}
+        counted = split_counts(featured)
         scored = fit_and_score(featured.where(F.col(C.SPLIT) == C.TRAIN),
                                featured.where(F.col(C.SPLIT) == C.TEST))
         metrics = ranking_metrics(scored, parts)
@@ -209,14 +209,13 @@ def _run(ctx: Context) -> None:
         train_rows.unpersist()
         n = split.held_out
         metrics["counts"] = {"edges": split.total, "held_out": n,
-                             "train_pairs": counted.get(C.TRAIN, 0),
-                             "test_pairs": counted.get(C.TEST, 0),
+                             "train_pairs": counted[C.TRAIN], "test_pairs": counted[C.TEST],
                              "pairs_without_embedding": 4 * n - sum(counted.values())}
         ctx.out.write_json("metrics.json", metrics)
     record.quality.update({k: round(metrics[k], 4) for k in ("roc_auc", "average_precision")})
     record.counts.update(metrics["counts"])
     log.info("linkpred: ROC AUC %.4f, average precision %.4f on %d test pairs",
-             metrics["roc_auc"], metrics["average_precision"], counted.get(C.TEST, 0))
+             metrics["roc_auc"], metrics["average_precision"], counted[C.TEST])
 
 
 STAGE = Stage("linkpred", "edges -> DIR/metrics.json: hold out edges, embed the rest, ROC AUC and "
