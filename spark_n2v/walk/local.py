@@ -24,7 +24,6 @@ from pyspark.sql import types as T
 from spark_n2v import columns as C
 from spark_n2v.config import EdgeInput, WalkConfig
 from spark_n2v.io.edges import EdgeTable
-from spark_n2v.io.files import HadoopFiles
 from spark_n2v.progress import walks_progress
 from spark_n2v.record import ResumePoints
 from spark_n2v.walk import kernels
@@ -112,7 +111,7 @@ class LocalGraph(PreparedGraph):
                 # slower).
                 points.save(_batch(k), walks_frame(spark, self, cfg, finished, batches[k]),
                             {"parquet.block.size": 16 * 2**20})
-        files = HadoopFiles(spark, work_dir)
+        files = points.files
         for k in range(len(batches)):  # a rerun after a kill here moves the files not moved yet
             folder = points.path(_batch(k))
             for name in files.names(folder):
