@@ -3,8 +3,8 @@ the same command, compared with an uninterrupted run of the same command (walks 
 
     .venv/bin/python bench/resume.py [--kill-after-step 40]
 
-Graph: the planted 20k-node / 200k-edge benchmark graph (bench/graphs.py), distributed engine,
-10 x 80 walks, p = 0.5, q = 2, checkpoint interval 10. Writes bench/results/resume-*.md.
+Graph: the planted 20k-node / 200k-edge benchmark graph (bench/graphs.py), sharded engine,
+10 x 80 walks, p = 0.5, q = 2 (every step is a resume point). Writes bench/results/resume-*.md.
 """
 
 from __future__ import annotations
@@ -25,9 +25,8 @@ GRAPH_ARGS = ["--nodes", "20000", "--edges", "200000"]
 
 
 def _walk(edges: str, output: str) -> list[str]:
-    return OURS + ["walk", "--edges", edges, "--output", output, "--engine", "distributed",
-                   "--p", "0.5", "--q", "2", "--seed", "1", "--checkpoint-interval", "10",
-                   "--master", "local[2]"]
+    return OURS + ["walk", "--edges", edges, "--output", output, "--engine", "sharded",
+                   "--p", "0.5", "--q", "2", "--seed", "1", "--master", "local[2]"]
 
 
 def _timed(command: list[str], log: str) -> float:
@@ -68,7 +67,7 @@ def main() -> None:
                 sys.exit("the walk ended before it could be killed: lower --kill-after-step")
             time.sleep(0.2)
             try:
-                step = json.load(open(state))["done"][-1]["iteration"]
+                step = len(json.load(open(state))["done"])
             except (FileNotFoundError, ValueError, IndexError):
                 continue
         os.killpg(process.pid, signal.SIGKILL)
@@ -92,10 +91,10 @@ def main() -> None:
              "walks": a.num_rows, "walks_equal": equal, "hidden_folders_left": left}]
     report = "\n".join(f"- {k}: {v}" for k, v in rows[0].items())
     print(report)
-    write_report("resume", "Kill and resume (walk stage, distributed engine)", report, rows,
-                 notes="planted 20k/200k, 10 x 80 walks, p 0.5, q 2, checkpoint interval 10, "
+    write_report("resume", "Kill and resume (walk stage, sharded engine)", report, rows,
+                 notes="planted 20k/200k, 10 x 80 walks, p 0.5, q 2, "
                        "local[2]; the killed run got SIGKILL (its whole process group, JVM "
-                       "included) once its step batch file said the given step was written.\n\n")
+                       "included) once its resume file said the given step was written.\n\n")
 
 
 if __name__ == "__main__":

@@ -62,7 +62,7 @@ def _add_flags(parser: argparse.ArgumentParser, cls: type, seen: set[str], run: 
             kwargs["metavar"] = f.name.upper()
         if "choices" in f.metadata:
             kwargs["choices"] = f.metadata["choices"]
-        group.add_argument(flag, **kwargs)
+        group.add_argument(flag, *f.metadata.get("aliases", ()), **kwargs)
 
 
 def _classes(stage: Stage) -> list[type]:

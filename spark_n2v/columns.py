@@ -27,20 +27,15 @@ NODE = "node"            # dense node index, long
 NBRS = "nbrs"            # adjacency: out-neighbour indices, sorted ascending
 CUM = "cum"              # adjacency: cumulative normalised weights (last = 1.0); null when unweighted
 
-# Walker state (internal: the distributed engine's loop).
+# Walker state (internal: the sharded engine's step loop).
 PREV = "prev"            # node the walker came from, -1 before the first step
-CUR = "cur"              # node the walker stands on
+CUR = "cur"              # node the walker stands on, -1 once its walk ended
 STEP = "step"            # index of `cur` in the walk (the start is step 0)
-ATTEMPT = "attempt"      # first rejection-sampling attempt of the current step
-DONE = "done"            # the walk has ended (length reached, or a node with no out-edges)
-SEG = "seg"              # nodes visited since the last lineage cut
-SEG_START = "seg_start"  # step index of seg[0]
-NEXT = "next"            # node chosen for the next step, -1 while undecided
+NEXT = "next"            # node chosen for the next step, -1 while undecided or at a dead end
 QUERY_X = "query_x"      # candidates whose acceptance needs the edge test prev -> x
 QUERY_U = "query_u"      # their scaled uniforms: accept when query_u < alpha(prev, x)
 FALLBACK = "fallback"    # first locally accepted candidate after the queries, -1 if none
-GROUP = "group_key"      # key walkers are grouped by to meet one copy of the adjacency
-WALKERS = "walkers"      # grouped walkers
+VISITED = "visited"      # id of the node at index step - 1 of the walk (decoded in its shard)
 
 # The sgns trainer's vocabulary and token files (internal).
 COUNT = "count"          # a node's tokens in the walks

@@ -18,7 +18,9 @@ from typing import Any, Callable, ClassVar, Mapping
 from spark_n2v.errors import UserError
 from spark_n2v.io.formats import EDGE_FORMATS
 from spark_n2v.train.trainers import TRAINERS
-from spark_n2v.walk.engines import ENGINES
+from spark_n2v.walk.engines import ALIASES, ENGINES
+
+ENGINE_NAMES = ("auto", *ENGINES, *ALIASES)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -144,19 +146,20 @@ class WalkConfig(_Config):
                           _at_least(1))
     seed: int = _opt(42, "--seed", "random seed; with the graph it fixes every walk (default 42)",
                      _seed)
-    partitions: int | None = _opt(None, "--partitions", "partitions of the adjacency and walkers "
-                                  "(default: 2 x Spark's default parallelism)",
-                                  _optional(_at_least(1)))
-    checkpoint_interval: int = _opt(10, "--checkpoint-interval", "steps between lineage cuts: the "
-                                    "walkers are written to Parquet and read back (default 10)",
-                                    _at_least(1))
-    engine: str = _opt("auto", "--engine", "auto|local|distributed: local walks inside each task "
-                       "from a broadcast copy of the graph, distributed moves walkers by joins each "
-                       "step; auto picks local when the graph fits --local-max-mb (default auto)",
-                       _one_of(("auto", *ENGINES)), choices=("auto", *ENGINES))
-    local_max_mb: int = _opt(512, "--local-max-mb", "largest graph (CSR megabytes) the auto engine "
-                             "walks locally; every Python worker holds one copy (default 512)",
-                             _zero_or_more)
+    partitions: int | None = _opt(None, "--partitions", "shards of the graph store and "
+                                  "partitions of the walk's tasks (default: 2 x Spark's default "
+                                  "parallelism)", _optional(_at_least(1)))
+    engine: str = _opt("auto", "--engine", "auto|replicated|sharded: replicated walks each "
+                       "walker to its end inside a task on the whole graph, mapped by every "
+                       "executor; sharded moves the walkers to the shard of their node at each "
+                       "step; auto replicates when the store fits --replicate-max-mb. local and "
+                       "distributed are the earlier names of replicated and sharded "
+                       "(default auto)", _one_of(ENGINE_NAMES), choices=ENGINE_NAMES)
+    replicate_max_mb: int | None = _opt(
+        None, "--replicate-max-mb", "largest graph store (MB) the auto engine replicates: each "
+        "executor maps one copy (default: spark.executor.pyspark.memory if set, else the "
+        "executor's heap, spark.executor.memory; the driver's in local mode)",
+        _optional(_zero_or_more), aliases=("--local-max-mb",))
 
 
 @dataclass(frozen=True)

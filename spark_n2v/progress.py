@@ -1,7 +1,7 @@
 """Where a run is while it runs: log lines (stderr) and Spark job descriptions (the Spark UI).
 
-The distributed engine reports each step as it completes (step i of L, live walkers, steps/s, ETA).
-The local engine walks whole walks inside tasks, so there is no global step to report: it reports the
+The sharded engine reports each step as it completes (step i of L, live walkers, steps/s, ETA).
+The replicated engine walks whole walks inside tasks, so there is no global step to report: it reports the
 walks finished (counted by an accumulator as tasks end), with the same rate and ETA.
 """
 
@@ -31,7 +31,7 @@ def duration(seconds: float) -> str:
 
 
 class StepProgress:
-    """Progress of the distributed engine's step loop."""
+    """Progress of the sharded engine's step loop."""
 
     def __init__(self, steps: int, first: int = 0) -> None:
         self.steps = steps
@@ -69,7 +69,7 @@ def walks_progress(spark: SparkSession, description: str, walkers: int, walk_len
                 continue
             shown = done
             elapsed = time.perf_counter() - started
-            log.info("walk (local engine): %s of %s walks, %.2fM steps/s, ETA %s", f"{done:,}",
+            log.info("walk (replicated engine): %s of %s walks, %.2fM steps/s, ETA %s", f"{done:,}",
                      f"{walkers:,}", done * (walk_length - 1) / elapsed / 1e6,
                      duration(elapsed / done * (walkers - done)))
 
@@ -82,5 +82,5 @@ def walks_progress(spark: SparkSession, description: str, walkers: int, walk_len
         thread.join()
         sc.setJobDescription(None)
     elapsed = time.perf_counter() - started
-    log.info("walk (local engine): %s walks in %s, %.2fM steps/s", f"{walkers:,}",
+    log.info("walk (replicated engine): %s walks in %s, %.2fM steps/s", f"{walkers:,}",
              duration(elapsed), walkers * (walk_length - 1) / elapsed / 1e6)

@@ -3,8 +3,11 @@ run on test-sized graphs (results brought back to check them)."""
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import os
+import shutil
+import tempfile
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -12,10 +15,12 @@ import pyarrow.parquet as pq
 from spark_n2v.cli import main
 from spark_n2v.config import EdgeInput, WalkConfig
 from spark_n2v.io.edges import inspect_local, read_edges
-from spark_n2v.walk import engines
+from spark_n2v.walk import engines, store
 
 ENGINES = tuple(engines.ENGINES)  # every engine runs the same walk tests
 _work = itertools.count()
+_STORES = tempfile.mkdtemp(prefix="spark-n2v-test-stores-")  # prepared()'s graph stores
+atexit.register(shutil.rmtree, _STORES, ignore_errors=True)
 
 
 def write_csv(path, rows, header=("src", "dst", "weight")) -> str:
@@ -73,11 +78,13 @@ def edge_table(spark, path: str, directed: bool = False, weighted: bool = False)
 
 
 def prepared(spark, path: str, directed: bool, weighted: bool, partitions: int = 2,
-             engine: str = "distributed"):
-    """The graph the given engine prepares (its PreparedGraph)."""
+             engine: str = "sharded"):
+    """The graph the given engine opens (its PreparedGraph), its store in a new folder."""
     table, cfg = edge_table(spark, path, directed, weighted)
     walk_cfg = WalkConfig(engine=engine, partitions=partitions)
-    return engines.choose(table, cfg, walk_cfg).prepare(spark, table, cfg, walk_cfg)
+    graph = store.write(spark, table, directed, weighted, partitions,
+                        tempfile.mkdtemp(prefix="store-", dir=_STORES))
+    return engines.choose(spark, graph, walk_cfg).open(spark, graph, walk_cfg)
 
 
 def walks_of(spark, graph, tmp_path, **walk_args) -> dict:

@@ -73,7 +73,7 @@ def _run(ctx: Context) -> None:
             raise UserError("{labels} {path}: classification needs at least 2 labels",
                             path=labels_path)
         graph = prepare(spark, EdgeSource(ctx.edges.cfg, table=table), ctx.configs["walk"],
-                        record, since=started)
+                        out.work, record, since=started)
         try:
             results = [_grid_point(ctx, graph, labels, p, q) for p in cfg.ps for q in cfg.qs]
         finally:

@@ -15,23 +15,34 @@ from spark_n2v.io.edges import EdgeSource
 from spark_n2v.progress import describe
 from spark_n2v.record import RunRecord
 from spark_n2v.stages.stage import Context, Stage
-from spark_n2v.walk.engines import PreparedGraph, choose
+from spark_n2v.walk import store
+from spark_n2v.walk.engines import PreparedGraph, choose, default_partitions
+from spark_n2v.walk.store import GraphStore
 
 log = logging.getLogger(__name__)
 
 
-def prepare(spark: SparkSession, edges: EdgeSource, cfg: WalkConfig, record: RunRecord,
-            since: float | None = None) -> PreparedGraph:
-    """Edges -> the graph prepared by the engine that fits, recorded (reading included in the
-    prepare time, and what the stage did `since`, if given)."""
+def prepare(spark: SparkSession, edges: EdgeSource, cfg: WalkConfig, work_dir: str,
+            record: RunRecord, since: float | None = None) -> PreparedGraph:
+    """Edges -> the graph store in work_dir/store (kept there: a rerun over the same work, or
+    another walk of it, prepares nothing), opened by the engine that fits; recorded (reading
+    included in the prepare time, and what the stage did `since`, if given)."""
     with record.timed("prepare", since):
-        describe(spark, "spark-n2v prepare: read and check edges")
-        table = edges.read(spark)
-        describe(spark, "spark-n2v prepare: index nodes, build adjacency")
-        graph = choose(table, edges.cfg, cfg).prepare(spark, table, edges.cfg, cfg)
+        path = f"{work_dir}/store"
+        graph_store = GraphStore.open(spark, path)
+        if graph_store is None:
+            describe(spark, "spark-n2v prepare: read and check edges")
+            table = edges.read(spark)
+            describe(spark, "spark-n2v prepare: index nodes, write the graph store")
+            graph_store = store.write(spark, table, edges.cfg.directed, edges.cfg.weighted,
+                                      default_partitions(spark, cfg), path)
+        else:
+            log.info("prepare: the graph store of the unfinished run is reused (%s)", path)
+        graph = choose(spark, graph_store, cfg).open(spark, graph_store, cfg)
     record.graph, record.engine = graph.stats.as_dict(), graph.engine
-    log.info("prepare: %s nodes, %s edges in %.1f s (%s engine)", graph.stats.nodes,
-             graph.stats.edges, record.seconds["prepare"], graph.engine)
+    log.info("prepare: %s nodes, %s edges, a %.1f MB store in %.1f s (%s engine)",
+             graph.stats.nodes, graph.stats.edges, graph_store.megabytes,
+             record.seconds["prepare"], graph.engine)
     return graph
 
 
@@ -48,7 +59,7 @@ def walk_graph(spark: SparkSession, graph: PreparedGraph, cfg: WalkConfig, walks
 def walk_edges(spark: SparkSession, edges: EdgeSource, cfg: WalkConfig, walks_dir: str,
                work_dir: str, record: RunRecord) -> None:
     """Edges -> walks table at walks_dir."""
-    graph = prepare(spark, edges, cfg, record)
+    graph = prepare(spark, edges, cfg, work_dir, record)
     try:
         walk_graph(spark, graph, cfg, walks_dir, work_dir, record)
     finally:

@@ -5,10 +5,13 @@ from t and stands at v draws a candidate x from v's static law w(v, x) and accep
 alpha(t, x) / envelope. Most decisions need only v's own adjacency; the rest (is t -> x an edge?) are
 answered in a second phase that meets one copy of t's adjacency. Hence two kernels:
 
-- `propose_batches` (phase A, walkers grouped by `cur`, joined with adjacency(cur)): draws up to K
-  candidates per walker and decides what it can locally; emits the undecided ones as queries.
-- `resolve_batches` (phase B, walkers grouped by `prev`, joined with adjacency(prev)): answers the
-  queries and picks each walker's first accepted candidate.
+- `propose` (phase A, against the adjacency of `cur`): draws K candidates per walker and decides
+  what it can locally; emits the undecided ones as queries.
+- `resolve` (phase B, against the adjacency of `prev`): answers the queries and picks each walker's
+  first accepted candidate.
+
+`walk_paths` runs both to the end of every walk on the whole graph (the replicated engine);
+`propose_batch` and `resolve_batch` run them on Arrow batches against shards (the sharded engine).
 
 Every random number is a hash of (seed, walk_id, step, attempt, stream) (streams.py): the walks do
 not depend on partitioning, batch boundaries, task order or retries. Attempts are visited in order and the first
@@ -212,7 +215,7 @@ def resolve(law: StepLaw, adj: Adjacency, rows, nxt, attempt, counts, query_x, q
     """Phase B on numpy arrays (rows = each walker's adjacency row, that of `prev`).
 
     Returns (next, attempt): the first accepted query, else the fallback, else another round.
-    `attempts` must be the number propose drew. With `whole_graph` (row = node, the local engine)
+    `attempts` must be the number propose drew. With `whole_graph` (row = node, the replicated engine)
     and a symmetric graph, "prev -> x?" is asked of the shorter list: x -> prev is the same edge.
     """
     nxt, attempt = nxt.copy(), attempt.copy()
@@ -236,7 +239,7 @@ def resolve(law: StepLaw, adj: Adjacency, rows, nxt, attempt, counts, query_x, q
     return nxt, attempt
 
 
-# Candidates per round in the local engine: a round there costs a loop pass, not a Spark job, so one
+# Candidates per round in the replicated engine: a round there costs a loop pass, not a Spark job, so one
 # candidate per round and another pass for the rejected is cheapest (measured on 2M edges, steps/s
 # per core for 1 / 2 / 4 candidates: p=q=1 8.0M / 4.3M / 3.3M; p=4 q=0.25 3.1M / 1.8M / 1.3M;
 # p=0.5 q=2 and p=0.25 q=4 about equal). The walks do not depend on it.
@@ -245,9 +248,9 @@ LOCAL_ATTEMPTS = 1
 
 def walk_paths(law: StepLaw, adj: Adjacency, walk_id: np.ndarray, start: np.ndarray,
                walk_length: int, attempts: int = LOCAL_ATTEMPTS) -> tuple[np.ndarray, np.ndarray]:
-    """Walk every walker to its end on a whole-graph adjacency (row r = node r): the local engine.
+    """Walk every walker to its end on a whole-graph adjacency (row r = node r): the replicated engine.
 
-    The same propose/resolve rounds as the distributed loop, on the same random stream, so the walks
+    The same propose/resolve rounds as the sharded engine's step, on the same random stream, so the walks
     are the same. Returns (paths: n x walk_length node indices, lengths: nodes per walk).
     """
     n = len(walk_id)
@@ -274,36 +277,61 @@ def walk_paths(law: StepLaw, adj: Adjacency, walk_id: np.ndarray, start: np.ndar
     return paths, lengths
 
 
-# --- Arrow glue -------------------------------------------------------------------------------
+def propose_until_placed(law: StepLaw, adj: Adjacency, rows, walk_id, prev, step,
+                         attempts: int | None = None):
+    """Phase A for the sharded engine: draw rounds of candidates until every walker either moved,
+    ended (no out-edges) or holds a locally accepted fallback behind its queries, so that phase B
+    always places it: every live walker moves once per step, and no step needs another job.
 
-# The walker rows of the distributed engine's loop, written once: its Spark schemas are these.
-WALKER_FIELDS = [
-    pa.field(C.WALK_ID, pa.int64()),
-    pa.field(C.PREV, pa.int64()),
-    pa.field(C.CUR, pa.int64()),
-    pa.field(C.STEP, pa.int32()),
-    pa.field(C.ATTEMPT, pa.int32()),
-    pa.field(C.DONE, pa.bool_()),
-    pa.field(C.SEG, pa.list_(pa.int64())),
-]
-PROPOSAL_FIELDS = WALKER_FIELDS + [
-    pa.field(C.NEXT, pa.int64()),
-    pa.field(C.QUERY_X, pa.list_(pa.int64())),
-    pa.field(C.QUERY_U, pa.list_(pa.float64())),
+    The same attempts in the same order as `walk_paths` draws, so the walks are the same. Returns
+    (next, done, counts, query_x, query_u, fallback), queries grouped by walker in attempt order.
+    """
+    n = len(walk_id)
+    k = attempts or law.attempts
+    nxt = np.full(n, -1, dtype=np.int64)
+    fallback = np.full(n, -1, dtype=np.int64)
+    done = np.zeros(n, dtype=bool)
+    attempt = np.zeros(n, dtype=np.int64)
+    queried = np.zeros(n, dtype=bool)
+    owners, xs, us = [], [], []
+    todo = np.arange(n)
+    while len(todo):
+        got, ended, _, counts, qx, qu, fell = propose(
+            law, adj, rows[todo], walk_id[todo], prev[todo], step[todo], attempt[todo],
+            np.zeros(len(todo), dtype=bool), k)
+        asked = queried[todo]  # queries from earlier rounds come first: an accept is a fallback
+        fell = np.where(asked & (got >= 0), got, fell)
+        got = np.where(asked, -1, got)
+        nxt[todo], done[todo], fallback[todo] = got, ended, fell
+        queried[todo] |= counts > 0
+        owners.append(np.repeat(todo, counts))
+        xs.append(qx)
+        us.append(qu)
+        open_ = ~ended & (got < 0) & (fell < 0)
+        attempt[todo] += k
+        todo = todo[open_]
+    owner = np.concatenate(owners)
+    order = np.argsort(owner, kind="stable")  # grouped by walker, rounds kept in order
+    counts = np.bincount(owner, minlength=n)
+    return (nxt, done, counts, np.concatenate(xs)[order], np.concatenate(us)[order], fallback)
+
+
+# --- Arrow glue (the sharded engine's step) ------------------------------------------------------
+
+# A walker between steps: `cur` stands at position `pos` of its walk (-1 once it ended), came from
+# `prev`; `visited` is the id of the node at position pos - 1 (decoded where that node's shard is).
+WALKER_SCHEMA = pa.schema([pa.field(C.WALK_ID, pa.int64()), pa.field(C.STEP, pa.int32()),
+                           pa.field(C.PREV, pa.int64()), pa.field(C.CUR, pa.int64())])
+PROPOSAL_FIELDS = [
+    pa.field(C.WALK_ID, pa.int64()), pa.field(C.STEP, pa.int32()), pa.field(C.PREV, pa.int64()),
+    pa.field(C.CUR, pa.int64()), pa.field(C.NEXT, pa.int64()),
+    pa.field(C.QUERY_X, pa.list_(pa.int64())), pa.field(C.QUERY_U, pa.list_(pa.float64())),
     pa.field(C.FALLBACK, pa.int64()),
 ]
-PROPOSAL_SCHEMA = pa.schema(PROPOSAL_FIELDS)          # phase A's output
-RESOLVED_SCHEMA = pa.schema(WALKER_FIELDS + [pa.field(C.NEXT, pa.int64())])  # phase B's
 
 
-def _walkers(batch: pa.RecordBatch) -> tuple[pa.StructArray, np.ndarray]:
-    grouped = batch.column(C.WALKERS)
-    rows = pc.list_parent_indices(grouped).to_numpy().astype(np.int64)
-    return grouped.flatten(), rows
-
-
-def _np(struct: pa.StructArray, name: str, dtype) -> np.ndarray:
-    return struct.field(name).to_numpy(zero_copy_only=False).astype(dtype, copy=False)
+def _np(batch: pa.RecordBatch, name: str, dtype=np.int64) -> np.ndarray:
+    return batch.column(name).to_numpy(zero_copy_only=False).astype(dtype, copy=False)
 
 
 def _lists(counts: np.ndarray, values: np.ndarray, type_: pa.DataType) -> pa.ListArray:
@@ -311,38 +339,78 @@ def _lists(counts: np.ndarray, values: np.ndarray, type_: pa.DataType) -> pa.Lis
     return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(values, type_))
 
 
-def propose_batches(law: StepLaw, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """mapInArrow body for phase A: rows (group_key, nbrs, cum, walkers) -> one row per walker."""
-    for batch in batches:
-        walkers, rows = _walkers(batch)
-        adj = Adjacency.from_arrow(batch.column(C.NBRS), batch.column(C.CUM))
-        walk_id = _np(walkers, C.WALK_ID, np.int64)
-        step = _np(walkers, C.STEP, np.int64)
-        nxt, done, attempt, counts, qx, qu, fallback = propose(
-            law, adj, rows, walk_id, _np(walkers, C.PREV, np.int64), step,
-            _np(walkers, C.ATTEMPT, np.int64), _np(walkers, C.DONE, bool))
-        yield pa.RecordBatch.from_arrays(
-            [walkers.field(C.WALK_ID), walkers.field(C.PREV), walkers.field(C.CUR),
-             walkers.field(C.STEP), pa.array(attempt.astype(np.int32)), pa.array(done),
-             walkers.field(C.SEG), pa.array(nxt), _lists(counts, qx, pa.int64()),
-             _lists(counts, qu, pa.float64()), pa.array(fallback)],
-            schema=PROPOSAL_SCHEMA)
+def by_shard(nodes: np.ndarray, shards: int) -> Iterator[tuple[int, np.ndarray]]:
+    """(shard, positions of the nodes it owns) for each shard present."""
+    owner = nodes % shards
+    order = np.argsort(owner, kind="stable")
+    bounds = np.flatnonzero(np.diff(owner[order])) + 1
+    for part in np.split(order, bounds):
+        if len(part):
+            yield int(owner[part[0]]), part
 
 
-def resolve_batches(law: StepLaw, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """mapInArrow body for phase B: rows (group_key, nbrs, cum, walkers) -> one row per walker."""
-    for batch in batches:
-        walkers, rows = _walkers(batch)
-        adj = Adjacency.from_arrow(batch.column(C.NBRS), batch.column(C.CUM))
-        query_x = walkers.field(C.QUERY_X)
-        counts = pc.fill_null(pc.list_value_length(query_x), 0).to_numpy().astype(np.int64)
-        nxt, attempt = resolve(
-            law, adj, rows, _np(walkers, C.NEXT, np.int64), _np(walkers, C.ATTEMPT, np.int64),
-            counts, pc.list_flatten(query_x).to_numpy().astype(np.int64),
-            pc.list_flatten(walkers.field(C.QUERY_U)).to_numpy(),
-            _np(walkers, C.FALLBACK, np.int64))
-        yield pa.RecordBatch.from_arrays(
-            [walkers.field(C.WALK_ID), walkers.field(C.PREV), walkers.field(C.CUR),
-             walkers.field(C.STEP), pa.array(attempt.astype(np.int32)), walkers.field(C.DONE),
-             walkers.field(C.SEG), pa.array(nxt)],
-            schema=RESOLVED_SCHEMA)
+def propose_batch(law: StepLaw, shards: int, open_shard, batch: pa.RecordBatch
+                  ) -> pa.RecordBatch:
+    """Phase A of one Arrow batch of walkers (WALKER_SCHEMA): PROPOSAL_FIELDS plus the decoded id
+    of `cur` (the `visited` of the step). open_shard(k) -> (Csr, Adjacency) of shard k."""
+    walk_id, cur, prev = _np(batch, C.WALK_ID), _np(batch, C.CUR), _np(batch, C.PREV)
+    step = _np(batch, C.STEP)
+    n = len(walk_id)
+    nxt = np.full(n, -1, dtype=np.int64)
+    fallback = np.full(n, -1, dtype=np.int64)
+    counts = np.zeros(n, dtype=np.int64)
+    qx_parts, qu_parts, q_owner = [], [], []
+    id_rows = np.empty(n, dtype=np.int64)
+    id_arrays, id_owner = [], []
+    for k, at in by_shard(cur, shards):
+        csr, adj = open_shard(k)
+        got, _, c, qx, qu, fell = propose_until_placed(law, adj, cur[at] // shards, walk_id[at],
+                                                       prev[at], step[at])
+        nxt[at], fallback[at], counts[at] = got, fell, c
+        qx_parts.append(qx)
+        qu_parts.append(qu)
+        q_owner.append(np.repeat(at, c))
+        id_arrays.append(csr.ids.take(pa.array(cur[at] // shards)))
+        id_owner.append(at)
+        id_rows[at] = np.arange(len(at)) + sum(len(a) for a in id_arrays[:-1])
+    order = np.argsort(np.concatenate(q_owner), kind="stable") if q_owner else np.empty(0, int)
+    qx = np.concatenate(qx_parts)[order] if qx_parts else np.empty(0, np.int64)
+    qu = np.concatenate(qu_parts)[order] if qu_parts else np.empty(0)
+    visited = pa.concat_arrays(id_arrays).take(pa.array(id_rows)) if id_arrays else None
+    return pa.RecordBatch.from_arrays(
+        [batch.column(C.WALK_ID), batch.column(C.STEP), batch.column(C.PREV), batch.column(C.CUR),
+         pa.array(nxt), _lists(counts, qx, pa.int64()), _lists(counts, qu, pa.float64()),
+         pa.array(fallback), visited],
+        names=[f.name for f in PROPOSAL_FIELDS] + [C.VISITED])
+
+
+def resolve_batch(law: StepLaw, shards: int, open_shard, batch: pa.RecordBatch) -> np.ndarray:
+    """Phase B of one Arrow batch of proposals: each walker's next node (queries asked of the
+    shard of `prev`; walkers without queries keep theirs)."""
+    nxt = _np(batch, C.NEXT).copy()
+    query_x = batch.column(C.QUERY_X)
+    counts = pc.fill_null(pc.list_value_length(query_x), 0).to_numpy().astype(np.int64)
+    pending = np.flatnonzero(counts > 0)
+    if not len(pending):
+        return nxt
+    prev = _np(batch, C.PREV)
+    starts = query_x.offsets.to_numpy()[:-1].astype(np.int64)
+    flat_x = pc.list_flatten(query_x).to_numpy().astype(np.int64)
+    flat_u = pc.list_flatten(batch.column(C.QUERY_U)).to_numpy()
+    fallback = _np(batch, C.FALLBACK)
+    for k, at in by_shard(prev[pending], shards):
+        walkers = pending[at]
+        take = _ranges(starts[walkers], counts[walkers])
+        _, adj = open_shard(k)
+        moved, _ = resolve(law, adj, prev[walkers] // shards, nxt[walkers],
+                           np.zeros(len(walkers), np.int64), counts[walkers], flat_x[take],
+                           flat_u[take], fallback[walkers])
+        nxt[walkers] = moved
+    return nxt
+
+
+def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The concatenated ranges [starts[i], starts[i] + counts[i])."""
+    total = int(counts.sum())
+    group = np.repeat(np.arange(len(counts)), counts)
+    return starts[group] + (np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts))

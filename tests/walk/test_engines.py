@@ -9,9 +9,9 @@ import pytest
 
 from spark_n2v.config import WalkConfig
 from spark_n2v.progress import walks_progress
-from spark_n2v.walk import local
+from spark_n2v.walk import replicated, store
 from spark_n2v.walk.engines import choose
-from tests.helpers import edge_table, fails, prepared, walks_of, write_csv
+from tests.helpers import prepared, walks_of, write_csv
 
 # Weighted, with a self-loop, duplicates in both directions, a node seen only in a self-loop, and
 # integer ids: everything the two prepare paths must agree on.
@@ -28,8 +28,8 @@ def messy(tmp_path_factory):
 @pytest.mark.parametrize("weighted", [False, True])
 def test_both_engines_prepare_the_same_graph_and_walk_the_same_walks(spark, messy, tmp_path,
                                                                      directed, weighted):
-    fast = prepared(spark, messy, directed, weighted, engine="local")
-    slow = prepared(spark, messy, directed, weighted, engine="distributed")
+    fast = prepared(spark, messy, directed, weighted, engine="replicated")
+    slow = prepared(spark, messy, directed, weighted, engine="sharded")
     assert fast.stats == slow.stats
     assert fast.stats.nodes == 6 and fast.stats.self_loops_dropped == 2
     for p, q in [(0.25, 4.0), (4.0, 0.25), (1.0, 1.0)]:
@@ -37,8 +37,8 @@ def test_both_engines_prepare_the_same_graph_and_walk_the_same_walks(spark, mess
         assert walks_of(spark, fast, tmp_path, **args) == walks_of(spark, slow, tmp_path, **args)
 
 
-def test_local_walks_do_not_depend_on_the_number_of_tasks(spark, messy, tmp_path):
-    graph = prepared(spark, messy, directed=False, weighted=True, engine="local")
+def test_replicated_walks_do_not_depend_on_the_number_of_tasks(spark, messy, tmp_path):
+    graph = prepared(spark, messy, directed=False, weighted=True, engine="replicated")
     args = dict(walk_length=8, num_walks=20, return_p=0.5, inout_q=2.0, seed=4)
     assert walks_of(spark, graph, tmp_path, partitions=1, **args) == \
         walks_of(spark, graph, tmp_path, partitions=5, **args)
@@ -61,17 +61,28 @@ def test_walk_paths_do_not_depend_on_candidates_per_round():
     assert np.array_equal(one[0], six[0]) and np.array_equal(one[1], six[1])
 
 
-def test_auto_engine_is_local_when_the_graph_fits_and_distributed_otherwise(spark, messy):
-    table, edges = edge_table(spark, messy)
-    assert choose(table, edges, WalkConfig()).name == "local"
-    assert choose(table, edges, WalkConfig(local_max_mb=0)).name == "distributed"
-    assert choose(table, edges, WalkConfig(engine="distributed")).name == "distributed"
-    assert local.size_mb(table, directed=False, weighted=True) > 0
+def test_auto_engine_replicates_when_the_store_fits_and_shards_otherwise(spark, messy):
+    graph = prepared(spark, messy, directed=False, weighted=True).store
+    assert 0 < graph.megabytes < 0.01
+    assert choose(spark, graph, WalkConfig()).name == "replicated"
+    assert choose(spark, graph, WalkConfig(replicate_max_mb=0)).name == "sharded"
+    assert choose(spark, graph, WalkConfig(engine="sharded")).name == "sharded"
+    # the earlier names still work
+    assert choose(spark, graph, WalkConfig(engine="local")).name == "replicated"
+    assert choose(spark, graph, WalkConfig(engine="distributed")).name == "sharded"
 
 
-def test_distributed_engine_logs_one_line_per_step(spark, messy, tmp_path, caplog):
+def test_replicate_budget_comes_from_the_executors_memory(spark):
+    assert replicated._megabytes("4g") == 4096 and replicated._megabytes("512m") == 512
+    assert replicated._megabytes("300") == 300 and replicated._megabytes("lots") is None
+    assert replicated.budget_mb(spark, WalkConfig(replicate_max_mb=7)) == 7
+    driver = replicated._megabytes(spark.sparkContext.getConf().get("spark.driver.memory", "1g"))
+    assert replicated.budget_mb(spark, WalkConfig()) == driver  # local mode: the driver's memory
+
+
+def test_sharded_engine_logs_one_line_per_step(spark, messy, tmp_path, caplog):
     # 5 of the 6 nodes have edges (13 only has a self-loop): 10 walkers move at the first step.
-    graph = prepared(spark, messy, directed=False, weighted=False, engine="distributed")
+    graph = prepared(spark, messy, directed=False, weighted=False, engine="sharded")
     with caplog.at_level(logging.INFO, logger="spark_n2v.progress"):
         walks_of(spark, graph, tmp_path, walk_length=4, num_walks=2)
     lines = [r.getMessage() for r in caplog.records if r.name == "spark_n2v.progress"]
@@ -81,32 +92,50 @@ def test_distributed_engine_logs_one_line_per_step(spark, messy, tmp_path, caplo
     assert "0 live walkers" in lines[-1]
 
 
-def test_local_engine_reports_finished_walks(spark, messy, caplog):
-    graph = prepared(spark, messy, directed=False, weighted=False, engine="local")
+def test_replicated_engine_reports_finished_walks(spark, messy, caplog):
+    graph = prepared(spark, messy, directed=False, weighted=False, engine="replicated")
     finished = spark.sparkContext.accumulator(0)
     cfg = WalkConfig(walk_length=5, num_walks=10, partitions=3)
-    walks = local.walks_frame(spark, graph, cfg, finished)
+    walks = replicated.walks_frame(spark, graph, cfg, finished)
     with caplog.at_level(logging.INFO, logger="spark_n2v.progress"):
         with walks_progress(spark, "test job", 60, 5, finished, every=0.01):
             walks.write.format("noop").mode("overwrite").save()
     assert finished.value == 60
     lines = [r.getMessage() for r in caplog.records if r.name == "spark_n2v.progress"]
-    assert lines[-1].startswith("walk (local engine): 60 walks in")
+    assert lines[-1].startswith("walk (replicated engine): 60 walks in")
 
 
-def test_forcing_the_local_engine_on_ids_it_cannot_hold_says_what_to_do(spark, capsys, tmp_path):
+@pytest.mark.parametrize("engine", ["replicated", "sharded"])
+def test_any_id_type_the_input_has_walks_and_comes_back(spark, tmp_path, engine):
+    import datetime
+
     import pyarrow as pa
     import pyarrow.parquet as pq
-
-    from spark_n2v.errors import UserError
     path = str(tmp_path / "dates.parquet")
     days = pa.array([1, 2, 3], pa.int32()).cast(pa.date32())
     pq.write_table(pa.table({"src": days, "dst": days.take([1, 2, 0])}), path)
-    table, edges = edge_table(spark, path)
-    assert choose(table, edges, WalkConfig()).name == "distributed"
-    # the library names its parameters; the CLI its flags
-    with pytest.raises(UserError, match="walk.engine=local: node ids of type date"):
-        choose(table, edges, WalkConfig(engine="local"))
-    fails(capsys, ["walk", "--edges", path, "--output", str(tmp_path / "out"), "--engine",
-                   "local"], "--engine local: node ids of type date", "use --engine auto or "
-          "distributed")
+    graph = prepared(spark, path, directed=False, weighted=False, engine=engine)
+    walks = walks_of(spark, graph, tmp_path, walk_length=4, num_walks=1)
+    day = [datetime.date(1970, 1, d) for d in (2, 3, 4)]
+    assert sorted(w[0] for w in walks.values()) == day
+    assert all(set(w) <= set(day) and len(w) == 4 for w in walks.values())
+
+
+def test_store_shards_own_nodes_by_modulo_and_map_back_the_graph(spark, messy):
+    """Shard k holds nodes k, k + S, ...: its rows, ids and neighbours, as the whole layout."""
+    graph = prepared(spark, messy, directed=False, weighted=True, partitions=4,
+                     engine="replicated").store
+    whole, _ = store.whole(graph)
+    assert whole.ids.to_pylist() == [5, 7, 9, 11, 13, 15]
+    for k in range(4):
+        part, _ = store.shard(graph, k)
+        nodes = list(range(k, 6, 4))
+        assert part.ids.to_pylist() == [whole.ids[v].as_py() for v in nodes]
+        for r, v in enumerate(nodes):
+            a, b = part.indptr[r], part.indptr[r + 1]
+            assert list(part.nbrs[a:b]) == list(whole.nbrs[whole.indptr[v]:whole.indptr[v + 1]])
+            assert list(part.cum[a:b]) == list(whole.cum[whole.indptr[v]:whole.indptr[v + 1]])
+    # 7 (node 1) neighbours 5, 9, 11; 7 - 5 merges 1.5, 0.25 and 2.0 (both directions): 3.75
+    row = slice(whole.indptr[1], whole.indptr[2])
+    assert list(whole.nbrs[row]) == [0, 2, 3]
+    assert list(whole.cum[row]) == pytest.approx([3.75 / 5.75, 4.75 / 5.75, 1.0])

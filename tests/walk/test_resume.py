@@ -19,7 +19,7 @@ import pytest
 from spark_n2v.cli import main
 from spark_n2v.record import ResumePoints
 from spark_n2v.stages import run as run_stage
-from spark_n2v.walk import local
+from spark_n2v.walk import replicated
 from tests.helpers import read_walks, write_csv
 
 
@@ -31,16 +31,16 @@ def _graph(tmp_path, nodes: int = 300) -> str:
     return write_csv(tmp_path / "edges.csv", rows)
 
 
-DISTRIBUTED = ["--engine", "distributed", "--walk-length", "9", "--num-walks", "2",
-               "--checkpoint-interval", "2", "--p", "0.5", "--q", "2", "--seed", "7"]
+SHARDED = ["--engine", "sharded", "--walk-length", "9", "--num-walks", "2", "--p", "0.5",
+           "--q", "2", "--seed", "7"]
 
 
 def test_killed_walk_resumes_to_the_same_walks(spark, tmp_path, caplog, capsys):
     edges = _graph(tmp_path)
     out = tmp_path / "walks"
-    argv = ["walk", "--edges", edges, "--output", str(out), *DISTRIBUTED]
+    argv = ["walk", "--edges", edges, "--output", str(out), *SHARDED]
     state = tmp_path / ".walks.work" / "_walk.json"
-    # a real process, killed with SIGKILL (JVM included) once two step batches are written
+    # a real process, killed with SIGKILL (JVM included) once two steps are written
     process = subprocess.Popen([sys.executable, "-m", "spark_n2v.cli", *argv, "--master",
                                 "local[2]"], start_new_session=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -64,13 +64,13 @@ def test_killed_walk_resumes_to_the_same_walks(spark, tmp_path, caplog, capsys):
     assert "unfinished run" in err and "return_p" in err and "--overwrite" in err
     assert state.exists()
 
-    with caplog.at_level(logging.INFO, logger="spark_n2v.walk.distributed"):
+    with caplog.at_level(logging.INFO, logger="spark_n2v.walk.sharded"):
         assert main(argv) == 0
     resumed = [r.getMessage() for r in caplog.records if "resuming after step" in r.getMessage()]
-    assert resumed and int(resumed[0].split("step ")[1].split()[0]) >= 2 * 2
+    assert resumed and int(resumed[0].split("step ")[1].split()[0]) >= 2
     assert not (tmp_path / ".walks.work").exists() and not (tmp_path / ".walks.incomplete").exists()
 
-    assert main(["walk", "--edges", edges, "--output", str(tmp_path / "whole"), *DISTRIBUTED]) == 0
+    assert main(["walk", "--edges", edges, "--output", str(tmp_path / "whole"), *SHARDED]) == 0
     assert read_walks(out) == read_walks(tmp_path / "whole")
     assert len(read_walks(out)) == 2 * 300
 
@@ -81,9 +81,9 @@ class _Crash(Exception):
 
 def test_run_resumes_local_walk_batches_then_skips_the_walk(spark, tmp_path, monkeypatch, caplog):
     edges = _graph(tmp_path, nodes=120)
-    common = ["--engine", "local", "--walk-length", "10", "--num-walks", "4", "--seed", "5",
+    common = ["--engine", "replicated", "--walk-length", "10", "--num-walks", "4", "--seed", "5",
               "--trainer", "sgns", "--dim", "8", "--epochs", "1", "--chunks", "1"]
-    monkeypatch.setattr(local, "RESUME_WALKERS", 100)  # 480 walks: 5 batches
+    monkeypatch.setattr(replicated, "RESUME_WALKERS", 100)  # 480 walks: 5 batches
     argv = ["run", "--edges", edges, "--output", str(tmp_path / "run"), *common]
 
     real_mark = ResumePoints.mark

@@ -51,12 +51,14 @@ def test_directed_walks_end_at_nodes_without_out_edges(spark, tmp_path, engine):
     assert all(len(w) == 6 for w in walks.values() if w[-1] != "sink")
 
 
-def test_same_seed_same_walks_whatever_the_partitioning(spark, ring, tmp_path):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_same_seed_same_walks_whatever_the_partitioning(spark, ring, tmp_path, engine):
+    """2 or 7 shards (and walk partitions), 12 nodes: every shard count spreads them otherwise."""
     args = dict(walk_length=6, num_walks=2, return_p=0.25, inout_q=4.0, seed=5)
-    two = walks_of(spark, prepared(spark, ring, False, True, partitions=2), tmp_path, **args)
-    seven = walks_of(spark, prepared(spark, ring, False, True, partitions=7), tmp_path,
-                     checkpoint_interval=2, **args)
-    other = walks_of(spark, prepared(spark, ring, False, True, partitions=2), tmp_path,
+    two = walks_of(spark, prepared(spark, ring, False, True, 2, engine), tmp_path, **args)
+    seven = walks_of(spark, prepared(spark, ring, False, True, 7, engine), tmp_path,
+                     partitions=7, **args)
+    other = walks_of(spark, prepared(spark, ring, False, True, 2, engine), tmp_path,
                      **{**args, "seed": 6})
     assert two == seven
     assert two != other

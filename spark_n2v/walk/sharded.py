@@ -1,0 +1,242 @@
+"""The sharded engine: for graphs no executor holds. Each step moves the walkers, never the graph.
+
+The graph store's shard k (the nodes v with v % S == k) is walked by the tasks of partition k: each
+step is one Spark job that reads the walkers, repartitions them by the shard of their node, and runs
+phase A (`kernels.propose_batch`) against that shard, memory-mapped once per Python worker. Most
+candidates are decided there; only when q != 1 do the undecided ones (is prev -> x an edge?) go to
+prev's shard in a second, narrower shuffle (phase B, `kernels.resolve_batch`). Phase A draws until
+every walker holds an accepted candidate, so every live walker moves once per step and a walk of L
+nodes takes L - 1 jobs. The walkers each step leaves are written to Parquet with the id of the node
+they left: that cuts the lineage, is the resume point, and is all the walks are assembled from at
+the end (one shuffle by walk id). Memory per task: one shard (mapped) and its walkers.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass
+from typing import ClassVar, Iterator
+
+import numpy as np
+import pyarrow as pa
+from pyspark import Accumulator
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from spark_n2v import columns as C
+from spark_n2v.config import WalkConfig
+from spark_n2v.progress import StepProgress, describe
+from spark_n2v.record import ResumePoints
+from spark_n2v.walk import kernels, store
+from spark_n2v.walk.engines import Engine, PreparedGraph
+from spark_n2v.walk.graph import GraphStats
+
+log = logging.getLogger(__name__)
+
+_RESUME_STATE = "_walk.json"  # the steps written so far: where a rerun resumes
+# Walks per assembly task at most (its sort holds their steps in numpy).
+ASSEMBLE_STEPS = 4_000_000
+# Walks per batch handed back to the JVM by the assembly (walks x length ids per batch).
+_OUT_WALKS = 4096
+
+
+class ShardedEngine(Engine):
+    name = "sharded"
+
+    def open(self, spark: SparkSession, graph: store.GraphStore, cfg: WalkConfig) -> ShardedGraph:
+        return ShardedGraph(graph, graph.stats, _partition_keys(spark, graph.shards))
+
+
+@dataclass(frozen=True)
+class ShardedGraph(PreparedGraph):
+    engine: ClassVar[str] = ShardedEngine.name
+    store: store.GraphStore
+    stats: GraphStats
+    keys: tuple[int, ...]  # keys[k]: a value Spark's hash partitioning sends to partition k
+
+    def release(self) -> None:
+        """Nothing held: the shards are files, mapped by the tasks that read them."""
+
+    def write_walks(self, spark: SparkSession, cfg: WalkConfig, walks_dir: str, work_dir: str
+                    ) -> None:
+        law = kernels.StepLaw(cfg.return_p, cfg.inout_q, cfg.seed,
+                              symmetric=not self.stats.directed)
+        # The loop's shuffles are explicit repartitions onto the shards' partitions: adaptive
+        # execution must not coalesce them, and re-planning every step only adds latency.
+        adaptive = spark.conf.get("spark.sql.adaptive.enabled")
+        spark.conf.set("spark.sql.adaptive.enabled", "false")
+        try:
+            steps = self._iterate(spark, cfg, law, work_dir)
+            describe(spark, "spark-n2v walk: assemble and write walks")
+            self.assemble(spark, steps, cfg).write.mode("overwrite").parquet(walks_dir)
+        finally:
+            spark.conf.set("spark.sql.adaptive.enabled", adaptive)
+
+    # --- the step loop ---------------------------------------------------------------------------
+
+    def _iterate(self, spark: SparkSession, cfg: WalkConfig, law: kernels.StepLaw,
+                 work_dir: str) -> list[str]:
+        """Move every walker to the end of its walk, one job per step; returns the step files.
+
+        Each step's file is a resume point (record.ResumePoints): a rerun over the same work
+        folder continues after the last one written, with the same walks (they depend only on the
+        seed, the walk ids and the steps)."""
+        points = ResumePoints(spark, work_dir, _RESUME_STATE)
+        done = points.done()
+        paths = [points.path(part["name"]) for part in done]
+        last = cfg.walk_length - 1
+        if done:
+            log.info("walk: resuming after step %d of %d (%s walkers still walking)", len(done),
+                     last, f"{done[-1]['live']:,}")
+        live = done[-1]["live"] if done else self.stats.nodes * cfg.num_walks
+        progress = StepProgress(last, first=len(done))
+        for step in range(len(done) + 1, last + 1):
+            describe(spark, f"spark-n2v walk: step {step} of {last}")
+            walkers = self.start(spark, cfg) if step == 1 else (
+                spark.read.parquet(paths[-1]).where(F.col(C.CUR) >= 0)
+                .select(C.WALK_ID, C.STEP, C.PREV, C.CUR))
+            # counts the walkers still walking (a retried task counts twice: only for the log)
+            counter = spark.sparkContext.accumulator(0)
+            name = f"step-{step:05d}"
+            moved = self.step(walkers, law, counter, last)
+            moved.write.mode("overwrite").parquet(points.path(name))
+            moving, live = live, counter.value
+            points.mark(name, live=live)
+            paths.append(points.path(name))
+            progress.step(step, moving, live)
+        return paths
+
+    def start(self, spark: SparkSession, cfg: WalkConfig) -> DataFrame:
+        """num_walks walkers per node; walk_id = repetition * V + node, so ids never depend on
+        the layout."""
+        nodes = self.stats.nodes
+        return spark.range(nodes * cfg.num_walks).select(
+            F.col("id").alias(C.WALK_ID), F.lit(0).alias(C.STEP),
+            F.lit(-1).cast("long").alias(C.PREV), (F.col("id") % nodes).alias(C.CUR))
+
+    def on_shards(self, node: Column) -> Column:
+        """Partition key: shard k's walkers go to partition k (see _partition_keys)."""
+        keys = F.create_map(*[F.lit(x) for k, key in enumerate(self.keys) for x in (k, key)])
+        return F.element_at(keys, (node % self.store.shards).cast("int"))
+
+    def step(self, walkers: DataFrame, law: kernels.StepLaw, counter: Accumulator, last: int
+             ) -> DataFrame:
+        """Walkers (walk_id, step, prev, cur) -> the same after one step, and `visited`, the id
+        of the node each left (cur = -1 for a walk that ended at a node with no out-edges).
+        `counter` counts the walkers still walking after it (short of step `last`)."""
+        S, id_type = self.store.shards, self.store.id_type
+        proposals = (walkers.repartition(S, self.on_shards(F.col(C.CUR)))
+                     .mapInArrow(functools.partial(_propose, law, self.store),
+                                 _proposal_schema(id_type)))
+        if law.needs_edge_test:  # queries to prev's shard; the rest are spread by walk id
+            key = F.when(F.size(C.QUERY_X) > 0, F.col(C.PREV)).otherwise(F.col(C.WALK_ID))
+            proposals = proposals.repartition(S, self.on_shards(key))
+        return proposals.mapInArrow(functools.partial(_resolve, law, self.store, counter, last),
+                                    f"{C.WALK_ID} long, {C.STEP} int, {C.PREV} long, "
+                                    f"{C.CUR} long, {C.VISITED} {id_type}")
+
+    # --- assembly --------------------------------------------------------------------------------
+
+    def assemble(self, spark: SparkSession, steps: list[str], cfg: WalkConfig) -> DataFrame:
+        """The walks table from the step files: each holds the id of the node its walkers left,
+        the last step's walkers are decoded in their shards, then one shuffle by walk id."""
+        left = [spark.read.parquet(path).select(C.WALK_ID, (F.col(C.STEP) - 1).alias(C.STEP),
+                                                C.VISITED) for path in steps]
+        final = (spark.read.parquet(steps[-1]).where(F.col(C.CUR) >= 0)
+                 .select(C.WALK_ID, C.STEP, C.PREV, C.CUR) if steps else self.start(spark, cfg))
+        decoded = (final.repartition(self.store.shards, self.on_shards(F.col(C.CUR)))
+                   .mapInArrow(functools.partial(_decode, self.store),
+                               f"{C.WALK_ID} long, {C.STEP} int, {C.VISITED} "
+                               f"{self.store.id_type}"))
+        pieces = functools.reduce(DataFrame.unionAll, left, decoded)
+        total = self.stats.nodes * cfg.num_walks * cfg.walk_length
+        tasks = max(self.store.shards, -(-total // ASSEMBLE_STEPS))
+        return (pieces.repartition(tasks, C.WALK_ID)
+                .mapInArrow(_assemble, f"{C.WALK_ID} long, {C.WALK} array<{self.store.id_type}>"))
+
+
+def _partition_keys(spark: SparkSession, partitions: int) -> tuple[int, ...]:
+    """For each partition k, a long that Spark's hash partitioning into `partitions` sends to k:
+    repartition(S, key) then places shard k's walkers in partition k exactly, one shard per task.
+    (Spark partitions by pmod(murmur3 hash, n), which F.hash computes.)"""
+    sample = spark.range(64 * partitions).select(
+        "id", F.expr(f"pmod(hash(id), {partitions})").alias("_k"))
+    found = dict(sample.groupBy("_k").agg(F.min("id")).collect())  # one row per partition
+    if len(found) < partitions:
+        raise RuntimeError(f"no key for every one of {partitions} partitions")
+    return tuple(int(found[k]) for k in range(partitions))
+
+
+def _proposal_schema(id_type: str) -> str:
+    return (f"{C.WALK_ID} long, {C.STEP} int, {C.PREV} long, {C.CUR} long, {C.NEXT} long, "
+            f"{C.QUERY_X} array<long>, {C.QUERY_U} array<double>, {C.FALLBACK} long, "
+            f"{C.VISITED} {id_type}")
+
+
+def _propose(law: kernels.StepLaw, graph: store.GraphStore, batches: Iterator[pa.RecordBatch]
+             ) -> Iterator[pa.RecordBatch]:
+    """mapInArrow body of phase A."""
+    open_shard = functools.partial(store.shard, graph)
+    for batch in batches:
+        if batch.num_rows:
+            yield kernels.propose_batch(law, graph.shards, open_shard, batch)
+
+
+def _resolve(law: kernels.StepLaw, graph: store.GraphStore, counter: Accumulator, last: int,
+             batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """mapInArrow body of phase B (when q = 1 it only applies phase A's choice): the walkers
+    after the step. `counter` counts those still walking (for the progress line)."""
+    open_shard = functools.partial(store.shard, graph)
+    for batch in batches:
+        if not batch.num_rows:
+            continue
+        nxt = kernels.resolve_batch(law, graph.shards, open_shard, batch)
+        step = batch.column(C.STEP).to_numpy() + 1
+        counter.add(int(((nxt >= 0) & (step < last)).sum()))
+        yield pa.RecordBatch.from_arrays(
+            [batch.column(C.WALK_ID), pa.array(step, pa.int32()),
+             batch.column(C.CUR), pa.array(nxt), batch.column(C.VISITED)],
+            names=[C.WALK_ID, C.STEP, C.PREV, C.CUR, C.VISITED])
+
+
+def _decode(graph: store.GraphStore, batches: Iterator[pa.RecordBatch]
+            ) -> Iterator[pa.RecordBatch]:
+    """mapInArrow body: walkers -> (walk_id, step, id of cur), in cur's shard."""
+    for batch in batches:
+        if not batch.num_rows:
+            continue
+        cur = batch.column(C.CUR).to_numpy()
+        rows = np.empty(len(cur), dtype=np.int64)
+        arrays, held = [], 0
+        for k, at in kernels.by_shard(cur, graph.shards):
+            arrays.append(store.shard(graph, k)[0].ids.take(pa.array(cur[at] // graph.shards)))
+            rows[at] = held + np.arange(len(at))
+            held += len(at)
+        yield pa.RecordBatch.from_arrays(
+            [batch.column(C.WALK_ID), batch.column(C.STEP),
+             pa.concat_arrays(arrays).take(pa.array(rows))],
+            names=[C.WALK_ID, C.STEP, C.VISITED])
+
+
+def _assemble(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """mapInArrow body: (walk_id, step, visited) of whole walks -> (walk_id, walk), in step
+    order."""
+    held = [b for b in batches if b.num_rows]
+    if not held:
+        return
+    table = pa.Table.from_batches(held)
+    walk_id = table.column(C.WALK_ID).to_numpy()
+    order = np.lexsort((table.column(C.STEP).to_numpy(), walk_id))
+    walk_id = walk_id[order]
+    ids = table.column(C.VISITED).take(pa.array(order)).combine_chunks()
+    del table, held
+    starts = np.flatnonzero(np.concatenate([[True], walk_id[1:] != walk_id[:-1]]))
+    ends = np.append(starts[1:], len(walk_id))
+    for a in range(0, len(starts), _OUT_WALKS):
+        first, last = starts[a:a + _OUT_WALKS], ends[a:a + _OUT_WALKS]
+        lo, hi = int(first[0]), int(last[-1])
+        offsets = pa.array(np.append(first - lo, hi - lo).astype(np.int32))
+        yield pa.RecordBatch.from_arrays(
+            [pa.array(walk_id[first]), pa.ListArray.from_arrays(offsets, ids.slice(lo, hi - lo))],
+            names=[C.WALK_ID, C.WALK])

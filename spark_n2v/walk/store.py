@@ -1,0 +1,370 @@
+"""The graph store: the prepared graph as CSR shards, written once by Spark, memory-mapped by tasks.
+
+Nodes are indexed 0..V-1 by the sort order of their ids (their rank). Shard k of S owns the nodes
+v with v % S == k, at local row v // S: modulo, not ranges, so that hubs (often the first ids of a
+generated or crawled graph) spread over the shards. Each shard is a folder of plain files:
+
+    offsets.npy  int64, local rows + 1: row r's arcs are [offsets[r], offsets[r + 1])
+    nbrs.npy     int32 (int64 past 2^31 nodes): out-neighbour indices, sorted within a row
+    cum.npy      float64, weighted graphs only: cumulative normalised weights, last of a row 1.0
+    ids.arrow    Arrow IPC file, one column: the id of each local row, in the input's type
+
+`.npy` and Arrow IPC map into memory as they are, so every Python worker of an executor shares the
+operating system's one cached copy of a file. `_store.json`, written last, describes the store and
+says it is complete. `whole/` (replicated engine) is the same graph as one CSR in node order.
+
+Preparing is bit for bit what the previous engines did (ranks, duplicates merged with their weights
+summed in ascending order from 0.0, self-loops dropped, cumulative weights summed row by row), so
+the walks did not change.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import hashlib
+import os
+import tempfile
+import uuid
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import to_arrow_type
+
+from spark_n2v import columns as C
+from spark_n2v.frames import rank_rows
+from spark_n2v.io.edges import EdgeTable
+from spark_n2v.io.files import HadoopFiles, arrow_fs, is_local, local_path
+from spark_n2v.walk.graph import GraphStats, row_cumulative
+from spark_n2v.walk.kernels import Adjacency
+
+META = "_store.json"
+WHOLE = "whole"
+_FORMAT = 1
+_SHARD = "_shard"
+
+
+@dataclass(frozen=True)
+class GraphStore:
+    """A complete store's description (its `_store.json`)."""
+
+    path: str
+    key: str            # unique per store written: names the executors' cached copies
+    nodes: int
+    shards: int
+    id_type: str        # Spark SQL type of the ids
+    bytes: int          # the shard files' total size: what a replicated executor maps
+    stats: GraphStats
+
+    @property
+    def megabytes(self) -> float:
+        return self.bytes / 2**20
+
+    def shard_path(self, k: int) -> str:
+        return f"{self.path}/shard-{k:05d}"
+
+    def rows(self, k: int) -> int:
+        """Local rows of shard k: the nodes k, k + S, k + 2S, ... below V."""
+        return max(0, -(-(self.nodes - k) // self.shards))
+
+    def as_json(self) -> dict:
+        return {"format": _FORMAT, "key": self.key, "nodes": self.nodes, "shards": self.shards,
+                "id_type": self.id_type, "bytes": self.bytes, "stats": self.stats.as_dict()}
+
+    @classmethod
+    def open(cls, spark: SparkSession, path: str) -> GraphStore | None:
+        """The store at path, or None if there is none (or an unfinished or older one)."""
+        meta = HadoopFiles(spark, path).read_json(f"{path}/{META}")
+        if not meta or meta.get("format") != _FORMAT:
+            return None
+        return cls(path=path, key=meta["key"], nodes=meta["nodes"], shards=meta["shards"],
+                   id_type=meta["id_type"], bytes=meta["bytes"], stats=GraphStats(**meta["stats"]))
+
+
+# --- writing (Spark) -----------------------------------------------------------------------------
+
+def index_ids(edges: DataFrame, partitions: int) -> tuple[DataFrame, int]:
+    """Number the distinct ids 0..V-1 in sort order (their rank, so nothing depends on the
+    partitioning). Returns (node, id), cached, and V."""
+    ids = edges.select(F.col(C.SRC).alias(C.ID)).union(edges.select(F.col(C.DST).alias(C.ID)))
+    indexed, total = rank_rows(ids.distinct(), [F.col(C.ID)], C.NODE, partitions)
+    return indexed.select(C.NODE, C.ID), total
+
+
+def write(spark: SparkSession, table: EdgeTable, directed: bool, weighted: bool, shards: int,
+          path: str) -> GraphStore:
+    """Checked edges (src, dst, weight; ids in the input's type) -> the store at path.
+
+    Three shuffles of the edges (two joins to index them, one to their shards) and one of the ids;
+    each shard is built in numpy by the task that receives it. Nothing graph-sized reaches the
+    driver: it gets one small row per shard. Rewrites whatever unfinished store is at path.
+    """
+    files = HadoopFiles(spark, path)
+    files.delete(path)
+    edges = table.edges
+    ids, num_nodes = index_ids(edges, shards)
+    raw = edges.select(F.col(C.SRC).alias("_src_id"), F.col(C.DST).alias("_dst_id"), C.WEIGHT)
+    src_ids = ids.select(F.col(C.ID).alias("_src_id"), F.col(C.NODE).alias(C.SRC))
+    dst_ids = ids.select(F.col(C.ID).alias("_dst_id"), F.col(C.NODE).alias(C.DST))
+    indexed = (raw.join(src_ids, "_src_id").join(dst_ids, "_dst_id")
+               .select(C.SRC, C.DST, C.WEIGHT).where(F.col(C.SRC) != F.col(C.DST)))
+    # Both arcs of an undirected edge: each arc merges the same input rows, whichever way round
+    # they were written, so its merged weight is the undirected edge's.
+    arcs = indexed if directed else indexed.union(
+        indexed.select(F.col(C.DST).alias(C.SRC), F.col(C.SRC).alias(C.DST), C.WEIGHT))
+    body = functools.partial(_write_shards, path, shards, num_nodes, weighted)
+    written = (arcs.select(C.SRC, C.DST, C.WEIGHT, (F.col(C.SRC) % shards).alias(_SHARD))
+               .repartition(shards, _SHARD)
+               .mapInArrow(body, "shard int, arcs long, with_out_edges long, bytes long")
+               .collect())  # one row per shard with out-edges
+    named = (ids.select(C.NODE, C.ID, (F.col(C.NODE) % shards).alias(_SHARD))
+             .repartition(shards, _SHARD)
+             .mapInArrow(functools.partial(_write_ids, path, shards),
+                         "shard int, rows long, bytes long")
+             .collect())  # one row per shard
+    id_type = edges.schema[C.SRC].dataType
+    ids.unpersist()
+    for k in set(range(shards)) - {r["shard"] for r in named}:  # more shards than nodes
+        _save_ids(f"{path}/shard-{k:05d}/ids.arrow", pa.array([], to_arrow_type(id_type)))
+    size = sum(r["bytes"] for r in written) + sum(r["bytes"] for r in named)
+    seen = {r["shard"] for r in written}
+    nbrs_type = _nbrs_type(num_nodes)
+    for k in range(shards):  # shards whose nodes have no out-edges: written here, they are tiny
+        if k not in seen:
+            rows = max(0, -(-(num_nodes - k) // shards))
+            folder = f"{path}/shard-{k:05d}"
+            _save(f"{folder}/offsets.npy", np.zeros(rows + 1, np.int64))
+            _save(f"{folder}/nbrs.npy", np.zeros(0, nbrs_type))
+            if weighted:
+                _save(f"{folder}/cum.npy", np.zeros(0, np.float64))
+    arc_count = sum(r["arcs"] for r in written)
+    stats = GraphStats.of(table, num_nodes, arc_count if directed else arc_count // 2,
+                          num_nodes - sum(r["with_out_edges"] for r in written), directed,
+                          weighted)
+    store = GraphStore(path=path, key=uuid.uuid4().hex, nodes=num_nodes, shards=shards,
+                       id_type=id_type.simpleString(), bytes=size, stats=stats)
+    files.write_json(f"{path}/{META}", store.as_json())  # last: the store is complete
+    return store
+
+
+def _nbrs_type(num_nodes: int):
+    return np.int32 if num_nodes < 2**31 else np.int64
+
+
+def _save(path: str, array: np.ndarray) -> int:
+    """Write an array as .npy atomically (a retried or speculative task writes the same bytes)."""
+    fs, target = arrow_fs(path)
+    fs.create_dir(target.rsplit("/", 1)[0], recursive=True)
+    partial = f"{target}.{uuid.uuid4().hex}.tmp"
+    with fs.open_output_stream(partial) as out:
+        np.save(out, array)
+    fs.move(partial, target)
+    return array.nbytes
+
+
+def _columns(batches: Iterator[pa.RecordBatch], names: list[str]) -> dict[str, np.ndarray]:
+    """A task's whole partition as numpy columns."""
+    held = [b for b in batches if b.num_rows]
+    if not held:
+        return {}
+    table = pa.Table.from_batches(held)
+    return {n: table.column(n).to_numpy() for n in names}
+
+
+def _write_shards(path: str, shards: int, num_nodes: int, weighted: bool,
+                  batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """mapInArrow body: arcs (src, dst, weight, shard) -> each shard's CSR files."""
+    cols = _columns(batches, [C.SRC, C.DST, C.WEIGHT, _SHARD])
+    if not cols:
+        return
+    out = []
+    for k in np.unique(cols[_SHARD]):
+        mine = cols[_SHARD] == k
+        local, dst = cols[C.SRC][mine] // shards, cols[C.DST][mine]
+        weight = cols[C.WEIGHT][mine].astype(np.float64) if weighted else None
+        local, dst, weight = _merge(local, dst, weight)
+        rows = max(0, -(-(num_nodes - int(k)) // shards))
+        degrees = np.bincount(local, minlength=rows)
+        offsets = np.concatenate([[0], np.cumsum(degrees)]).astype(np.int64)
+        folder = f"{path}/shard-{int(k):05d}"
+        size = _save(f"{folder}/offsets.npy", offsets)
+        size += _save(f"{folder}/nbrs.npy", dst.astype(_nbrs_type(num_nodes)))
+        if weighted:
+            size += _save(f"{folder}/cum.npy", row_cumulative(weight, offsets))
+        out.append((int(k), len(dst), int((degrees > 0).sum()), size))
+    k, arcs, with_out, size = (np.array(c, dtype=np.int64) for c in zip(*out))
+    yield pa.RecordBatch.from_arrays(
+        [pa.array(k.astype(np.int32)), pa.array(arcs), pa.array(with_out), pa.array(size)],
+        names=["shard", "arcs", "with_out_edges", "bytes"])
+
+
+def _merge(local: np.ndarray, dst: np.ndarray, weight: np.ndarray | None):
+    """Distinct (local, dst) arcs sorted by row then neighbour and, if weighted, each arc's weights
+    summed in ascending order from 0.0 (bit for bit the earlier engines' sum)."""
+    order = np.lexsort((dst, local) if weight is None else (weight, dst, local))
+    local, dst = local[order], dst[order]
+    first = np.flatnonzero(np.concatenate([[True], (local[1:] != local[:-1])
+                                           | (dst[1:] != dst[:-1])]))
+    if weight is None:
+        return local[first], dst[first], None
+    weight = weight[order]
+    counts = np.diff(np.append(first, len(local)))
+    total = 0.0 + weight[first]
+    for extra in range(1, int(counts.max(initial=1))):
+        more = np.flatnonzero(counts > extra)
+        total[more] += weight[first[more] + extra]
+    return local[first], dst[first], total
+
+
+def _write_ids(path: str, shards: int, batches: Iterator[pa.RecordBatch]
+               ) -> Iterator[pa.RecordBatch]:
+    """mapInArrow body: (node, id, shard) -> each shard's ids.arrow, in local-row order."""
+    held = [b for b in batches if b.num_rows]
+    if not held:
+        return
+    table = pa.Table.from_batches(held)
+    out = []
+    shard_of = table.column(_SHARD).to_numpy()
+    for k in np.unique(shard_of):
+        mine = table.filter(pa.array(shard_of == k))
+        mine = mine.take(pc.sort_indices(mine.column(C.NODE)))
+        ids = mine.column(C.ID).combine_chunks()
+        out.append((int(k), len(ids), _save_ids(f"{path}/shard-{int(k):05d}/ids.arrow", ids)))
+    k, rows, size = (np.array(c, dtype=np.int64) for c in zip(*out))
+    yield pa.RecordBatch.from_arrays([pa.array(k.astype(np.int32)), pa.array(rows),
+                                      pa.array(size)], names=["shard", "rows", "bytes"])
+
+
+def _save_ids(path: str, ids: pa.Array) -> int:
+    fs, target = arrow_fs(path)
+    fs.create_dir(target.rsplit("/", 1)[0], recursive=True)
+    partial = f"{target}.{uuid.uuid4().hex}.tmp"
+    batch = pa.record_batch([ids], names=[C.ID])
+    with fs.open_output_stream(partial) as out, pa.ipc.new_file(out, batch.schema) as writer:
+        writer.write_batch(batch)
+    fs.move(partial, target)
+    return ids.nbytes
+
+
+# --- reading (in tasks) --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Csr:
+    """Memory-mapped CSR arrays: row r's neighbours are nbrs[indptr[r]:indptr[r + 1]]."""
+
+    indptr: np.ndarray
+    nbrs: np.ndarray
+    cum: np.ndarray | None
+    ids: pa.Array
+
+    def adjacency(self) -> Adjacency:
+        starts = self.indptr[:-1]
+        return Adjacency(self.nbrs, starts, np.diff(self.indptr), self.cum,
+                         None if self.cum is None else starts)
+
+
+_OPENED: dict[tuple[str, str], tuple[Csr, Adjacency]] = {}  # per Python worker, reused by tasks
+
+
+def shard(store: GraphStore, k: int) -> tuple[Csr, Adjacency]:
+    """Shard k, mapped once per Python worker (the executor's page cache holds one copy)."""
+    return _opened(store, f"shard-{k:05d}")
+
+
+def whole(store: GraphStore) -> tuple[Csr, Adjacency]:
+    """The whole graph in node order (store/whole, see build_whole), mapped once per worker."""
+    return _opened(store, WHOLE)
+
+
+def _opened(store: GraphStore, name: str) -> tuple[Csr, Adjacency]:
+    if (store.key, name) not in _OPENED:
+        folder = _readable(store, name)
+        cum_path = os.path.join(folder, "cum.npy")
+        csr = Csr(_map(os.path.join(folder, "offsets.npy")),
+                  _map(os.path.join(folder, "nbrs.npy")),
+                  _map(cum_path) if store.stats.weighted else None,
+                  _map_ids(os.path.join(folder, "ids.arrow")))
+        _OPENED[(store.key, name)] = (csr, csr.adjacency())
+    return _OPENED[(store.key, name)]
+
+
+def _map(path: str) -> np.ndarray:
+    """A .npy file mapped read-only, as a plain ndarray (np.memmap's subclass slows indexing)."""
+    return np.asarray(np.load(path, mmap_mode="r"))
+
+
+def _map_ids(path: str) -> pa.Array:
+    reader = pa.ipc.open_file(pa.memory_map(path, "r"))
+    column = reader.read_all().column(0)
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+
+
+def _readable(store: GraphStore, name: str) -> str:
+    """A local folder holding the part: the store's own on a local file system, else a copy in the
+    executor's temporary folder, made once per executor (a lock keeps its workers from racing)."""
+    folder = f"{store.path}/{name}"
+    if is_local(folder):
+        return local_path(folder)
+    cache = os.path.join(tempfile.gettempdir(), "spark-n2v-store",
+                         hashlib.sha256(store.key.encode()).hexdigest()[:16], name)
+    done = os.path.join(cache, "_copied")
+    os.makedirs(os.path.dirname(cache), exist_ok=True)
+    with open(cache + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.path.exists(done):
+            fs, remote = arrow_fs(folder)
+            os.makedirs(cache, exist_ok=True)
+            for info in fs.get_file_info(pa.fs.FileSelector(remote)):
+                with fs.open_input_stream(info.path) as src, \
+                        open(os.path.join(cache, info.base_name), "wb") as dst:
+                    dst.write(src.read())
+            open(done, "w").close()
+    return cache
+
+
+def build_whole(spark: SparkSession, store: GraphStore) -> None:
+    """Write store/whole: the shards interleaved into one CSR in node order (row v = node v), by
+    one task (the graph fits an executor, or the replicated engine would not be walking it)."""
+    files = HadoopFiles(spark, store.path)
+    if files.exists(f"{store.path}/{WHOLE}/ids.arrow"):
+        return
+    spark.sparkContext.setJobDescription("spark-n2v prepare: lay the store out for one executor")
+    spark.range(1, numPartitions=1).mapInArrow(
+        functools.partial(_build_whole, store), "done int").collect()  # one row
+
+
+def _build_whole(store: GraphStore, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    for _ in batches:
+        pass
+    S, V = store.shards, store.nodes
+    parts = [_opened(store, f"shard-{k:05d}")[0] for k in range(S)]
+    degrees = np.zeros(V, dtype=np.int64)
+    for k, part in enumerate(parts):
+        degrees[k::S] = np.diff(part.indptr)
+    indptr = np.concatenate([[0], np.cumsum(degrees)]).astype(np.int64)
+    nbrs = np.empty(int(indptr[-1]), dtype=_nbrs_type(V))
+    cum = np.empty(len(nbrs), dtype=np.float64) if store.stats.weighted else None
+    for k, part in enumerate(parts):
+        rows_deg = np.diff(part.indptr)
+        local = np.repeat(np.arange(len(rows_deg)), rows_deg)
+        at = indptr[k::S][:len(rows_deg)][local] + (np.arange(len(local)) - part.indptr[local])
+        nbrs[at] = part.nbrs
+        if cum is not None:
+            cum[at] = part.cum
+    # ids in node order: node v is row v // S of shard v % S
+    base = np.concatenate([[0], np.cumsum([len(p.ids) for p in parts])])
+    nodes = np.arange(V)
+    ids = pa.concat_arrays([p.ids for p in parts]).take(pa.array(base[nodes % S] + nodes // S))
+    folder = f"{store.path}/{WHOLE}"
+    _save(f"{folder}/offsets.npy", indptr)
+    _save(f"{folder}/nbrs.npy", nbrs)
+    if cum is not None:
+        _save(f"{folder}/cum.npy", cum)
+    _save_ids(f"{folder}/ids.arrow", ids)  # last: build_whole checks for it
+    yield pa.RecordBatch.from_arrays([pa.array([1], pa.int32())], names=["done"])
+
