@@ -28,7 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 OURS = [sys.executable, "-m", "spark_n2v.cli"]
 PEERS = os.path.join(ROOT, ".venv-peers", "bin", "python")
-SUITES = ("planted", "powerlaw", "scaling", "e2e")
+SUITES = ("planted", "powerlaw", "scaling", "e2e", "engines")
 
 
 @dataclass
@@ -40,10 +40,16 @@ class Result:
     seconds: float | None   # None: did not finish within the timeout
     peak_gb: float
     steps: int
+    prepare_s: float | None = None  # ours: the stages' own times, from the output's _run.json
+    walk_s: float | None = None
 
     @property
     def steps_per_s(self) -> float | None:
         return self.steps / self.seconds if self.seconds else None
+
+    @property
+    def walk_steps_per_s(self) -> float | None:
+        return self.steps / self.walk_s if self.walk_s else None
 
 
 def _pss(pid: int) -> int:
@@ -121,11 +127,21 @@ def generate(kind: str, nodes: int, edges: int, work: str) -> str:
 
 
 def ours(folder: str, out: str, p: float, q: float, walks: int, length: int,
-         train: bool = False) -> list[str]:
+         train: bool = False, engine: str = "auto") -> list[str]:
     command = OURS + (["run", "--dim", "128", "--window", "10"] if train else ["walk"])
     return command + ["--edges", os.path.join(folder, "edges.parquet"), "--output", out,
                       "--overwrite", "--master", "local[2]", "--p", str(p), "--q", str(q),
-                      "--num-walks", str(walks), "--walk-length", str(length)]
+                      "--num-walks", str(walks), "--walk-length", str(length),
+                      "--engine", engine]
+
+
+def stage_seconds(out: str) -> dict:
+    """The stages' seconds from an output's _run.json ({} if the run did not finish)."""
+    try:
+        with open(os.path.join(out, "_run.json")) as handle:
+            return json.load(handle).get("seconds", {})
+    except (OSError, ValueError):
+        return {}
 
 
 def pecanpy(folder: str, out: str, p: float, q: float, walks: int, length: int,
@@ -138,15 +154,18 @@ def pecanpy(folder: str, out: str, p: float, q: float, walks: int, length: int,
 
 
 def run_pair(suite: str, name: str, folder: str, nodes: int, walks: int, length: int,
-             p: float, q: float, args, with_peer: bool = True, train: bool = False
-             ) -> list[Result]:
+             p: float, q: float, args, with_peer: bool = True, train: bool = False,
+             engines: tuple[str, ...] = ("auto",)) -> list[Result]:
     steps = nodes * walks * (length - 1)
     label = f"{walks} x {length}, p={p} q={q}"
     work = os.path.join(args.work, "runs", f"{suite}-{name}".replace("/", "-").replace(" ", "_"))
     os.makedirs(work, exist_ok=True)
     results = []
-    tools = [("spark-n2v" + (" run (walk + MLlib)" if train else " walk"),
-              ours(folder, os.path.join(work, "ours"), p, q, walks, length, train))]
+    tools = [("spark-n2v" + (" run (walk + MLlib)" if train else " walk")
+              + ("" if engine == "auto" else f" ({engine})"),
+              ours(folder, os.path.join(work, f"ours-{engine}"), p, q, walks, length, train,
+                   engine))
+             for engine in engines]
     if train and args.skip_mllib:
         tools = []
     if train:
@@ -161,16 +180,21 @@ def run_pair(suite: str, name: str, folder: str, nodes: int, walks: int, length:
         timeout = args.peer_timeout if "PecanPy" in tool else args.timeout
         log = os.path.join(work, tool.split()[0] + f"-{len(results)}.log")
         seconds, peak = measure(command, timeout, log)
-        results.append(Result(suite, name, tool, label, seconds, peak, steps))
+        stages = stage_seconds(command[command.index("--output") + 1]) if "PecanPy" not in tool \
+            else {}
+        results.append(Result(suite, name, tool, label, seconds, peak, steps,
+                              stages.get("prepare"), stages.get("walk")))
         shown = f"{seconds:.1f} s" if seconds else f"did not finish in {timeout:.0f} s"
+        if stages:
+            shown += f" (prepare {stages.get('prepare', 0):.1f} s, walk {stages.get('walk', 0):.1f} s)"
         print(f"  {shown}, peak {peak:.2f} GB", file=sys.stderr, flush=True)
     shutil.rmtree(work, ignore_errors=True)
     return results
 
 
 def table(results: list[Result], peer_timeout: float) -> str:
-    lines = ["| suite | graph | tool | walks | wall s | steps/s | peak GB | time vs PecanPy |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| suite | graph | tool | walks | wall s | steps/s | prepare s | walk s | "
+             "walk steps/s | peak GB | time vs PecanPy |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     peers = {(r.suite, r.graph): r for r in results if "PecanPy" in r.tool}
     for r in results:
         peer = peers.get((r.suite, r.graph))
@@ -182,8 +206,11 @@ def table(results: list[Result], peer_timeout: float) -> str:
                 ratio = f"< {r.seconds / peer_timeout:.2f}x (peer did not finish)"
         wall = f"{r.seconds:.1f}" if r.seconds else "DNF"
         rate = f"{r.steps_per_s / 1e6:.2f}M" if r.steps_per_s else "-"
+        walk_rate = f"{r.walk_steps_per_s / 1e6:.2f}M" if r.walk_steps_per_s else "-"
+        prepare = f"{r.prepare_s:.1f}" if r.prepare_s else "-"
+        walk = f"{r.walk_s:.1f}" if r.walk_s else "-"
         lines.append(f"| {r.suite} | {r.graph} | {r.tool} | {r.walks} | {wall} | {rate} | "
-                     f"{r.peak_gb:.2f} | {ratio} |")
+                     f"{prepare} | {walk} | {walk_rate} | {r.peak_gb:.2f} | {ratio} |")
     return "\n".join(lines)
 
 
@@ -252,6 +279,16 @@ def main() -> None:
         folder = generate("planted", 20_000, 200_000, args.work)
         results += run_pair("e2e", "planted 20k/200k", folder, _nodes(folder), 10, 80, 1.0, 1.0,
                             args, train=True)
+    if "engines" in suites:  # the two engines side by side (issue 14's targets)
+        big = generate("planted", 1_000_000, 10_000_000, args.work)
+        results += run_pair("engines", "planted 1M/10M", big, _nodes(big), 1, 80, 0.5, 2.0, args,
+                            with_peer=False, engines=("sharded", "replicated"))
+        hubs = generate("powerlaw", 1_000_000, 10_000_000, args.work)
+        results += run_pair("engines", "Chung-Lu 1M/10M", hubs, _nodes(hubs), 1, 80, 0.5, 2.0,
+                            args, with_peer=False, engines=("sharded",))
+        mid = generate("planted", 200_000, 2_000_000, args.work)
+        results += run_pair("engines", "planted 200k/2M", mid, _nodes(mid), 10, 80, 0.5, 2.0,
+                            args, engines=("replicated", "sharded"))
     report = table(results, args.peer_timeout)
     print(report)
     write_report("walk", "Walk benchmark", report, [asdict(r) for r in results])
