@@ -65,8 +65,8 @@ def _pss(pid: int) -> int:
     return 0
 
 
-def _tree_memory(root: int) -> int:
-    """Memory of a process and all its descendants: the sum of their PSS (from /proc)."""
+def _children() -> dict[int, list[int]]:
+    """Each process's children, from one scan of /proc."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -77,6 +77,12 @@ def _tree_memory(root: int) -> int:
         except OSError:
             continue
         children.setdefault(parent, []).append(int(entry))
+    return children
+
+
+def _tree_memory(root: int, children: dict[int, list[int]] | None = None) -> int:
+    """Memory of a process and all its descendants: the sum of their PSS (from /proc)."""
+    children = _children() if children is None else children
     total, todo = 0, [root]
     while todo:
         pid = todo.pop()
