@@ -318,15 +318,15 @@ def propose_until_placed(law: StepLaw, adj: Adjacency, rows, walk_id, prev, step
 
 # --- Arrow glue (the sharded engine's step) ------------------------------------------------------
 
-# A walker between steps: `cur` stands at position `pos` of its walk (-1 once it ended), came from
-# `prev`; `visited` is the id of the node at position pos - 1 (decoded where that node's shard is).
-WALKER_SCHEMA = pa.schema([pa.field(C.WALK_ID, pa.int64()), pa.field(C.STEP, pa.int32()),
-                           pa.field(C.PREV, pa.int64()), pa.field(C.CUR, pa.int64())])
+# A step's walkers: `cur` stands at index `step` of its walk (the same for all of them: every live
+# walker moves once per step), coming from `prev`. Phase A adds its choice or its queries, and
+# `visited`, the id of `cur` (decoded where cur's shard is).
+WALKER_SCHEMA = pa.schema([pa.field(C.WALK_ID, pa.int64()), pa.field(C.PREV, pa.int64()),
+                           pa.field(C.CUR, pa.int64())])
 PROPOSAL_FIELDS = [
-    pa.field(C.WALK_ID, pa.int64()), pa.field(C.STEP, pa.int32()), pa.field(C.PREV, pa.int64()),
-    pa.field(C.CUR, pa.int64()), pa.field(C.NEXT, pa.int64()),
-    pa.field(C.QUERY_X, pa.list_(pa.int64())), pa.field(C.QUERY_U, pa.list_(pa.float64())),
-    pa.field(C.FALLBACK, pa.int64()),
+    pa.field(C.WALK_ID, pa.int64()), pa.field(C.PREV, pa.int64()), pa.field(C.CUR, pa.int64()),
+    pa.field(C.NEXT, pa.int64()), pa.field(C.QUERY_X, pa.list_(pa.int64())),
+    pa.field(C.QUERY_U, pa.list_(pa.float64())), pa.field(C.FALLBACK, pa.int64()),
 ]
 
 
@@ -349,13 +349,13 @@ def by_shard(nodes: np.ndarray, shards: int) -> Iterator[tuple[int, np.ndarray]]
             yield int(owner[part[0]]), part
 
 
-def propose_batch(law: StepLaw, shards: int, open_shard, batch: pa.RecordBatch
+def propose_batch(law: StepLaw, shards: int, open_shard, step: int, batch: pa.RecordBatch
                   ) -> pa.RecordBatch:
-    """Phase A of one Arrow batch of walkers (WALKER_SCHEMA): PROPOSAL_FIELDS plus the decoded id
-    of `cur` (the `visited` of the step). open_shard(k) -> (Csr, Adjacency) of shard k."""
+    """Phase A of one Arrow batch of walkers (WALKER_SCHEMA) at index `step` of their walks:
+    PROPOSAL_FIELDS plus `visited`. open_shard(k) -> (Csr, Adjacency) of shard k."""
     walk_id, cur, prev = _np(batch, C.WALK_ID), _np(batch, C.CUR), _np(batch, C.PREV)
-    step = _np(batch, C.STEP)
     n = len(walk_id)
+    step = np.full(n, step, dtype=np.int64)
     nxt = np.full(n, -1, dtype=np.int64)
     fallback = np.full(n, -1, dtype=np.int64)
     counts = np.zeros(n, dtype=np.int64)
@@ -378,8 +378,7 @@ def propose_batch(law: StepLaw, shards: int, open_shard, batch: pa.RecordBatch
     qu = np.concatenate(qu_parts)[order] if qu_parts else np.empty(0)
     visited = pa.concat_arrays(id_arrays).take(pa.array(id_rows)) if id_arrays else None
     return pa.RecordBatch.from_arrays(
-        [batch.column(C.WALK_ID), batch.column(C.STEP), batch.column(C.PREV), batch.column(C.CUR),
-         pa.array(nxt), _lists(counts, qx, pa.int64()), _lists(counts, qu, pa.float64()),
+        [batch.column(C.WALK_ID), batch.column(C.PREV), batch.column(C.CUR), pa.array(nxt), _lists(counts, qx, pa.int64()), _lists(counts, qu, pa.float64()),
          pa.array(fallback), visited],
         names=[f.name for f in PROPOSAL_FIELDS] + [C.VISITED])
 

@@ -32,7 +32,7 @@ from typing import Iterator
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import to_arrow_type
 
@@ -46,7 +46,6 @@ from spark_n2v.walk.kernels import Adjacency
 META = "_store.json"
 WHOLE = "whole"
 _FORMAT = 1
-_SHARD = "_shard"
 
 
 @dataclass(frozen=True)
@@ -88,6 +87,25 @@ class GraphStore:
 
 # --- writing (Spark) -----------------------------------------------------------------------------
 
+def partition_keys(spark: SparkSession, partitions: int) -> tuple[int, ...]:
+    """For each partition k, a long that Spark's hash partitioning into `partitions` sends to k, so
+    that repartition(S, on_shards(keys, node)) puts shard k's rows in partition k exactly: one shard
+    per task (hashing the shard numbers themselves would put two in some tasks and none in others).
+    Spark partitions by pmod(murmur3 hash, n), which F.hash computes."""
+    sample = spark.range(64 * partitions).select(
+        "id", F.expr(f"pmod(hash(id), {partitions})").alias("_k"))
+    found = dict(sample.groupBy("_k").agg(F.min("id")).collect())  # one row per partition
+    if len(found) < partitions:
+        raise RuntimeError(f"no key for every one of {partitions} partitions")
+    return tuple(int(found[k]) for k in range(partitions))
+
+
+def on_shards(keys: tuple[int, ...], node: Column) -> Column:
+    """The partition key of a node's shard (see partition_keys)."""
+    lookup = F.create_map(*[F.lit(x) for k, key in enumerate(keys) for x in (k, key)])
+    return F.element_at(lookup, (node % len(keys)).cast("int"))
+
+
 def index_ids(edges: DataFrame, partitions: int) -> tuple[DataFrame, int]:
     """Number the distinct ids 0..V-1 in sort order (their rank, so nothing depends on the
     partitioning). Returns (node, id), cached, and V."""
@@ -117,13 +135,13 @@ def write(spark: SparkSession, table: EdgeTable, directed: bool, weighted: bool,
     # they were written, so its merged weight is the undirected edge's.
     arcs = indexed if directed else indexed.union(
         indexed.select(F.col(C.DST).alias(C.SRC), F.col(C.SRC).alias(C.DST), C.WEIGHT))
+    keys = partition_keys(spark, shards)
     body = functools.partial(_write_shards, path, shards, num_nodes, weighted)
-    written = (arcs.select(C.SRC, C.DST, C.WEIGHT, (F.col(C.SRC) % shards).alias(_SHARD))
-               .repartition(shards, _SHARD)
+    written = (arcs.select(C.SRC, C.DST, *([C.WEIGHT] if weighted else []))
+               .repartition(shards, on_shards(keys, F.col(C.SRC)))
                .mapInArrow(body, "shard int, arcs long, with_out_edges long, bytes long")
                .collect())  # one row per shard with out-edges
-    named = (ids.select(C.NODE, C.ID, (F.col(C.NODE) % shards).alias(_SHARD))
-             .repartition(shards, _SHARD)
+    named = (ids.select(C.NODE, C.ID).repartition(shards, on_shards(keys, F.col(C.NODE)))
              .mapInArrow(functools.partial(_write_ids, path, shards),
                          "shard int, rows long, bytes long")
              .collect())  # one row per shard
@@ -178,13 +196,15 @@ def _columns(batches: Iterator[pa.RecordBatch], names: list[str]) -> dict[str, n
 
 def _write_shards(path: str, shards: int, num_nodes: int, weighted: bool,
                   batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """mapInArrow body: arcs (src, dst, weight, shard) -> each shard's CSR files."""
-    cols = _columns(batches, [C.SRC, C.DST, C.WEIGHT, _SHARD])
+    """mapInArrow body: arcs (src, dst[, weight]) -> each shard's CSR files (one shard per task,
+    or more if the task was retried elsewhere: the files are the same)."""
+    cols = _columns(batches, [C.SRC, C.DST] + ([C.WEIGHT] if weighted else []))
     if not cols:
         return
     out = []
-    for k in np.unique(cols[_SHARD]):
-        mine = cols[_SHARD] == k
+    shard_of = cols[C.SRC] % shards
+    for k in np.unique(shard_of):
+        mine = shard_of == k
         local, dst = cols[C.SRC][mine] // shards, cols[C.DST][mine]
         weight = cols[C.WEIGHT][mine].astype(np.float64) if weighted else None
         local, dst, weight = _merge(local, dst, weight)
@@ -223,13 +243,13 @@ def _merge(local: np.ndarray, dst: np.ndarray, weight: np.ndarray | None):
 
 def _write_ids(path: str, shards: int, batches: Iterator[pa.RecordBatch]
                ) -> Iterator[pa.RecordBatch]:
-    """mapInArrow body: (node, id, shard) -> each shard's ids.arrow, in local-row order."""
+    """mapInArrow body: (node, id) -> each shard's ids.arrow, in local-row order."""
     held = [b for b in batches if b.num_rows]
     if not held:
         return
     table = pa.Table.from_batches(held)
     out = []
-    shard_of = table.column(_SHARD).to_numpy()
+    shard_of = table.column(C.NODE).to_numpy() % shards
     for k in np.unique(shard_of):
         mine = table.filter(pa.array(shard_of == k))
         mine = mine.take(pc.sort_indices(mine.column(C.NODE)))
