@@ -288,7 +288,7 @@ def main() -> None:
     if "engines" in suites:  # the two engines side by side (issue 14's targets)
         big = generate("planted", 1_000_000, 10_000_000, args.work)
         results += run_pair("engines", "planted 1M/10M", big, _nodes(big), 1, 80, 0.5, 2.0, args,
-                            with_peer=False, engines=("sharded", "replicated"))
+                            with_peer=False, engines=("sharded",))
         hubs = generate("powerlaw", 1_000_000, 10_000_000, args.work)
         results += run_pair("engines", "Chung-Lu 1M/10M", hubs, _nodes(hubs), 1, 80, 0.5, 2.0,
                             args, with_peer=False, engines=("sharded",))

@@ -108,16 +108,6 @@ class Adjacency:
     cum: np.ndarray | None
     cum_starts: np.ndarray | None
 
-    @classmethod
-    def from_arrow(cls, nbrs: pa.ListArray, cum: pa.ListArray) -> "Adjacency":
-        degrees = pc.fill_null(pc.list_value_length(nbrs), 0).to_numpy().astype(np.int64)
-        starts = nbrs.offsets.to_numpy()[:-1].astype(np.int64)
-        flat = nbrs.values.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
-        if cum.null_count == len(cum):
-            return cls(flat, starts, degrees, None, None)
-        cum_flat = cum.values.to_numpy(zero_copy_only=False)
-        return cls(flat, starts, degrees, cum_flat, cum.offsets.to_numpy()[:-1].astype(np.int64))
-
     def sample(self, rows: np.ndarray, u: np.ndarray) -> np.ndarray:
         """Neighbour drawn by the static law of each row (u uniform in [0, 1), any shape)."""
         deg = self.degrees[rows]
@@ -318,11 +308,9 @@ def propose_until_placed(law: StepLaw, adj: Adjacency, rows, walk_id, prev, step
 
 # --- Arrow glue (the sharded engine's step) ------------------------------------------------------
 
-# A step's walkers: `cur` stands at index `step` of its walk (the same for all of them: every live
-# walker moves once per step), coming from `prev`. Phase A adds its choice or its queries, and
-# `visited`, the id of `cur` (decoded where cur's shard is).
-WALKER_SCHEMA = pa.schema([pa.field(C.WALK_ID, pa.int64()), pa.field(C.PREV, pa.int64()),
-                           pa.field(C.CUR, pa.int64())])
+# A step's walkers come as (walk_id, prev, cur): `cur` stands at index `step` of its walk (the same
+# for all of them: every live walker moves once per step), coming from `prev`. Phase A adds its
+# choice or its queries, and `visited`, the id of `cur` (decoded where cur's shard is).
 PROPOSAL_FIELDS = [
     pa.field(C.WALK_ID, pa.int64()), pa.field(C.PREV, pa.int64()), pa.field(C.CUR, pa.int64()),
     pa.field(C.NEXT, pa.int64()), pa.field(C.QUERY_X, pa.list_(pa.int64())),
@@ -351,7 +339,7 @@ def by_shard(nodes: np.ndarray, shards: int) -> Iterator[tuple[int, np.ndarray]]
 
 def propose_batch(law: StepLaw, shards: int, open_shard, step: int, batch: pa.RecordBatch
                   ) -> pa.RecordBatch:
-    """Phase A of one Arrow batch of walkers (WALKER_SCHEMA) at index `step` of their walks:
+    """Phase A of one Arrow batch of walkers (walk_id, prev, cur) at index `step` of their walks:
     PROPOSAL_FIELDS plus `visited`. open_shard(k) -> (Csr, Adjacency) of shard k."""
     walk_id, cur, prev = _np(batch, C.WALK_ID), _np(batch, C.CUR), _np(batch, C.PREV)
     n = len(walk_id)

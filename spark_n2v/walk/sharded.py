@@ -36,7 +36,7 @@ from spark_n2v.walk.graph import GraphStats
 log = logging.getLogger(__name__)
 
 _RESUME_STATE = "_walk.json"  # the steps written so far: where a rerun resumes
-# Walks per assembly task at most (its sort holds their steps in numpy).
+# Visits per assembly task at most (it lays them out in numpy).
 ASSEMBLE_STEPS = 4_000_000
 _LOOP_CONF = {"spark.sql.adaptive.enabled": "false",
               "spark.sql.execution.arrow.maxRecordsPerBatch": "100000"}
@@ -153,20 +153,26 @@ class ShardedGraph(PreparedGraph):
 
     def assemble(self, spark: SparkSession, steps: list[str], cfg: WalkConfig) -> DataFrame:
         """The walks table from the step files: each holds the id of the node its walkers left,
-        the last step's walkers are decoded in their shards, then one shuffle by walk id."""
-        left = [spark.read.parquet(path).select(C.WALK_ID, (F.col(C.STEP) - 1).alias(C.STEP),
-                                                C.VISITED) for path in steps]
+        the last step's walkers are decoded in their shards, then one shuffle that gives each
+        task a block of consecutive walk ids, which it lays out by position (no sort)."""
         final = (spark.read.parquet(steps[-1]).where(F.col(C.CUR) >= 0)
                  .select(C.WALK_ID, C.STEP, C.PREV, C.CUR) if steps else self.start(spark, cfg))
-        decoded = (final.repartition(self.store.shards, self.on_shards(F.col(C.CUR)))
-                   .mapInArrow(functools.partial(_decode, self.store),
-                               f"{C.WALK_ID} long, {C.STEP} int, {C.VISITED} "
-                               f"{self.store.id_type}"))
-        pieces = functools.reduce(DataFrame.unionAll, left, decoded)
-        total = self.stats.nodes * cfg.num_walks * cfg.walk_length
-        tasks = max(self.store.shards, -(-total // ASSEMBLE_STEPS))
-        return (pieces.repartition(tasks, C.WALK_ID)
-                .mapInArrow(_assemble, f"{C.WALK_ID} long, {C.WALK} array<{self.store.id_type}>"))
+        pieces = (final.repartition(self.store.shards, self.on_shards(F.col(C.CUR)))
+                  .mapInArrow(functools.partial(_decode, self.store),
+                              f"{C.WALK_ID} long, {C.STEP} int, {C.VISITED} "
+                              f"{self.store.id_type}"))
+        if steps:
+            left = spark.read.parquet(*steps).select(
+                C.WALK_ID, (F.col(C.STEP) - 1).alias(C.STEP), C.VISITED)
+            pieces = left.unionByName(pieces)
+        walks = self.stats.nodes * cfg.num_walks
+        tasks = max(self.store.shards, -(-walks * cfg.walk_length // ASSEMBLE_STEPS))
+        block = -(-walks // tasks)  # walk ids per task
+        keys = store.partition_keys(spark, tasks)
+        in_block = F.expr(f"{C.WALK_ID} div {block}")
+        return (pieces.repartition(tasks, store.on_shards(keys, in_block))
+                .mapInArrow(functools.partial(_assemble, block, cfg.walk_length),
+                            f"{C.WALK_ID} long, {C.WALK} array<{self.store.id_type}>"))
 
 
 def _proposal_schema(id_type: str) -> str:
@@ -223,24 +229,36 @@ def _decode(graph: store.GraphStore, batches: Iterator[pa.RecordBatch]
             names=[C.WALK_ID, C.STEP, C.VISITED])
 
 
-def _assemble(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """mapInArrow body: (walk_id, step, visited) of whole walks -> (walk_id, walk), in step
-    order."""
+def _assemble(block: int, walk_length: int, batches: Iterator[pa.RecordBatch]
+              ) -> Iterator[pa.RecordBatch]:
+    """mapInArrow body: (walk_id, step, visited) of whole walks -> (walk_id, walk), ids in step
+    order. Walk ids come in blocks of `block` (one per task, or more after a retry elsewhere):
+    each visit goes to its slot (walk, step) of its block, a counting sort, as every walk's steps
+    are 0..length-1."""
     held = [b for b in batches if b.num_rows]
     if not held:
         return
     table = pa.Table.from_batches(held)
+    del held
     walk_id = table.column(C.WALK_ID).to_numpy()
-    order = np.lexsort((table.column(C.STEP).to_numpy(), walk_id))
-    walk_id = walk_id[order]
-    ids = table.column(C.VISITED).take(pa.array(order)).combine_chunks()
-    del table, held
-    starts = np.flatnonzero(np.concatenate([[True], walk_id[1:] != walk_id[:-1]]))
-    ends = np.append(starts[1:], len(walk_id))
-    for a in range(0, len(starts), _OUT_WALKS):
-        first, last = starts[a:a + _OUT_WALKS], ends[a:a + _OUT_WALKS]
-        lo, hi = int(first[0]), int(last[-1])
-        offsets = pa.array(np.append(first - lo, hi - lo).astype(np.int32))
-        yield pa.RecordBatch.from_arrays(
-            [pa.array(walk_id[first]), pa.ListArray.from_arrays(offsets, ids.slice(lo, hi - lo))],
-            names=[C.WALK_ID, C.WALK])
+    step = table.column(C.STEP).to_numpy()
+    visited = table.column(C.VISITED)
+    for first in np.unique(walk_id // block) * block:
+        rows = np.flatnonzero((walk_id >= first) & (walk_id < first + block))
+        local = walk_id[rows] - first
+        slot = np.full(block * walk_length, -1, dtype=np.int64)
+        slot[local * walk_length + step[rows]] = rows
+        order = slot[slot >= 0]
+        del slot
+        lengths = np.bincount(local, minlength=block)
+        ids = visited.take(pa.array(order)).combine_chunks()
+        present = np.flatnonzero(lengths)
+        ends = np.cumsum(lengths[present])
+        starts = ends - lengths[present]
+        for a in range(0, len(present), _OUT_WALKS):
+            lo, hi = int(starts[a]), int(ends[min(a + _OUT_WALKS, len(present)) - 1])
+            offsets = pa.array(np.append(starts[a:a + _OUT_WALKS] - lo, hi - lo).astype(np.int32))
+            yield pa.RecordBatch.from_arrays(
+                [pa.array(present[a:a + _OUT_WALKS] + first),
+                 pa.ListArray.from_arrays(offsets, ids.slice(lo, hi - lo))],
+                names=[C.WALK_ID, C.WALK])

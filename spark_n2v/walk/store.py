@@ -102,8 +102,10 @@ def partition_keys(spark: SparkSession, partitions: int) -> tuple[int, ...]:
 
 def on_shards(keys: tuple[int, ...], node: Column) -> Column:
     """The partition key of a node's shard (see partition_keys)."""
-    lookup = F.create_map(*[F.lit(x) for k, key in enumerate(keys) for x in (k, key)])
-    return F.element_at(lookup, (node % len(keys)).cast("int"))
+    # long values: Spark hashes an int and a long differently, and the keys were found as longs
+    lookup = F.create_map(*[F.lit(x).cast("long") for k, key in enumerate(keys)
+                            for x in (k, key)])
+    return F.element_at(lookup, (node % len(keys)).cast("long"))
 
 
 def index_ids(edges: DataFrame, partitions: int) -> tuple[DataFrame, int]:

@@ -139,3 +139,15 @@ def test_store_shards_own_nodes_by_modulo_and_map_back_the_graph(spark, messy):
     row = slice(whole.indptr[1], whole.indptr[2])
     assert list(whole.nbrs[row]) == [0, 2, 3]
     assert list(whole.cum[row]) == pytest.approx([3.75 / 5.75, 4.75 / 5.75, 1.0])
+
+
+def test_shard_keys_send_each_shard_to_its_own_partition(spark):
+    """One shard per task: the balance of every step and of the store's write depends on it."""
+    from pyspark.sql import functions as F
+    for partitions in (2, 5, 16):
+        keys = store.partition_keys(spark, partitions)
+        nodes = spark.range(1000).repartition(partitions, store.on_shards(keys, F.col("id")))
+        placed = nodes.select((F.col("id") % partitions).alias("shard"),
+                              F.spark_partition_id().alias("part")).distinct().collect()
+        assert sorted((r["shard"], r["part"]) for r in placed) == \
+            [(k, k) for k in range(partitions)]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -31,25 +32,37 @@ def _graph(tmp_path, nodes: int = 300) -> str:
     return write_csv(tmp_path / "edges.csv", rows)
 
 
-SHARDED = ["--engine", "sharded", "--walk-length", "9", "--num-walks", "2", "--p", "0.5",
-           "--q", "2", "--seed", "7"]
+WALK = ["--walk-length", "9", "--num-walks", "2", "--p", "0.5", "--q", "2", "--seed", "7"]
+# Each engine's resume state, and the launcher of the process to kill: the replicated engine's walks
+# come in batches of 100 there (600 walks: 6 batches), which the rerun here uses too.
+RESUME = {
+    "sharded": ("_walk.json", "resuming after step"),
+    "replicated": ("_local.json", "resuming after"),
+}
+_SMALL_BATCHES = ("import sys; from spark_n2v.walk import replicated; "
+                  "replicated.RESUME_WALKERS = 100; from spark_n2v.cli import main; "
+                  "sys.exit(main(sys.argv[1:]))")
 
 
-def test_killed_walk_resumes_to_the_same_walks(spark, tmp_path, caplog, capsys):
+@pytest.mark.parametrize("engine", ["sharded", "replicated"])
+def test_killed_walk_resumes_to_the_same_walks(spark, tmp_path, caplog, capsys, monkeypatch,
+                                               engine):
+    monkeypatch.setattr(replicated, "RESUME_WALKERS", 100)
     edges = _graph(tmp_path)
     out = tmp_path / "walks"
-    argv = ["walk", "--edges", edges, "--output", str(out), *SHARDED]
-    state = tmp_path / ".walks.work" / "_walk.json"
-    # a real process, killed with SIGKILL (JVM included) once two steps are written
-    process = subprocess.Popen([sys.executable, "-m", "spark_n2v.cli", *argv, "--master",
+    argv = ["walk", "--edges", edges, "--output", str(out), "--engine", engine, *WALK]
+    state_file, resume_line = RESUME[engine]
+    state = tmp_path / ".walks.work" / state_file
+    # a real process, killed with SIGKILL (JVM included) once two resume points are written
+    process = subprocess.Popen([sys.executable, "-c", _SMALL_BATCHES, *argv, "--master",
                                 "local[2]"], start_new_session=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     written = 0
     while written < 2:
         assert process.poll() is None, "the walk ended before it could be killed"
-        assert time.monotonic() < deadline, "no step batch written in 300 s"
-        time.sleep(0.1)
+        assert time.monotonic() < deadline, "no resume point written in 300 s"
+        time.sleep(0.05)
         try:
             written = len(json.loads(state.read_text())["done"])
         except (FileNotFoundError, ValueError):
@@ -57,6 +70,7 @@ def test_killed_walk_resumes_to_the_same_walks(spark, tmp_path, caplog, capsys):
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     assert not out.exists()  # the output is only ever visible complete
+    assert (tmp_path / ".walks.work" / "store" / "_store.json").exists()
 
     # other parameters over the unfinished work: refused, the work kept
     assert main([*argv, "--p", "1"]) == 2
@@ -64,13 +78,16 @@ def test_killed_walk_resumes_to_the_same_walks(spark, tmp_path, caplog, capsys):
     assert "unfinished run" in err and "return_p" in err and "--overwrite" in err
     assert state.exists()
 
-    with caplog.at_level(logging.INFO, logger="spark_n2v.walk.sharded"):
+    with caplog.at_level(logging.INFO, logger="spark_n2v"):
         assert main(argv) == 0
-    resumed = [r.getMessage() for r in caplog.records if "resuming after step" in r.getMessage()]
-    assert resumed and int(resumed[0].split("step ")[1].split()[0]) >= 2
+    lines = [r.getMessage() for r in caplog.records]
+    assert any("graph store of the unfinished run is reused" in line for line in lines)
+    resumed = [re.search(r"after (?:step )?(\d+)", line) for line in lines if resume_line in line]
+    assert resumed and int(resumed[0].group(1)) >= 2
     assert not (tmp_path / ".walks.work").exists() and not (tmp_path / ".walks.incomplete").exists()
 
-    assert main(["walk", "--edges", edges, "--output", str(tmp_path / "whole"), *SHARDED]) == 0
+    whole = ["walk", "--edges", edges, "--output", str(tmp_path / "whole"), *WALK]
+    assert main([*whole, "--engine", engine]) == 0
     assert read_walks(out) == read_walks(tmp_path / "whole")
     assert len(read_walks(out)) == 2 * 300
 
