@@ -67,7 +67,7 @@ class ShardedGraph(PreparedGraph):
                               symmetric=not self.stats.directed)
         # The loop's shuffles are explicit repartitions onto the shards' partitions: adaptive
         # execution must not coalesce them, and re-planning every step only adds latency. Larger
-        # Arrow batches halve the kernels' per-batch cost (measured: phase A on 1M walkers
+        # Arrow batches spread the kernels' per-batch cost (measured: phase A on 1M walkers
         # 1.97 -> 1.70 s).
         saved = {key: spark.conf.get(key) for key in _LOOP_CONF}
         for key, value in _LOOP_CONF.items():
