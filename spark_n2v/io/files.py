@@ -4,9 +4,12 @@ files). Paths are Hadoop-style: plain or file: for local disk, else a URI."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import uuid
+from typing import Iterator
 from urllib.parse import urlparse
 
 import numpy as np
@@ -133,11 +136,28 @@ def arrow_fs(path: str) -> tuple[pafs.FileSystem, str]:
     return pafs.FileSystem.from_uri(path)
 
 
+@contextlib.contextmanager
+def _atomic_output(path: str) -> Iterator[pa.NativeFile]:
+    """A stream whose file appears at path, whole, only when the block ends: a retried or
+    speculative task that writes the same file never leaves a reader half of it."""
+    fs, target = arrow_fs(path)
+    fs.create_dir(target.rsplit("/", 1)[0], recursive=True)
+    partial = f"{target}.{uuid.uuid4().hex}.tmp"
+    with fs.open_output_stream(partial) as out:
+        yield out
+    fs.move(partial, target)
+
+
 def save_array(path: str, array: np.ndarray) -> None:
-    fs, local = arrow_fs(path)
-    fs.create_dir(local.rsplit("/", 1)[0], recursive=True)
-    with fs.open_output_stream(local) as out:
+    with _atomic_output(path) as out:
         np.save(out, array)
+
+
+def save_arrow(path: str, column: pa.Array, name: str) -> None:
+    """One column as an Arrow IPC file (memory-mappable)."""
+    batch = pa.record_batch([column], names=[name])
+    with _atomic_output(path) as out, pa.ipc.new_file(out, batch.schema) as writer:
+        writer.write_batch(batch)
 
 
 def load_array(path: str) -> np.ndarray:

@@ -348,27 +348,33 @@ def propose_batch(law: StepLaw, shards: int, open_shard, step: int, batch: pa.Re
     fallback = np.full(n, -1, dtype=np.int64)
     counts = np.zeros(n, dtype=np.int64)
     qx_parts, qu_parts, q_owner = [], [], []
-    id_rows = np.empty(n, dtype=np.int64)
-    id_arrays, id_owner = [], []
     for k, at in by_shard(cur, shards):
-        csr, adj = open_shard(k)
+        _, adj = open_shard(k)
         got, _, c, qx, qu, fell = propose_until_placed(law, adj, cur[at] // shards, walk_id[at],
                                                        prev[at], step[at])
         nxt[at], fallback[at], counts[at] = got, fell, c
         qx_parts.append(qx)
         qu_parts.append(qu)
         q_owner.append(np.repeat(at, c))
-        id_arrays.append(csr.ids.take(pa.array(cur[at] // shards)))
-        id_owner.append(at)
-        id_rows[at] = np.arange(len(at)) + sum(len(a) for a in id_arrays[:-1])
     order = np.argsort(np.concatenate(q_owner), kind="stable") if q_owner else np.empty(0, int)
     qx = np.concatenate(qx_parts)[order] if qx_parts else np.empty(0, np.int64)
     qu = np.concatenate(qu_parts)[order] if qu_parts else np.empty(0)
-    visited = pa.concat_arrays(id_arrays).take(pa.array(id_rows)) if id_arrays else None
     return pa.RecordBatch.from_arrays(
-        [batch.column(C.WALK_ID), batch.column(C.PREV), batch.column(C.CUR), pa.array(nxt), _lists(counts, qx, pa.int64()), _lists(counts, qu, pa.float64()),
-         pa.array(fallback), visited],
+        [batch.column(C.WALK_ID), batch.column(C.PREV), batch.column(C.CUR), pa.array(nxt),
+         _lists(counts, qx, pa.int64()), _lists(counts, qu, pa.float64()), pa.array(fallback),
+         decode(cur, shards, open_shard)],
         names=[f.name for f in PROPOSAL_FIELDS] + [C.VISITED])
+
+
+def decode(nodes: np.ndarray, shards: int, open_shard) -> pa.Array:
+    """The ids of nodes (any order), each read from its own shard's ids."""
+    rows = np.empty(len(nodes), dtype=np.int64)
+    arrays, held = [], 0
+    for k, at in by_shard(nodes, shards):
+        arrays.append(open_shard(k)[0].ids.take(pa.array(nodes[at] // shards)))
+        rows[at] = held + np.arange(len(at))
+        held += len(at)
+    return pa.concat_arrays(arrays).take(pa.array(rows))
 
 
 def resolve_batch(law: StepLaw, shards: int, open_shard, batch: pa.RecordBatch) -> np.ndarray:

@@ -216,16 +216,10 @@ def _decode(graph: store.GraphStore, batches: Iterator[pa.RecordBatch]
     for batch in batches:
         if not batch.num_rows:
             continue
-        cur = batch.column(C.CUR).to_numpy()
-        rows = np.empty(len(cur), dtype=np.int64)
-        arrays, held = [], 0
-        for k, at in kernels.by_shard(cur, graph.shards):
-            arrays.append(store.shard(graph, k)[0].ids.take(pa.array(cur[at] // graph.shards)))
-            rows[at] = held + np.arange(len(at))
-            held += len(at)
+        visited = kernels.decode(batch.column(C.CUR).to_numpy(), graph.shards,
+                                 functools.partial(store.shard, graph))
         yield pa.RecordBatch.from_arrays(
-            [batch.column(C.WALK_ID), batch.column(C.STEP),
-             pa.concat_arrays(arrays).take(pa.array(rows))],
+            [batch.column(C.WALK_ID), batch.column(C.STEP), visited],
             names=[C.WALK_ID, C.STEP, C.VISITED])
 
 
@@ -235,11 +229,9 @@ def _assemble(block: int, walk_length: int, batches: Iterator[pa.RecordBatch]
     order. Walk ids come in blocks of `block` (one per task, or more after a retry elsewhere):
     each visit goes to its slot (walk, step) of its block, a counting sort, as every walk's steps
     are 0..length-1."""
-    held = [b for b in batches if b.num_rows]
-    if not held:
+    table = store.partition_table(batches)
+    if table is None:
         return
-    table = pa.Table.from_batches(held)
-    del held
     walk_id = table.column(C.WALK_ID).to_numpy()
     step = table.column(C.STEP).to_numpy()
     visited = table.column(C.VISITED)

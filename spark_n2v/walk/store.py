@@ -39,7 +39,7 @@ from pyspark.sql.pandas.types import to_arrow_type
 from spark_n2v import columns as C
 from spark_n2v.frames import rank_rows
 from spark_n2v.io.edges import EdgeTable
-from spark_n2v.io.files import HadoopFiles, arrow_fs, is_local, local_path
+from spark_n2v.io.files import HadoopFiles, arrow_fs, is_local, local_path, save_array, save_arrow
 from spark_n2v.walk.graph import GraphStats, row_cumulative
 from spark_n2v.walk.kernels import Adjacency
 
@@ -64,13 +64,6 @@ class GraphStore:
     def megabytes(self) -> float:
         return self.bytes / 2**20
 
-    def shard_path(self, k: int) -> str:
-        return f"{self.path}/shard-{k:05d}"
-
-    def rows(self, k: int) -> int:
-        """Local rows of shard k: the nodes k, k + S, k + 2S, ... below V."""
-        return max(0, -(-(self.nodes - k) // self.shards))
-
     def as_json(self) -> dict:
         return {"format": _FORMAT, "key": self.key, "nodes": self.nodes, "shards": self.shards,
                 "id_type": self.id_type, "bytes": self.bytes, "stats": self.stats.as_dict()}
@@ -83,6 +76,21 @@ class GraphStore:
             return None
         return cls(path=path, key=meta["key"], nodes=meta["nodes"], shards=meta["shards"],
                    id_type=meta["id_type"], bytes=meta["bytes"], stats=GraphStats(**meta["stats"]))
+
+
+def shard_name(k: int) -> str:
+    return f"shard-{k:05d}"
+
+
+def shard_rows(nodes: int, shards: int, k: int) -> int:
+    """Local rows of shard k: the nodes k, k + S, k + 2S, ... below V."""
+    return max(0, -(-(nodes - k) // shards))
+
+
+def partition_table(batches: Iterator[pa.RecordBatch]) -> pa.Table | None:
+    """A task's whole partition (mapInArrow batches) as one table, or None if it is empty."""
+    held = [b for b in batches if b.num_rows]
+    return pa.Table.from_batches(held) if held else None
 
 
 # --- writing (Spark) -----------------------------------------------------------------------------
@@ -149,19 +157,18 @@ def write(spark: SparkSession, table: EdgeTable, directed: bool, weighted: bool,
              .collect())  # one row per shard
     id_type = edges.schema[C.SRC].dataType
     ids.unpersist()
-    for k in set(range(shards)) - {r["shard"] for r in named}:  # more shards than nodes
-        _save_ids(f"{path}/shard-{k:05d}/ids.arrow", pa.array([], to_arrow_type(id_type)))
     size = sum(r["bytes"] for r in written) + sum(r["bytes"] for r in named)
-    seen = {r["shard"] for r in written}
-    nbrs_type = _nbrs_type(num_nodes)
-    for k in range(shards):  # shards whose nodes have no out-edges: written here, they are tiny
-        if k not in seen:
-            rows = max(0, -(-(num_nodes - k) // shards))
-            folder = f"{path}/shard-{k:05d}"
-            _save(f"{folder}/offsets.npy", np.zeros(rows + 1, np.int64))
-            _save(f"{folder}/nbrs.npy", np.zeros(0, nbrs_type))
+    with_arcs, with_ids = {r["shard"] for r in written}, {r["shard"] for r in named}
+    for k in range(shards):  # shards no task wrote (no out-edges, or no nodes): tiny, written here
+        folder = f"{path}/{shard_name(k)}"
+        if k not in with_arcs:
+            save_array(f"{folder}/offsets.npy",
+                       np.zeros(shard_rows(num_nodes, shards, k) + 1, np.int64))
+            save_array(f"{folder}/nbrs.npy", np.zeros(0, _nbrs_type(num_nodes)))
             if weighted:
-                _save(f"{folder}/cum.npy", np.zeros(0, np.float64))
+                save_array(f"{folder}/cum.npy", np.zeros(0, np.float64))
+        if k not in with_ids:
+            save_arrow(f"{folder}/ids.arrow", pa.array([], to_arrow_type(id_type)), C.ID)
     arc_count = sum(r["arcs"] for r in written)
     stats = GraphStats.of(table, num_nodes, arc_count if directed else arc_count // 2,
                           num_nodes - sum(r["with_out_edges"] for r in written), directed,
@@ -176,49 +183,30 @@ def _nbrs_type(num_nodes: int):
     return np.int32 if num_nodes < 2**31 else np.int64
 
 
-def _save(path: str, array: np.ndarray) -> int:
-    """Write an array as .npy atomically (a retried or speculative task writes the same bytes)."""
-    fs, target = arrow_fs(path)
-    fs.create_dir(target.rsplit("/", 1)[0], recursive=True)
-    partial = f"{target}.{uuid.uuid4().hex}.tmp"
-    with fs.open_output_stream(partial) as out:
-        np.save(out, array)
-    fs.move(partial, target)
-    return array.nbytes
-
-
-def _columns(batches: Iterator[pa.RecordBatch], names: list[str]) -> dict[str, np.ndarray]:
-    """A task's whole partition as numpy columns."""
-    held = [b for b in batches if b.num_rows]
-    if not held:
-        return {}
-    table = pa.Table.from_batches(held)
-    return {n: table.column(n).to_numpy() for n in names}
-
-
 def _write_shards(path: str, shards: int, num_nodes: int, weighted: bool,
                   batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     """mapInArrow body: arcs (src, dst[, weight]) -> each shard's CSR files (one shard per task,
     or more if the task was retried elsewhere: the files are the same)."""
-    cols = _columns(batches, [C.SRC, C.DST] + ([C.WEIGHT] if weighted else []))
-    if not cols:
+    table = partition_table(batches)
+    if table is None:
         return
+    src, all_dst = table.column(C.SRC).to_numpy(), table.column(C.DST).to_numpy()
+    all_weight = table.column(C.WEIGHT).to_numpy().astype(np.float64) if weighted else None
     out = []
-    shard_of = cols[C.SRC] % shards
+    shard_of = src % shards
     for k in np.unique(shard_of):
         mine = shard_of == k
-        local, dst = cols[C.SRC][mine] // shards, cols[C.DST][mine]
-        weight = cols[C.WEIGHT][mine].astype(np.float64) if weighted else None
-        local, dst, weight = _merge(local, dst, weight)
-        rows = max(0, -(-(num_nodes - int(k)) // shards))
-        degrees = np.bincount(local, minlength=rows)
+        local, dst, weight = _merge(src[mine] // shards, all_dst[mine],
+                                    None if all_weight is None else all_weight[mine])
+        degrees = np.bincount(local, minlength=shard_rows(num_nodes, shards, int(k)))
         offsets = np.concatenate([[0], np.cumsum(degrees)]).astype(np.int64)
-        folder = f"{path}/shard-{int(k):05d}"
-        size = _save(f"{folder}/offsets.npy", offsets)
-        size += _save(f"{folder}/nbrs.npy", dst.astype(_nbrs_type(num_nodes)))
+        arrays = {"offsets": offsets, "nbrs": dst.astype(_nbrs_type(num_nodes))}
         if weighted:
-            size += _save(f"{folder}/cum.npy", row_cumulative(weight, offsets))
-        out.append((int(k), len(dst), int((degrees > 0).sum()), size))
+            arrays["cum"] = row_cumulative(weight, offsets)
+        for name, array in arrays.items():
+            save_array(f"{path}/{shard_name(int(k))}/{name}.npy", array)
+        out.append((int(k), len(dst), int((degrees > 0).sum()),
+                    sum(a.nbytes for a in arrays.values())))
     k, arcs, with_out, size = (np.array(c, dtype=np.int64) for c in zip(*out))
     yield pa.RecordBatch.from_arrays(
         [pa.array(k.astype(np.int32)), pa.array(arcs), pa.array(with_out), pa.array(size)],
@@ -246,31 +234,20 @@ def _merge(local: np.ndarray, dst: np.ndarray, weight: np.ndarray | None):
 def _write_ids(path: str, shards: int, batches: Iterator[pa.RecordBatch]
                ) -> Iterator[pa.RecordBatch]:
     """mapInArrow body: (node, id) -> each shard's ids.arrow, in local-row order."""
-    held = [b for b in batches if b.num_rows]
-    if not held:
+    table = partition_table(batches)
+    if table is None:
         return
-    table = pa.Table.from_batches(held)
     out = []
     shard_of = table.column(C.NODE).to_numpy() % shards
     for k in np.unique(shard_of):
         mine = table.filter(pa.array(shard_of == k))
         mine = mine.take(pc.sort_indices(mine.column(C.NODE)))
         ids = mine.column(C.ID).combine_chunks()
-        out.append((int(k), len(ids), _save_ids(f"{path}/shard-{int(k):05d}/ids.arrow", ids)))
+        save_arrow(f"{path}/{shard_name(int(k))}/ids.arrow", ids, C.ID)
+        out.append((int(k), len(ids), ids.nbytes))
     k, rows, size = (np.array(c, dtype=np.int64) for c in zip(*out))
     yield pa.RecordBatch.from_arrays([pa.array(k.astype(np.int32)), pa.array(rows),
                                       pa.array(size)], names=["shard", "rows", "bytes"])
-
-
-def _save_ids(path: str, ids: pa.Array) -> int:
-    fs, target = arrow_fs(path)
-    fs.create_dir(target.rsplit("/", 1)[0], recursive=True)
-    partial = f"{target}.{uuid.uuid4().hex}.tmp"
-    batch = pa.record_batch([ids], names=[C.ID])
-    with fs.open_output_stream(partial) as out, pa.ipc.new_file(out, batch.schema) as writer:
-        writer.write_batch(batch)
-    fs.move(partial, target)
-    return ids.nbytes
 
 
 # --- reading (in tasks) --------------------------------------------------------------------------
@@ -295,7 +272,7 @@ _OPENED: dict[tuple[str, str], tuple[Csr, Adjacency]] = {}  # per Python worker,
 
 def shard(store: GraphStore, k: int) -> tuple[Csr, Adjacency]:
     """Shard k, mapped once per Python worker (the executor's page cache holds one copy)."""
-    return _opened(store, f"shard-{k:05d}")
+    return _opened(store, shard_name(k))
 
 
 def whole(store: GraphStore) -> tuple[Csr, Adjacency]:
@@ -364,7 +341,7 @@ def _build_whole(store: GraphStore, batches: Iterator[pa.RecordBatch]) -> Iterat
     for _ in batches:
         pass
     S, V = store.shards, store.nodes
-    parts = [_opened(store, f"shard-{k:05d}")[0] for k in range(S)]
+    parts = [shard(store, k)[0] for k in range(S)]
     degrees = np.zeros(V, dtype=np.int64)
     for k, part in enumerate(parts):
         degrees[k::S] = np.diff(part.indptr)
@@ -383,10 +360,10 @@ def _build_whole(store: GraphStore, batches: Iterator[pa.RecordBatch]) -> Iterat
     nodes = np.arange(V)
     ids = pa.concat_arrays([p.ids for p in parts]).take(pa.array(base[nodes % S] + nodes // S))
     folder = f"{store.path}/{WHOLE}"
-    _save(f"{folder}/offsets.npy", indptr)
-    _save(f"{folder}/nbrs.npy", nbrs)
+    save_array(f"{folder}/offsets.npy", indptr)
+    save_array(f"{folder}/nbrs.npy", nbrs)
     if cum is not None:
-        _save(f"{folder}/cum.npy", cum)
-    _save_ids(f"{folder}/ids.arrow", ids)  # last: build_whole checks for it
+        save_array(f"{folder}/cum.npy", cum)
+    save_arrow(f"{folder}/ids.arrow", ids, C.ID)  # last: build_whole checks for it
     yield pa.RecordBatch.from_arrays([pa.array([1], pa.int32())], names=["done"])
 
