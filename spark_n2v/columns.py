@@ -33,9 +33,11 @@ CUR = "cur"              # node the walker stands on, -1 once its walk ended
 STEP = "step"            # index of `cur` in the walk (the start is step 0)
 NEXT = "next"            # node chosen for the next step, -1 while undecided or at a dead end
 QUERY_X = "query_x"      # candidates whose acceptance needs the edge test prev -> x
-QUERY_U = "query_u"      # their scaled uniforms: accept when query_u < alpha(prev, x)
 FALLBACK = "fallback"    # first locally accepted candidate after the queries, -1 if none
-VISITED = "visited"      # id of the node at index step - 1 of the walk (decoded in its shard)
+VISITED = "visited"      # id of the node at index `step` of the walk (decoded in its shard)
+SHARD = "shard"          # a walkers packet's destination: the shard whose task takes it; else -1
+BLOCK = "block"          # a visits packet's destination: the block of walk ids it belongs to
+PACKET = "packet"        # rows (walkers or visits) as one Arrow IPC stream, binary
 
 # The sgns trainer's vocabulary and token files (internal).
 COUNT = "count"          # a node's tokens in the walks

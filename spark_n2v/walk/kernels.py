@@ -86,6 +86,13 @@ class StepLaw:
         return min(1.0, self.alpha_far)
 
     @property
+    def accepts_edges(self) -> bool:
+        """Which answer accepts a query: a query's scaled uniform lies in [lower, envelope), where
+        alpha is 1 for an edge t -> x and 1/q otherwise, so exactly one of the two accepts it: the
+        edge when q > 1, the non-edge when q < 1. A query is then only its candidate x."""
+        return self.alpha_far < 1.0
+
+    @property
     def needs_edge_test(self) -> bool:
         """With q = 1 every non-return candidate has alpha 1: phase B is never needed."""
         return self.inout_q != 1.0
@@ -142,7 +149,7 @@ def propose(law: StepLaw, adj: Adjacency, rows, walk_id, prev, step, attempt, do
     `attempts` candidates are drawn per walker (default law.attempts). Any number gives the same
     walks: attempt a's candidate depends on a alone, and the first accepted attempt wins.
 
-    Returns (next, done, attempt, query_counts, query_x, query_u, fallback).
+    Returns (next, done, attempt, query_counts, query_x, fallback).
     """
     n = len(walk_id)
     nxt = np.full(n, -1, dtype=np.int64)
@@ -160,7 +167,7 @@ def propose(law: StepLaw, adj: Adjacency, rows, walk_id, prev, step, attempt, do
 
     later = np.flatnonzero(active & (prev >= 0))
     if not len(later):
-        return nxt, done, attempt, counts, np.empty(0, np.int64), np.empty(0), fallback
+        return nxt, done, attempt, counts, np.empty(0, np.int64), fallback
     k = attempts or law.attempts
     r, t = rows[later], prev[later]
     att = attempt[later][:, None] + np.arange(k)[None, :]
@@ -185,7 +192,10 @@ def propose(law: StepLaw, adj: Adjacency, rows, walk_id, prev, step, attempt, do
         x = np.where(appendix, t[:, None], x)
         accept |= appendix
         is_return |= appendix
-    query = ~accept & ~is_return if law.needs_edge_test else np.zeros_like(accept)
+    # A query when the answer to "t -> x?" decides (see accepts_edges); at or above the envelope
+    # (only by rounding) neither answer accepts, so the candidate is rejected here.
+    query = ~accept & ~is_return & (scaled < law.envelope) if law.needs_edge_test \
+        else np.zeros_like(accept)
 
     has_accept = accept.any(axis=1)
     first_accept = np.where(has_accept, accept.argmax(axis=1), k)
@@ -197,10 +207,10 @@ def propose(law: StepLaw, adj: Adjacency, rows, walk_id, prev, step, attempt, do
     attempt[later] = np.where(resolved & ~has_accept, attempt[later] + k, attempt[later])
     fallback[later] = np.where(~resolved & has_accept, accepted_x, -1)
     counts[later] = q_counts
-    return nxt, done, attempt, counts, x[query], scaled[query], fallback
+    return nxt, done, attempt, counts, x[query], fallback
 
 
-def resolve(law: StepLaw, adj: Adjacency, rows, nxt, attempt, counts, query_x, query_u, fallback,
+def resolve(law: StepLaw, adj: Adjacency, rows, nxt, attempt, counts, query_x, fallback,
             attempts: int | None = None, whole_graph: bool = False):
     """Phase B on numpy arrays (rows = each walker's adjacency row, that of `prev`).
 
@@ -218,7 +228,7 @@ def resolve(law: StepLaw, adj: Adjacency, rows, nxt, attempt, counts, query_x, q
         swap = adj.degrees[dst] < adj.degrees[src]
         src, dst = np.where(swap, dst, src), np.where(swap, src, dst)
     member, _ = adj.find(src, dst)
-    accepted = query_u < np.where(member, 1.0, law.alpha_far)
+    accepted = member if law.accepts_edges else ~member
     winners, first = np.unique(owner[accepted], return_index=True)
     chosen = np.full(len(counts), -1, dtype=np.int64)
     chosen[winners] = query_x[np.flatnonzero(accepted)[first]]
@@ -251,11 +261,11 @@ def walk_paths(law: StepLaw, adj: Adjacency, walk_id: np.ndarray, start: np.ndar
     attempt = np.zeros(n, dtype=np.int64)
     live = np.arange(n) if walk_length > 1 else np.empty(0, dtype=np.int64)
     while len(live):
-        nxt, dead, tried, counts, qx, qu, fallback = propose(
+        nxt, dead, tried, counts, qx, fallback = propose(
             law, adj, cur[live], walk_id[live], prev[live], lengths[live] - 1, attempt[live],
             np.zeros(len(live), dtype=bool), attempts)
         if law.needs_edge_test:
-            nxt, tried = resolve(law, adj, prev[live], nxt, tried, counts, qx, qu, fallback,
+            nxt, tried = resolve(law, adj, prev[live], nxt, tried, counts, qx, fallback,
                                  attempts, whole_graph=True)
         moved = nxt >= 0
         went = live[moved]
@@ -274,7 +284,7 @@ def propose_until_placed(law: StepLaw, adj: Adjacency, rows, walk_id, prev, step
     always places it: every live walker moves once per step, and no step needs another job.
 
     The same attempts in the same order as `walk_paths` draws, so the walks are the same. Returns
-    (next, done, counts, query_x, query_u, fallback), queries grouped by walker in attempt order.
+    (next, done, counts, query_x, fallback), queries grouped by walker in attempt order.
     """
     n = len(walk_id)
     k = attempts or law.attempts
@@ -283,10 +293,10 @@ def propose_until_placed(law: StepLaw, adj: Adjacency, rows, walk_id, prev, step
     done = np.zeros(n, dtype=bool)
     attempt = np.zeros(n, dtype=np.int64)
     queried = np.zeros(n, dtype=bool)
-    owners, xs, us = [], [], []
+    owners, xs = [], []
     todo = np.arange(n)
     while len(todo):
-        got, ended, _, counts, qx, qu, fell = propose(
+        got, ended, _, counts, qx, fell = propose(
             law, adj, rows[todo], walk_id[todo], prev[todo], step[todo], attempt[todo],
             np.zeros(len(todo), dtype=bool), k)
         asked = queried[todo]  # queries from earlier rounds come first: an accept is a fallback
@@ -296,26 +306,22 @@ def propose_until_placed(law: StepLaw, adj: Adjacency, rows, walk_id, prev, step
         queried[todo] |= counts > 0
         owners.append(np.repeat(todo, counts))
         xs.append(qx)
-        us.append(qu)
         open_ = ~ended & (got < 0) & (fell < 0)
         attempt[todo] += k
         todo = todo[open_]
     owner = np.concatenate(owners)
     order = np.argsort(owner, kind="stable")  # grouped by walker, rounds kept in order
     counts = np.bincount(owner, minlength=n)
-    return (nxt, done, counts, np.concatenate(xs)[order], np.concatenate(us)[order], fallback)
+    return nxt, done, counts, np.concatenate(xs)[order], fallback
 
 
 # --- Arrow glue (the sharded engine's step) ------------------------------------------------------
 
 # A step's walkers come as (walk_id, prev, cur): `cur` stands at index `step` of its walk (the same
 # for all of them: every live walker moves once per step), coming from `prev`. Phase A adds its
-# choice or its queries, and `visited`, the id of `cur` (decoded where cur's shard is).
-PROPOSAL_FIELDS = [
-    pa.field(C.WALK_ID, pa.int64()), pa.field(C.PREV, pa.int64()), pa.field(C.CUR, pa.int64()),
-    pa.field(C.NEXT, pa.int64()), pa.field(C.QUERY_X, pa.list_(pa.int64())),
-    pa.field(C.QUERY_U, pa.list_(pa.float64())), pa.field(C.FALLBACK, pa.int64()),
-]
+# choice or its queries, and `visited`, the id of `cur` (decoded where cur's shard is). Node
+# indices keep the type `cur` came in (the sharded engine packs them in 4 bytes while they fit).
+PROPOSAL_COLUMNS = [C.WALK_ID, C.PREV, C.CUR, C.NEXT, C.QUERY_X, C.FALLBACK, C.VISITED]
 
 
 def _np(batch: pa.RecordBatch, name: str, dtype=np.int64) -> np.ndarray:
@@ -327,43 +333,48 @@ def _lists(counts: np.ndarray, values: np.ndarray, type_: pa.DataType) -> pa.Lis
     return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(values, type_))
 
 
-def by_shard(nodes: np.ndarray, shards: int) -> Iterator[tuple[int, np.ndarray]]:
-    """(shard, positions of the nodes it owns) for each shard present."""
-    owner = nodes % shards
-    order = np.argsort(owner, kind="stable")
-    bounds = np.flatnonzero(np.diff(owner[order])) + 1
+def groups(keys: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """(key, positions holding it) for each distinct key, in key order."""
+    if len(keys) and -2**15 <= keys.min() and keys.max() < 2**15:
+        keys = keys.astype(np.int16)  # numpy's stable sort of 16-bit keys is a radix sort: 8x
+    order = np.argsort(keys, kind="stable")
+    bounds = np.flatnonzero(np.diff(keys[order])) + 1
     for part in np.split(order, bounds):
         if len(part):
-            yield int(owner[part[0]]), part
+            yield int(keys[part[0]]), part
+
+
+def by_shard(nodes: np.ndarray, shards: int) -> Iterator[tuple[int, np.ndarray]]:
+    """(shard, positions of the nodes it owns) for each shard present."""
+    return groups(nodes % shards)
 
 
 def propose_batch(law: StepLaw, shards: int, open_shard, step: int, batch: pa.RecordBatch
                   ) -> pa.RecordBatch:
     """Phase A of one Arrow batch of walkers (walk_id, prev, cur) at index `step` of their walks:
-    PROPOSAL_FIELDS plus `visited`. open_shard(k) -> (Csr, Adjacency) of shard k."""
+    PROPOSAL_COLUMNS. open_shard(k) -> (Csr, Adjacency) of shard k."""
     walk_id, cur, prev = _np(batch, C.WALK_ID), _np(batch, C.CUR), _np(batch, C.PREV)
+    node_type = batch.schema.field(C.CUR).type
     n = len(walk_id)
     step = np.full(n, step, dtype=np.int64)
     nxt = np.full(n, -1, dtype=np.int64)
     fallback = np.full(n, -1, dtype=np.int64)
     counts = np.zeros(n, dtype=np.int64)
-    qx_parts, qu_parts, q_owner = [], [], []
+    qx_parts, q_owner = [], []
     for k, at in by_shard(cur, shards):
         _, adj = open_shard(k)
-        got, _, c, qx, qu, fell = propose_until_placed(law, adj, cur[at] // shards, walk_id[at],
-                                                       prev[at], step[at])
+        got, _, c, qx, fell = propose_until_placed(law, adj, cur[at] // shards, walk_id[at],
+                                                   prev[at], step[at])
         nxt[at], fallback[at], counts[at] = got, fell, c
         qx_parts.append(qx)
-        qu_parts.append(qu)
         q_owner.append(np.repeat(at, c))
     order = np.argsort(np.concatenate(q_owner), kind="stable") if q_owner else np.empty(0, int)
     qx = np.concatenate(qx_parts)[order] if qx_parts else np.empty(0, np.int64)
-    qu = np.concatenate(qu_parts)[order] if qu_parts else np.empty(0)
     return pa.RecordBatch.from_arrays(
-        [batch.column(C.WALK_ID), batch.column(C.PREV), batch.column(C.CUR), pa.array(nxt),
-         _lists(counts, qx, pa.int64()), _lists(counts, qu, pa.float64()), pa.array(fallback),
+        [batch.column(C.WALK_ID), batch.column(C.PREV), batch.column(C.CUR),
+         pa.array(nxt, node_type), _lists(counts, qx, node_type), pa.array(fallback, node_type),
          decode(cur, shards, open_shard)],
-        names=[f.name for f in PROPOSAL_FIELDS] + [C.VISITED])
+        names=PROPOSAL_COLUMNS)
 
 
 def decode(nodes: np.ndarray, shards: int, open_shard) -> pa.Array:
@@ -387,9 +398,9 @@ def resolve_batch(law: StepLaw, shards: int, open_shard, batch: pa.RecordBatch) 
     if not len(pending):
         return nxt
     prev = _np(batch, C.PREV)
-    starts = query_x.offsets.to_numpy()[:-1].astype(np.int64)
+    offsets = query_x.offsets.to_numpy().astype(np.int64)
+    starts = offsets[:-1] - offsets[0]  # a sliced list array's offsets need not start at 0
     flat_x = pc.list_flatten(query_x).to_numpy().astype(np.int64)
-    flat_u = pc.list_flatten(batch.column(C.QUERY_U)).to_numpy()
     fallback = _np(batch, C.FALLBACK)
     for k, at in by_shard(prev[pending], shards):
         walkers = pending[at]
@@ -397,7 +408,7 @@ def resolve_batch(law: StepLaw, shards: int, open_shard, batch: pa.RecordBatch) 
         _, adj = open_shard(k)
         moved, _ = resolve(law, adj, prev[walkers] // shards, nxt[walkers],
                            np.zeros(len(walkers), np.int64), counts[walkers], flat_x[take],
-                           flat_u[take], fallback[walkers])
+                           fallback[walkers])
         nxt[walkers] = moved
     return nxt
 

@@ -1,14 +1,26 @@
 """The sharded engine: for graphs no executor holds. Each step moves the walkers, never the graph.
 
-The graph store's shard k (the nodes v with v % S == k) is walked by the tasks of partition k: each
-step is one Spark job that reads the walkers, repartitions them by the shard of their node, and runs
-phase A (`kernels.propose_batch`) against that shard, memory-mapped once per Python worker. Most
-candidates are decided there; only when q != 1 do the undecided ones (is prev -> x an edge?) go to
-prev's shard in a second, narrower shuffle (phase B, `kernels.resolve_batch`). Phase A draws until
-every walker holds an accepted candidate, so every live walker moves once per step and a walk of L
-nodes takes L - 1 jobs. The walkers each step leaves are written to Parquet with the id of the node
-they left: that cuts the lineage, is the resume point, and is all the walks are assembled from at
-the end (one shuffle by walk id). Memory per task: one shard (mapped) and its walkers.
+The graph store's shard k (the nodes v with v % S == k) is walked by partition k's task, which
+memory-maps it once per Python worker. Each step is one Spark job: phase A
+(`kernels.propose_batch`) runs in the shard of each walker's node and decides most candidates
+there; only when q != 1 do the walkers with undecided candidates (is prev -> x an edge?) go to
+prev's shard for phase B (`kernels.resolve_batch`), and the decided ones ride along to the shard
+of their next node. Phase A draws until every walker holds an accepted candidate, so every live
+walker moves once per step and a walk of L nodes takes L - 1 jobs. Memory per task: one shard
+(mapped) and its walkers.
+
+Walkers travel in packets: the walker rows one task sends to one shard, as one Arrow IPC stream
+in a binary column. A step's shuffles then move a few large values per pair of tasks instead of a
+row per walker, and the Python workers exchange a few buffers with the JVM instead of converting
+every walker to and from Spark rows: with a row per walker, that plumbing was about 80% of a
+step (event log, 1M walkers: 5 core-s a step, of which the kernels took about 1).
+
+Each step's packets are written to Parquet (the step file): that cuts the lineage and is the
+resume point. It holds two kinds: walkers packets (walk_id, prev, cur) for the shard of their node,
+which the next step reads, and visits packets (walk_id, visited: the id of the node each walker
+left, decoded in that node's shard) for the block of walk ids they belong to. The walks are
+assembled at the end from the visits alone: one shuffle by block, and each task lays its block out
+by position (a counting sort), with no sort and no regrouping of visits.
 """
 
 from __future__ import annotations
@@ -16,13 +28,13 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import dataclass
-from typing import ClassVar, Iterator
+from typing import ClassVar, Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyspark import Accumulator
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from spark_n2v import columns as C
@@ -38,8 +50,18 @@ log = logging.getLogger(__name__)
 _RESUME_STATE = "_walk.json"  # the steps written so far: where a rerun resumes
 # Visits per assembly task at most (it lays them out in numpy).
 ASSEMBLE_STEPS = 4_000_000
-_LOOP_CONF = {"spark.sql.adaptive.enabled": "false",
-              "spark.sql.execution.arrow.maxRecordsPerBatch": "100000"}
+NONE = -1                   # a packet's shard (visits) or block (walkers): it has none
+PACKET_ROWS = 1 << 18       # walkers per packet at most (a few MB)
+CHUNK_WALKERS = 1 << 20     # walkers per kernel call at most
+PACKETS = f"{C.SHARD} int, {C.BLOCK} int, {C.STEP} int, {C.PACKET} binary"
+_LOOP_CONF = {
+    # The loop's shuffles are explicit repartitions onto the shards' partitions: adaptive
+    # execution must not coalesce them, and re-planning every step only adds latency.
+    "spark.sql.adaptive.enabled": "false",
+    # Packets per Arrow batch into Python: 16 x PACKET_ROWS walkers stay far below the 2 GB a
+    # batch's binary column can hold.
+    "spark.sql.execution.arrow.maxRecordsPerBatch": "16",
+}
 # Walks per batch handed back to the JVM by the assembly (walks x length ids per batch).
 _OUT_WALKS = 4096
 
@@ -65,10 +87,6 @@ class ShardedGraph(PreparedGraph):
                     ) -> None:
         law = kernels.StepLaw(cfg.return_p, cfg.inout_q, cfg.seed,
                               symmetric=not self.stats.directed)
-        # The loop's shuffles are explicit repartitions onto the shards' partitions: adaptive
-        # execution must not coalesce them, and re-planning every step only adds latency. Larger
-        # Arrow batches spread the kernels' per-batch cost (measured: phase A on 1M walkers
-        # 1.97 -> 1.70 s).
         saved = {key: spark.conf.get(key) for key in _LOOP_CONF}
         for key, value in _LOOP_CONF.items():
             spark.conf.set(key, value)
@@ -100,140 +118,252 @@ class ShardedGraph(PreparedGraph):
         progress = StepProgress(last, first=len(done))
         for step in range(len(done) + 1, last + 1):
             describe(spark, f"spark-n2v walk: step {step} of {last}")
-            walkers = self.start(spark, cfg) if step == 1 else (
-                spark.read.parquet(paths[-1]).where(F.col(C.CUR) >= 0)
-                .select(C.WALK_ID, C.STEP, C.PREV, C.CUR))
+            walkers = self.start(spark) if step == 1 else self.walking(spark, paths[-1])
             # counts the walkers still walking (a retried task counts twice: only for the log)
             counter = spark.sparkContext.accumulator(0)
+            task = _Step(self.store, law, step - 1, last, cfg.num_walks,
+                         self.blocks(cfg)[1])
             name = f"step-{step:05d}"
-            moved = self.step(walkers, step - 1, law, counter, last)
-            moved.write.mode("overwrite").parquet(points.path(name))
+            self.step(walkers, task, counter).write.mode("overwrite").parquet(points.path(name))
             moving, live = live, counter.value
             points.mark(name, live=live)
             paths.append(points.path(name))
             progress.step(step, moving, live)
         return paths
 
-    def start(self, spark: SparkSession, cfg: WalkConfig) -> DataFrame:
-        """num_walks walkers per node; walk_id = repetition * V + node, so ids never depend on
-        the layout."""
-        nodes = self.stats.nodes
-        return spark.range(nodes * cfg.num_walks).select(
-            F.col("id").alias(C.WALK_ID), F.lit(0).alias(C.STEP),
-            F.lit(-1).cast("long").alias(C.PREV), (F.col("id") % nodes).alias(C.CUR))
+    def start(self, spark: SparkSession) -> DataFrame:
+        """One empty packet per shard: the shard's task starts its walkers itself (_walkers)."""
+        return spark.range(self.store.shards).select(
+            F.col("id").cast("int").alias(C.SHARD), F.lit(NONE).alias(C.BLOCK),
+            F.lit(0).alias(C.STEP), F.lit(bytearray()).alias(C.PACKET))
 
-    def on_shards(self, node: Column) -> Column:
-        """Partition key: shard k's walkers go to partition k (store.partition_keys)."""
-        return store.on_shards(self.keys, node)
+    def walking(self, spark: SparkSession, step_file: str) -> DataFrame:
+        """The walkers packets of a step file."""
+        return spark.read.parquet(step_file).where(F.col(C.SHARD) != NONE)
 
-    def step(self, walkers: DataFrame, step: int, law: kernels.StepLaw, counter: Accumulator,
-             last: int) -> DataFrame:
-        """Walkers (walk_id, prev, cur) at index `step` of their walks -> (walk_id, step, prev,
-        cur) after one step, and `visited`, the id of the node each left (cur = -1 for a walk that
-        ended at a node with no out-edges). `counter` counts the walkers still walking after it
-        (short of index `last`)."""
-        S, id_type = self.store.shards, self.store.id_type
-        rows = (walkers.select(C.WALK_ID, C.PREV, C.CUR)
-                .repartition(S, self.on_shards(F.col(C.CUR)))
-                .mapInArrow(functools.partial(_propose, law, self.store, step, counter, last),
-                            _proposal_schema(id_type)))
-        if law.needs_edge_test:  # queries to prev's shard; the rest are spread by walk id
-            rows = rows.repartition(S, self.on_shards(
-                F.when(F.size(C.QUERY_X) > 0, F.col(C.PREV)).otherwise(F.col(C.WALK_ID))))
-            # Every row passes through phase B (only those with queries are resolved there):
-            # splitting them off instead ran phase A twice, as Spark does not reuse an exchange
-            # over a Python function (measured: 2.9 -> 3.5 s a step).
-            rows = rows.mapInArrow(functools.partial(_resolve, law, self.store),
-                                   f"{C.WALK_ID} long, {C.CUR} long, {C.NEXT} long, "
-                                   f"{C.VISITED} {id_type}")
-        return rows.select(C.WALK_ID, F.lit(step + 1).cast("int").alias(C.STEP), F.col(C.CUR).alias(C.PREV),
-                           F.col(C.NEXT).alias(C.CUR), C.VISITED)
+    def blocks(self, cfg: WalkConfig) -> tuple[int, int]:
+        """(assembly tasks, walk ids per task): each lays out a block of consecutive walk ids,
+        at most about ASSEMBLE_STEPS visits."""
+        walks = self.stats.nodes * cfg.num_walks
+        tasks = max(self.store.shards, -(-walks * cfg.walk_length // ASSEMBLE_STEPS))
+        return tasks, -(-walks // tasks)
+
+    def to_shards(self, packets: DataFrame) -> DataFrame:
+        """Packets into their shards' partitions: shard k's in partition k (store.partition_keys)."""
+        return packets.repartition(self.store.shards, store.on_shards(self.keys, F.col(C.SHARD)))
+
+    def step(self, packets: DataFrame, task: _Step, counter: Accumulator) -> DataFrame:
+        """The packets of walkers at index task.index of their walks -> the step file's packets,
+        one step on. `counter` counts the walkers still walking after it."""
+        moved = self.to_shards(packets).mapInArrow(
+            functools.partial(_propose, task, counter), PACKETS)
+        if task.law.needs_edge_test:
+            moved = self.to_shards(moved).mapInArrow(
+                functools.partial(_resolve, task, counter), PACKETS)
+        return moved
 
     # --- assembly --------------------------------------------------------------------------------
 
     def assemble(self, spark: SparkSession, steps: list[str], cfg: WalkConfig) -> DataFrame:
-        """The walks table from the step files: each holds the id of the node its walkers left,
-        the last step's walkers are decoded in their shards, then one shuffle that gives each
-        task a block of consecutive walk ids, which it lays out by position (no sort)."""
-        final = (spark.read.parquet(steps[-1]).where(F.col(C.CUR) >= 0)
-                 .select(C.WALK_ID, C.STEP, C.PREV, C.CUR) if steps else self.start(spark, cfg))
-        pieces = (final.repartition(self.store.shards, self.on_shards(F.col(C.CUR)))
-                  .mapInArrow(functools.partial(_decode, self.store),
-                              f"{C.WALK_ID} long, {C.STEP} int, {C.VISITED} "
-                              f"{self.store.id_type}"))
+        """The walks table from the step files' visits, and the last step's walkers decoded in
+        their shards: one shuffle gives each task a block of consecutive walk ids, which it lays
+        out by position (no sort)."""
+        tasks, block = self.blocks(cfg)
+        final = self.walking(spark, steps[-1]) if steps else self.start(spark)
+        task = _Step(self.store, None, len(steps), len(steps), cfg.num_walks, block)
+        visits = self.to_shards(final).mapInArrow(functools.partial(_decode_last, task), PACKETS)
         if steps:
-            left = spark.read.parquet(*steps).select(
-                C.WALK_ID, (F.col(C.STEP) - 1).alias(C.STEP), C.VISITED)
-            pieces = left.unionByName(pieces)
-        walks = self.stats.nodes * cfg.num_walks
-        tasks = max(self.store.shards, -(-walks * cfg.walk_length // ASSEMBLE_STEPS))
-        block = -(-walks // tasks)  # walk ids per task
+            visits = visits.unionByName(
+                spark.read.parquet(*steps).where(F.col(C.BLOCK) != NONE))
         keys = store.partition_keys(spark, tasks)
-        in_block = F.expr(f"{C.WALK_ID} div {block}")
-        return (pieces.repartition(tasks, store.on_shards(keys, in_block))
+        return (visits.repartition(tasks, store.on_shards(keys, F.col(C.BLOCK)))
                 .mapInArrow(functools.partial(_assemble, block, cfg.walk_length),
                             f"{C.WALK_ID} long, {C.WALK} array<{self.store.id_type}>"))
 
 
-def _proposal_schema(id_type: str) -> str:
-    return (f"{C.WALK_ID} long, {C.PREV} long, {C.CUR} long, {C.NEXT} long, "
-            f"{C.QUERY_X} array<long>, {C.QUERY_U} array<double>, {C.FALLBACK} long, "
-            f"{C.VISITED} {id_type}")
+@dataclass(frozen=True)
+class _Step:
+    """What a step's tasks are told."""
+
+    graph: store.GraphStore
+    law: kernels.StepLaw | None  # None: no step, the last walkers' decoding
+    index: int      # the walkers stand at this index of their walks
+    last: int       # the index of a walk's last node
+    num_walks: int  # walks per node: step 0 starts them
+    block: int      # walk ids per assembly task (ShardedGraph.blocks)
+
+    @property
+    def shards(self) -> int:
+        return self.graph.shards
 
 
-def _propose(law: kernels.StepLaw, graph: store.GraphStore, step: int, counter: Accumulator,
-             last: int, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """mapInArrow body of phase A. `counter` counts the walkers still walking after the step
-    (short of index `last`, not at a dead end): for the progress line only, a retried task counts
-    twice."""
-    open_shard = functools.partial(store.shard, graph)
-    for batch in batches:
-        if batch.num_rows:
-            proposed = kernels.propose_batch(law, graph.shards, open_shard, step, batch)
-            if step + 1 < last:
-                moving = pc.greater_equal(proposed.column(C.NEXT), 0)
-                asking = pc.greater(pc.list_value_length(proposed.column(C.QUERY_X)), 0)
-                counter.add(pc.sum(pc.or_(moving, asking)).as_py() or 0)
-            yield proposed
+# --- packets -------------------------------------------------------------------------------------
 
-
-def _resolve(law: kernels.StepLaw, graph: store.GraphStore, batches: Iterator[pa.RecordBatch]
-             ) -> Iterator[pa.RecordBatch]:
-    """mapInArrow body of phase B: (walk_id, cur, next, visited), `next` decided for the walkers
-    with queries."""
-    open_shard = functools.partial(store.shard, graph)
-    for batch in batches:
-        if batch.num_rows:
-            nxt = kernels.resolve_batch(law, graph.shards, open_shard, batch)
+def _send(rows: pa.Table | pa.RecordBatch, dest: np.ndarray, step: int, to: str
+          ) -> Iterator[pa.RecordBatch]:
+    """Row i of rows in a packet for dest[i], a shard (to = C.SHARD) or a block (C.BLOCK), at
+    most PACKET_ROWS rows a packet."""
+    for value, at in kernels.groups(np.asarray(dest)):
+        part = rows.take(pa.array(at))
+        shard, block = (value, NONE) if to == C.SHARD else (NONE, value)
+        for lo in range(0, len(at), PACKET_ROWS):
             yield pa.RecordBatch.from_arrays(
-                [batch.column(C.WALK_ID), batch.column(C.CUR), pa.array(nxt),
-                 batch.column(C.VISITED)], names=[C.WALK_ID, C.CUR, C.NEXT, C.VISITED])
+                [pa.array([shard], pa.int32()), pa.array([block], pa.int32()),
+                 pa.array([step], pa.int32()), _binary(_serialize(part.slice(lo, PACKET_ROWS)))],
+                names=[C.SHARD, C.BLOCK, C.STEP, C.PACKET])
 
 
-def _decode(graph: store.GraphStore, batches: Iterator[pa.RecordBatch]
-            ) -> Iterator[pa.RecordBatch]:
-    """mapInArrow body: walkers -> (walk_id, step, id of cur), in cur's shard."""
+def _serialize(rows: pa.Table | pa.RecordBatch) -> pa.Buffer:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, rows.schema) as writer:
+        writer.write(rows)
+    return sink.getvalue()
+
+
+def _binary(value: pa.Buffer) -> pa.Array:
+    """A one-value binary array over the buffer, without a copy."""
+    offsets = pa.py_buffer(np.array([0, value.size], dtype=np.int32))
+    return pa.Array.from_buffers(pa.binary(), 1, [None, offsets, value])
+
+
+def _packets(batches: Iterable[pa.RecordBatch]) -> Iterator[tuple[int, int, pa.Buffer]]:
+    """(shard, step, packet) of each row."""
     for batch in batches:
-        if not batch.num_rows:
+        shards, steps = batch.column(C.SHARD).to_pylist(), batch.column(C.STEP).to_pylist()
+        packets = batch.column(C.PACKET)
+        for i in range(batch.num_rows):
+            yield shards[i], steps[i], packets[i].as_buffer()
+
+
+def _read(packet: pa.Buffer) -> pa.Table:
+    return pa.ipc.open_stream(packet).read_all()
+
+
+def _chunks(tables: Iterable[pa.Table]) -> Iterator[pa.RecordBatch]:
+    """The tables' rows in batches of about CHUNK_WALKERS (one kernel call each)."""
+    held, rows = [], 0
+    for table in tables:
+        held.append(table)
+        rows += table.num_rows
+        if rows >= CHUNK_WALKERS:
+            yield _one_batch(held)
+            held, rows = [], 0
+    if rows:
+        yield _one_batch(held)
+
+
+def _one_batch(tables: list[pa.Table]) -> pa.RecordBatch:
+    return pa.concat_tables(tables).combine_chunks().to_batches()[0]
+
+
+def _node_type(graph: store.GraphStore) -> pa.DataType:
+    """Node indices in packets: 4 bytes while they fit (the kernels widen them to int64)."""
+    return pa.int32() if graph.nodes < 2**31 else pa.int64()
+
+
+def _walkers(graph: store.GraphStore, num_walks: int, batches: Iterable[pa.RecordBatch]
+             ) -> Iterator[pa.RecordBatch]:
+    """Walkers (walk_id, prev, cur) from packets, in batches for the kernels. An empty packet
+    (`start`) stands for its shard's starting walkers: num_walks per node, walk_id = repetition x
+    V + node, so ids never depend on the layout."""
+    def tables() -> Iterator[pa.Table]:
+        for shard, _, packet in _packets(batches):
+            if packet.size:
+                yield _read(packet).select([C.WALK_ID, C.PREV, C.CUR])
+            else:
+                yield from _starts(graph, num_walks, shard)
+    return _chunks(tables())
+
+
+def _starts(graph: store.GraphStore, num_walks: int, shard: int) -> Iterator[pa.Table]:
+    nodes = np.arange(shard, graph.nodes, graph.shards, dtype=np.int64)
+    node_type = _node_type(graph)
+    for repetition in range(num_walks):
+        for lo in range(0, len(nodes), CHUNK_WALKERS):
+            at = nodes[lo:lo + CHUNK_WALKERS]
+            yield pa.table({C.WALK_ID: pa.array(repetition * graph.nodes + at),
+                            C.PREV: pa.array(np.full(len(at), -1), node_type),
+                            C.CUR: pa.array(at, node_type)})
+
+
+# --- the tasks -----------------------------------------------------------------------------------
+
+def _propose(task: _Step, counter: Accumulator, batches: Iterator[pa.RecordBatch]
+             ) -> Iterator[pa.RecordBatch]:
+    """mapInArrow body of phase A, in the shard of the walkers' nodes."""
+    open_shard = functools.partial(store.shard, task.graph)
+    for walkers in _walkers(task.graph, task.num_walks, batches):
+        proposed = kernels.propose_batch(task.law, task.shards, open_shard, task.index, walkers)
+        nxt = proposed.column(C.NEXT).to_numpy()
+        if not task.law.needs_edge_test:
+            yield from _moved(task, counter, proposed, nxt)
             continue
-        visited = kernels.decode(batch.column(C.CUR).to_numpy(), graph.shards,
-                                 functools.partial(store.shard, graph))
-        yield pa.RecordBatch.from_arrays(
-            [batch.column(C.WALK_ID), batch.column(C.STEP), visited],
-            names=[C.WALK_ID, C.STEP, C.VISITED])
+        # walkers with queries to prev's shard, the others to next's (the walk's end: stay)
+        asking = pc.list_value_length(proposed.column(C.QUERY_X)).to_numpy() > 0
+        prev = proposed.column(C.PREV).to_numpy().astype(np.int64)
+        cur = proposed.column(C.CUR).to_numpy().astype(np.int64)
+        dest = np.where(asking, prev, np.where(nxt >= 0, nxt, cur)) % task.shards
+        yield from _send(proposed, dest, task.index, C.SHARD)
+
+
+def _resolve(task: _Step, counter: Accumulator, batches: Iterator[pa.RecordBatch]
+             ) -> Iterator[pa.RecordBatch]:
+    """mapInArrow body of phase B: answers the queries asked of this shard."""
+    open_shard = functools.partial(store.shard, task.graph)
+    proposals = _chunks(_read(packet) for _, _, packet in _packets(batches))
+    for batch in proposals:
+        yield from _moved(task, counter, batch,
+                          kernels.resolve_batch(task.law, task.shards, open_shard, batch))
+
+
+def _moved(task: _Step, counter: Accumulator, proposals: pa.RecordBatch, nxt: np.ndarray
+           ) -> Iterator[pa.RecordBatch]:
+    """The step file's packets: the walkers still walking, one step on (walk_id, prev = cur,
+    cur = next), for the shard of their new node; and the visits (walk_id, visited), for their
+    blocks."""
+    moving = np.flatnonzero(nxt >= 0)
+    if task.index + 1 < task.last:
+        counter.add(len(moving))
+    node_type = _node_type(task.graph)
+    walkers = pa.RecordBatch.from_arrays(
+        [proposals.column(C.WALK_ID), proposals.column(C.CUR).cast(node_type),
+         pa.array(nxt, node_type)], names=[C.WALK_ID, C.PREV, C.CUR]).take(pa.array(moving))
+    yield from _send(walkers, nxt[moving] % task.shards, task.index + 1, C.SHARD)
+    yield from _visits(task, proposals.column(C.WALK_ID), proposals.column(C.VISITED))
+
+
+def _visits(task: _Step, walk_id: pa.Array, visited: pa.Array) -> Iterator[pa.RecordBatch]:
+    """Visits packets: walkers at index task.index were at the nodes `visited`."""
+    rows = pa.RecordBatch.from_arrays([walk_id, visited], names=[C.WALK_ID, C.VISITED])
+    yield from _send(rows, walk_id.to_numpy() // task.block, task.index, C.BLOCK)
+
+
+def _decode_last(task: _Step, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """mapInArrow body: walkers at the last index of their walks -> their visits, decoded in
+    their shard."""
+    graph = task.graph
+    open_shard = functools.partial(store.shard, graph)
+    for walkers in _walkers(graph, task.num_walks, batches):
+        visited = kernels.decode(walkers.column(C.CUR).to_numpy().astype(np.int64),
+                                 graph.shards, open_shard)
+        yield from _visits(task, walkers.column(C.WALK_ID), visited)
 
 
 def _assemble(block: int, walk_length: int, batches: Iterator[pa.RecordBatch]
               ) -> Iterator[pa.RecordBatch]:
-    """mapInArrow body: (walk_id, step, visited) of whole walks -> (walk_id, walk), ids in step
-    order. Walk ids come in blocks of `block` (one per task, or more after a retry elsewhere):
-    each visit goes to its slot (walk, step) of its block, a counting sort, as every walk's steps
-    are 0..length-1."""
-    table = store.partition_table(batches)
-    if table is None:
+    """mapInArrow body: visits packets of whole walks -> (walk_id, walk), ids in step order.
+    Walk ids come in blocks of `block` (one per task, or more after a retry elsewhere): each visit
+    goes to its slot (walk, step) of its block, a counting sort, as every walk's steps are
+    0..length-1."""
+    tables, steps = [], []
+    for _, step, packet in _packets(batches):
+        tables.append(_read(packet))
+        steps.append(np.full(tables[-1].num_rows, step, dtype=np.int64))
+    if not tables:
         return
+    table = pa.concat_tables(tables)
     walk_id = table.column(C.WALK_ID).to_numpy()
-    step = table.column(C.STEP).to_numpy()
+    step = np.concatenate(steps)
     visited = table.column(C.VISITED)
     for first in np.unique(walk_id // block) * block:
         rows = np.flatnonzero((walk_id >= first) & (walk_id < first + block))

@@ -45,11 +45,11 @@ def test_one_step_follows_the_law(p, q):
     done = np.zeros(n, dtype=bool)
     while (nxt < 0).any():  # rounds until every walker has moved, as the walk loop does
         todo = np.flatnonzero(nxt < 0)
-        a_next, _, a_attempt, counts, qx, qu, fb = propose(
+        a_next, _, a_attempt, counts, qx, fb = propose(
             law, adj, np.zeros(len(todo), np.int64), walk_id[todo], np.ones(len(todo), np.int64),
             np.full(len(todo), 2), attempt[todo], done[todo])
         b_next, b_attempt = resolve(law, adj, np.ones(len(todo), np.int64), a_next, a_attempt,
-                                    counts, qx, qu, fb)
+                                    counts, qx, fb)
         nxt[todo], attempt[todo] = b_next, b_attempt
     expected = np.array([1 * (1 / p), 2 * 1.0, 3 * (1 / q)])
     observed = np.array([(nxt == x).sum() for x in (1, 2, 3)])
