@@ -6,7 +6,7 @@ seconds (from _run.json), the speed-up, and each worker's peak memory (PSS of th
 process tree: worker JVM, executor JVM, Python workers), sampled every second. Every process it
 started is stopped at the end.
 
-    .venv/bin/python bench/cluster.py            # planted 200k/2M, 2 x 40 walks, p 0.5, q 2
+    .venv/bin/python bench/cluster.py            # planted 200k/2M, 10 x 80 walks, p 0.5, q 2
 """
 
 from __future__ import annotations
