@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from spark_n2v.streams import uniforms
-from spark_n2v.walk.kernels import Adjacency, StepLaw, propose, resolve, segment_search
+from spark_n2v.walk.kernels import (Adjacency, StepLaw, groups, propose, resolve,
+                                   segment_search)
 
 
 def test_segment_search_matches_numpy_per_segment():
@@ -20,6 +21,32 @@ def test_segment_search_matches_numpy_per_segment():
         want = [s + np.searchsorted(values[s:s + n], t, side) for s, n, t in
                 zip(starts, lengths, targets)]
         assert got.tolist() == want
+
+
+@pytest.mark.parametrize("q", [0.25, 0.5, 2.0, 3.0])
+def test_a_query_needs_only_its_candidate(q):
+    """The rule a query's answer is judged by (accepts_edges) gives the full rule's decision,
+    u < alpha(t, x), for every scaled uniform propose sends as a query: [lower, envelope)."""
+    law = StepLaw(1.0, q, seed=0)
+    rng = np.random.default_rng(1)
+    scaled = rng.random(100_000) * law.envelope
+    query = scaled[(scaled >= law.lower) & (scaled < law.envelope)]
+    assert len(query) > 10_000
+    for member in (True, False):
+        full = query < (1.0 if member else law.alpha_far)
+        assert (full == (member == law.accepts_edges)).all()
+
+
+def test_groups_keep_positions_in_order():
+    rng = np.random.default_rng(2)
+    for keys in (rng.integers(-1, 40, 5000), rng.integers(0, 2**40, 5000) // 2**36,
+                 rng.integers(-2**20, 2**20, 5000)):  # 16-bit radix and general paths
+        seen = []
+        for key, at in groups(keys):
+            assert (keys[at] == key).all() and (np.diff(at) > 0).all()
+            seen.append(key)
+        assert seen == sorted(set(keys.tolist()))
+        assert sum(len(at) for _, at in groups(keys)) == len(keys)
 
 
 def test_uniforms_depend_only_on_coordinates():
