@@ -2,9 +2,10 @@
 
 Starts a Spark master and workers (1 core each) from the pyspark package's bin/spark-class, runs the
 same `spark-n2v walk --engine sharded` against 1 worker and then 2, and reports the walk stage's
-seconds (from _run.json), the speed-up, and each worker's peak memory (PSS of the worker's whole
-process tree: worker JVM, executor JVM, Python workers), sampled every second. Every process it
-started is stopped at the end.
+seconds (from _run.json), the speed-up, each worker's peak memory (PSS of the worker's whole
+process tree: worker JVM, executor JVM, Python workers), sampled every second, and where each
+run's step time goes (Spark's event log, bench/stage_profile.py). Every process it started is
+stopped at the end.
 
     .venv/bin/python bench/cluster.py            # planted 200k/2M, 10 x 80 walks, p 0.5, q 2
 """
@@ -23,6 +24,7 @@ import tempfile
 import threading
 import time
 
+import stage_profile
 from run import OURS, ROOT, _children, _tree_memory, generate, write_report
 
 
@@ -91,8 +93,12 @@ class Cluster:
 
 
 def run_walk(cluster: Cluster, edges: str, out: str, args) -> dict:
-    """One walk against the cluster: walk seconds, and each worker's peak memory."""
+    """One walk against the cluster: walk seconds, each worker's peak memory, the profile."""
+    events = out + ".events"
+    os.makedirs(events)
     command = OURS + ["walk", "--edges", edges, "--output", out, "--overwrite",
+                      "--conf", "spark.eventLog.enabled=true", "--conf",
+                      f"spark.eventLog.dir={events}", "--conf", "spark.eventLog.compress=false",
                       "--engine", "sharded", "--master", cluster.url, "--partitions",
                       str(args.partitions), "--num-walks", str(args.walks), "--walk-length",
                       str(args.length), "--p", "0.5", "--q", "2", "--seed", "1"]
@@ -120,7 +126,8 @@ def run_walk(cluster: Cluster, edges: str, out: str, args) -> dict:
     return {"workers": len(cluster.workers), "wall_s": round(wall, 1),
             "prepare_s": round(record["seconds"]["prepare"], 1),
             "walk_s": round(record["seconds"]["walk"], 1),
-            "worker_peak_gb": [round(p / 2**30, 2) for p in peaks]}
+            "worker_peak_gb": [round(p / 2**30, 2) for p in peaks],
+            "profile": stage_profile.summarise(events)}
 
 
 def main() -> None:
@@ -155,6 +162,8 @@ def main() -> None:
         lines.append(f"| {row['workers']} | {row['wall_s']} | {row['prepare_s']} | "
                      f"{row['walk_s']} | {rows[0]['walk_s'] / row['walk_s']:.2f}x | "
                      f"{', '.join(str(p) for p in row['worker_peak_gb'])} |")
+    for row in rows:
+        lines += ["", stage_profile.table(row["profile"], f"{row['workers']} worker(s)")]
     report = "\n".join(lines)
     print(report)
     write_report("cluster", "Sharded engine scale-out on a standalone cluster (loopback)", report,

@@ -51,19 +51,25 @@ _RESUME_STATE = "_walk.json"  # the steps written so far: where a rerun resumes
 # Visits per assembly task at most (it lays them out in numpy).
 ASSEMBLE_STEPS = 4_000_000
 NONE = -1                   # a packet's shard (visits) or block (walkers): it has none
-PACKET_ROWS = 1 << 18       # walkers per packet at most (a few MB)
-CHUNK_WALKERS = 1 << 20     # walkers per kernel call at most
 PACKETS = f"{C.SHARD} int, {C.BLOCK} int, {C.STEP} int, {C.PACKET} binary"
 _LOOP_CONF = {
     # The loop's shuffles are explicit repartitions onto the shards' partitions: adaptive
     # execution must not coalesce them, and re-planning every step only adds latency.
     "spark.sql.adaptive.enabled": "false",
-    # Packets per Arrow batch into Python: 16 x PACKET_ROWS walkers stay far below the 2 GB a
-    # batch's binary column can hold.
+    # Packets per Arrow batch into Python: 16 packets (Packing.packet_rows rows each) stay far
+    # below the 2 GB a batch's binary column can hold.
     "spark.sql.execution.arrow.maxRecordsPerBatch": "16",
 }
 # Walks per batch handed back to the JVM by the assembly (walks x length ids per batch).
 _OUT_WALKS = 4096
+
+
+@dataclass(frozen=True)
+class Packing:
+    """Rows per packet and per kernel call, at most (tests make them tiny to cross the bounds)."""
+
+    packet_rows: int = 1 << 18  # a few MB a packet
+    chunk_rows: int = 1 << 20   # walkers per kernel call
 
 
 class ShardedEngine(Engine):
@@ -79,6 +85,7 @@ class ShardedGraph(PreparedGraph):
     store: store.GraphStore
     stats: GraphStats
     keys: tuple[int, ...]  # store.partition_keys
+    packing: Packing = Packing()
 
     def release(self) -> None:
         """Nothing held: the shards are files, mapped by the tasks that read them."""
@@ -122,7 +129,7 @@ class ShardedGraph(PreparedGraph):
             # counts the walkers still walking (a retried task counts twice: only for the log)
             counter = spark.sparkContext.accumulator(0)
             task = _Step(self.store, law, step - 1, last, cfg.num_walks,
-                         self.blocks(cfg)[1])
+                         self.blocks(cfg)[1], self.packing)
             name = f"step-{step:05d}"
             self.step(walkers, task, counter).write.mode("overwrite").parquet(points.path(name))
             moving, live = live, counter.value
@@ -139,7 +146,7 @@ class ShardedGraph(PreparedGraph):
 
     def walking(self, spark: SparkSession, step_file: str) -> DataFrame:
         """The walkers packets of a step file."""
-        return spark.read.parquet(step_file).where(F.col(C.SHARD) != NONE)
+        return spark.read.schema(PACKETS).parquet(step_file).where(F.col(C.SHARD) != NONE)
 
     def blocks(self, cfg: WalkConfig) -> tuple[int, int]:
         """(assembly tasks, walk ids per task): each lays out a block of consecutive walk ids,
@@ -149,7 +156,7 @@ class ShardedGraph(PreparedGraph):
         return tasks, -(-walks // tasks)
 
     def to_shards(self, packets: DataFrame) -> DataFrame:
-        """Packets into their shards' partitions: shard k's in partition k (store.partition_keys)."""
+        """Packets into their shards' partitions: shard k's in partition k (partition_keys)."""
         return packets.repartition(self.store.shards, store.on_shards(self.keys, F.col(C.SHARD)))
 
     def step(self, packets: DataFrame, task: _Step, counter: Accumulator) -> DataFrame:
@@ -170,11 +177,12 @@ class ShardedGraph(PreparedGraph):
         out by position (no sort)."""
         tasks, block = self.blocks(cfg)
         final = self.walking(spark, steps[-1]) if steps else self.start(spark)
-        task = _Step(self.store, None, len(steps), len(steps), cfg.num_walks, block)
+        task = _Step(self.store, None, len(steps), len(steps), cfg.num_walks, block,
+                     self.packing)
         visits = self.to_shards(final).mapInArrow(functools.partial(_decode_last, task), PACKETS)
         if steps:
             visits = visits.unionByName(
-                spark.read.parquet(*steps).where(F.col(C.BLOCK) != NONE))
+                spark.read.schema(PACKETS).parquet(*steps).where(F.col(C.BLOCK) != NONE))
         keys = store.partition_keys(spark, tasks)
         return (visits.repartition(tasks, store.on_shards(keys, F.col(C.BLOCK)))
                 .mapInArrow(functools.partial(_assemble, block, cfg.walk_length),
@@ -191,6 +199,7 @@ class _Step:
     last: int       # the index of a walk's last node
     num_walks: int  # walks per node: step 0 starts them
     block: int      # walk ids per assembly task (ShardedGraph.blocks)
+    packing: Packing
 
     @property
     def shards(self) -> int:
@@ -199,17 +208,17 @@ class _Step:
 
 # --- packets -------------------------------------------------------------------------------------
 
-def _send(rows: pa.Table | pa.RecordBatch, dest: np.ndarray, step: int, to: str
+def _send(task: _Step, rows: pa.Table | pa.RecordBatch, dest: np.ndarray, step: int, to: str
           ) -> Iterator[pa.RecordBatch]:
-    """Row i of rows in a packet for dest[i], a shard (to = C.SHARD) or a block (C.BLOCK), at
-    most PACKET_ROWS rows a packet."""
+    """Row i of rows in a packet for dest[i], a shard (to = C.SHARD) or a block (C.BLOCK)."""
+    limit = task.packing.packet_rows
     for value, at in kernels.groups(np.asarray(dest)):
         part = rows.take(pa.array(at))
         shard, block = (value, NONE) if to == C.SHARD else (NONE, value)
-        for lo in range(0, len(at), PACKET_ROWS):
+        for lo in range(0, len(at), limit):
             yield pa.RecordBatch.from_arrays(
                 [pa.array([shard], pa.int32()), pa.array([block], pa.int32()),
-                 pa.array([step], pa.int32()), _binary(_serialize(part.slice(lo, PACKET_ROWS)))],
+                 pa.array([step], pa.int32()), _binary(_serialize(part.slice(lo, limit)))],
                 names=[C.SHARD, C.BLOCK, C.STEP, C.PACKET])
 
 
@@ -239,13 +248,13 @@ def _read(packet: pa.Buffer) -> pa.Table:
     return pa.ipc.open_stream(packet).read_all()
 
 
-def _chunks(tables: Iterable[pa.Table]) -> Iterator[pa.RecordBatch]:
-    """The tables' rows in batches of about CHUNK_WALKERS (one kernel call each)."""
+def _chunks(tables: Iterable[pa.Table], limit: int) -> Iterator[pa.RecordBatch]:
+    """The tables' rows in batches of about `limit` rows (one kernel call each)."""
     held, rows = [], 0
     for table in tables:
         held.append(table)
         rows += table.num_rows
-        if rows >= CHUNK_WALKERS:
+        if rows >= limit:
             yield _one_batch(held)
             held, rows = [], 0
     if rows:
@@ -261,8 +270,7 @@ def _node_type(graph: store.GraphStore) -> pa.DataType:
     return pa.int32() if graph.nodes < 2**31 else pa.int64()
 
 
-def _walkers(graph: store.GraphStore, num_walks: int, batches: Iterable[pa.RecordBatch]
-             ) -> Iterator[pa.RecordBatch]:
+def _walkers(task: _Step, batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     """Walkers (walk_id, prev, cur) from packets, in batches for the kernels. An empty packet
     (`start`) stands for its shard's starting walkers: num_walks per node, walk_id = repetition x
     V + node, so ids never depend on the layout."""
@@ -271,16 +279,17 @@ def _walkers(graph: store.GraphStore, num_walks: int, batches: Iterable[pa.Recor
             if packet.size:
                 yield _read(packet).select([C.WALK_ID, C.PREV, C.CUR])
             else:
-                yield from _starts(graph, num_walks, shard)
-    return _chunks(tables())
+                yield from _starts(task, shard)
+    return _chunks(tables(), task.packing.chunk_rows)
 
 
-def _starts(graph: store.GraphStore, num_walks: int, shard: int) -> Iterator[pa.Table]:
+def _starts(task: _Step, shard: int) -> Iterator[pa.Table]:
+    graph, limit = task.graph, task.packing.chunk_rows
     nodes = np.arange(shard, graph.nodes, graph.shards, dtype=np.int64)
     node_type = _node_type(graph)
-    for repetition in range(num_walks):
-        for lo in range(0, len(nodes), CHUNK_WALKERS):
-            at = nodes[lo:lo + CHUNK_WALKERS]
+    for repetition in range(task.num_walks):
+        for lo in range(0, len(nodes), limit):
+            at = nodes[lo:lo + limit]
             yield pa.table({C.WALK_ID: pa.array(repetition * graph.nodes + at),
                             C.PREV: pa.array(np.full(len(at), -1), node_type),
                             C.CUR: pa.array(at, node_type)})
@@ -292,7 +301,7 @@ def _propose(task: _Step, counter: Accumulator, batches: Iterator[pa.RecordBatch
              ) -> Iterator[pa.RecordBatch]:
     """mapInArrow body of phase A, in the shard of the walkers' nodes."""
     open_shard = functools.partial(store.shard, task.graph)
-    for walkers in _walkers(task.graph, task.num_walks, batches):
+    for walkers in _walkers(task, batches):
         proposed = kernels.propose_batch(task.law, task.shards, open_shard, task.index, walkers)
         nxt = proposed.column(C.NEXT).to_numpy()
         if not task.law.needs_edge_test:
@@ -303,14 +312,15 @@ def _propose(task: _Step, counter: Accumulator, batches: Iterator[pa.RecordBatch
         prev = proposed.column(C.PREV).to_numpy().astype(np.int64)
         cur = proposed.column(C.CUR).to_numpy().astype(np.int64)
         dest = np.where(asking, prev, np.where(nxt >= 0, nxt, cur)) % task.shards
-        yield from _send(proposed, dest, task.index, C.SHARD)
+        yield from _send(task, proposed, dest, task.index, C.SHARD)
 
 
 def _resolve(task: _Step, counter: Accumulator, batches: Iterator[pa.RecordBatch]
              ) -> Iterator[pa.RecordBatch]:
     """mapInArrow body of phase B: answers the queries asked of this shard."""
     open_shard = functools.partial(store.shard, task.graph)
-    proposals = _chunks(_read(packet) for _, _, packet in _packets(batches))
+    proposals = _chunks((_read(packet) for _, _, packet in _packets(batches)),
+                        task.packing.chunk_rows)
     for batch in proposals:
         yield from _moved(task, counter, batch,
                           kernels.resolve_batch(task.law, task.shards, open_shard, batch))
@@ -328,14 +338,14 @@ def _moved(task: _Step, counter: Accumulator, proposals: pa.RecordBatch, nxt: np
     walkers = pa.RecordBatch.from_arrays(
         [proposals.column(C.WALK_ID), proposals.column(C.CUR).cast(node_type),
          pa.array(nxt, node_type)], names=[C.WALK_ID, C.PREV, C.CUR]).take(pa.array(moving))
-    yield from _send(walkers, nxt[moving] % task.shards, task.index + 1, C.SHARD)
+    yield from _send(task, walkers, nxt[moving] % task.shards, task.index + 1, C.SHARD)
     yield from _visits(task, proposals.column(C.WALK_ID), proposals.column(C.VISITED))
 
 
 def _visits(task: _Step, walk_id: pa.Array, visited: pa.Array) -> Iterator[pa.RecordBatch]:
     """Visits packets: walkers at index task.index were at the nodes `visited`."""
     rows = pa.RecordBatch.from_arrays([walk_id, visited], names=[C.WALK_ID, C.VISITED])
-    yield from _send(rows, walk_id.to_numpy() // task.block, task.index, C.BLOCK)
+    yield from _send(task, rows, walk_id.to_numpy() // task.block, task.index, C.BLOCK)
 
 
 def _decode_last(task: _Step, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -343,7 +353,7 @@ def _decode_last(task: _Step, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.
     their shard."""
     graph = task.graph
     open_shard = functools.partial(store.shard, graph)
-    for walkers in _walkers(graph, task.num_walks, batches):
+    for walkers in _walkers(task, batches):
         visited = kernels.decode(walkers.column(C.CUR).to_numpy().astype(np.int64),
                                  graph.shards, open_shard)
         yield from _visits(task, walkers.column(C.WALK_ID), visited)

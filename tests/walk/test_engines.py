@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 
 from spark_n2v.config import WalkConfig
 from spark_n2v.progress import walks_progress
-from spark_n2v.walk import replicated, store
+from spark_n2v.walk import replicated, sharded, store
 from spark_n2v.walk.engines import choose
 from tests.helpers import prepared, walks_of, write_csv
 
@@ -42,6 +43,17 @@ def test_replicated_walks_do_not_depend_on_the_number_of_tasks(spark, messy, tmp
     args = dict(walk_length=8, num_walks=20, return_p=0.5, inout_q=2.0, seed=4)
     assert walks_of(spark, graph, tmp_path, partitions=1, **args) == \
         walks_of(spark, graph, tmp_path, partitions=5, **args)
+
+
+def test_sharded_walks_do_not_depend_on_packet_sizes(spark, messy, tmp_path):
+    """Packets of 3 rows and kernel calls of 5 walkers cross every bound a large graph crosses
+    (walkers split over packets, packets merged into kernel calls, walks ending on the way)."""
+    graph = prepared(spark, messy, directed=True, weighted=True, engine="sharded")
+    tiny = dataclasses.replace(graph, packing=sharded.Packing(packet_rows=3, chunk_rows=5))
+    args = dict(walk_length=8, num_walks=30, return_p=0.5, inout_q=2.0, seed=4)
+    walks = walks_of(spark, graph, tmp_path, **args)
+    assert len(walks) == 180 and any(len(w) < 8 for w in walks.values())  # some walks end early
+    assert walks_of(spark, tiny, tmp_path, **args) == walks
 
 
 def test_walk_paths_do_not_depend_on_candidates_per_round():
