@@ -8,7 +8,6 @@ import logging
 from pyspark.sql import SparkSession
 
 from spark_n2v.config import TrainConfig
-from spark_n2v.io.files import HadoopFiles
 from spark_n2v.io.tables import read_walks
 from spark_n2v.record import RunRecord
 from spark_n2v.stages.stage import WALKS_INPUT, Context, Stage
@@ -22,7 +21,6 @@ def train_walks(spark: SparkSession, walks_dir: str, cfg: TrainConfig, embedding
     """walks table -> embeddings table at embeddings_dir (work_dir: the trainer's scratch)."""
     with record.timed("train"):
         walks = read_walks(spark, walks_dir)
-        HadoopFiles(spark, work_dir).delete(work_dir)  # a killed run's scratch: train afresh
         embeddings = trainer(cfg.trainer).train(spark, walks, cfg, work_dir)
         embeddings.write.mode("overwrite").parquet(embeddings_dir)
     log.info("train: %.1f s", record.seconds["train"])

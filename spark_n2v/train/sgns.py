@@ -17,6 +17,10 @@
    new files, so a retried task starts from the same inputs and the same seed and P give the same
    embeddings.
 4. Output: each task turns its partition of syn0 into (id, embedding) rows.
+
+Resume: `_train.json` in the work folder records the token split (with the plan) and the rounds
+finished. A rerun of a killed run (same command and inputs: record.OutputPath) starts after the
+last finished round, from that round's table files, and ends with the same embeddings.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import logging
 import math
 import resource
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Iterator, NamedTuple
 
 import numpy as np
@@ -40,8 +44,10 @@ from spark_n2v import columns as C
 from spark_n2v.config import TrainConfig
 from spark_n2v.errors import UserError
 from spark_n2v.frames import rank_rows
-from spark_n2v.io.files import arrow_fs, delete_folder, load_array, read_parquet, save_array
+from spark_n2v.io.files import (HadoopFiles, arrow_fs, delete_folder, load_array, read_parquet,
+                                save_array)
 from spark_n2v.progress import describe, duration
+from spark_n2v.record import ResumePoints
 from spark_n2v.train import sgns_kernel as kernel
 from spark_n2v.train.trainers import Trainer
 
@@ -51,6 +57,7 @@ TASK_TABLE_BYTES = 1 << 30  # automatic P keeps a task's two table partitions ne
 SHARED_PER_NEGATIVE = 5     # shared negatives per walk per negative (25 for 5): see trainer-notes
 OUTPUT_BATCH_ROWS = 1 << 16  # rows per slice: of initial vectors, of Arrow batches to the JVM
 SMALL_PARTITION_NODES = 16   # fewer nodes per partition than this: warn (bench/train.py, demo graph)
+_RESUME_STATE = "_train.json"  # the token split and the rounds finished: where a rerun resumes
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,14 @@ class Plan:
 
     def table(self, k: int, name: str, part: int) -> str:
         return f"{self.work}/state/{k}/{name}-{part}.npy"
+
+    def as_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, fields: dict) -> Plan:
+        return cls(**{**fields, "sizes": tuple(fields["sizes"]),
+                      "shares": tuple(fields["shares"])})
 
 
 def auto_partitions(nodes: int, dim: int) -> int:
@@ -286,12 +301,61 @@ class SgnsTrainer(Trainer):
 
 
 def train_sgns(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work: str) -> DataFrame:
-    """walks (walk_id, walk) -> embeddings (id, embedding array<float>), trained in P-task rounds."""
+    """walks (walk_id, walk) -> embeddings (id, embedding array<float>), trained in P-task rounds;
+    resumes after the last round a killed run finished in `work`."""
     if C.WALK_ID not in walks.columns:
         raise UserError("{train.trainer=sgns} needs the walks table's walk_id column (long), "
                         "which spark-n2v walk writes; add one, or use {train.trainer=mllib}")
     id_field = walks.schema[C.WALK].dataType.elementType
     spark_id, arrow_id = token_id_types(id_field)
+    points = ResumePoints(spark, work, _RESUME_STATE)
+    split = points.find("tokens")
+    if split:
+        plan, tokens = Plan.from_json(split["plan"]), split["tokens"]
+    else:
+        HadoopFiles(spark, work).delete(work)  # a killed run's unfinished split: start afresh
+        plan, tokens = _split_tokens(spark, walks, cfg, work)
+        points.mark("tokens", plan=plan.as_json(), tokens=tokens)
+    P = plan.partitions
+    tasks = spark.sparkContext.parallelize(range(P), P)
+    first = (points.find("rounds") or {}).get("done")
+    if first is None:
+        describe(spark, "spark-n2v train: initialise tables")
+        tasks.foreach(lambda i: init_task(plan, i))
+        points.mark("rounds", done=0)
+        first = 0
+    else:
+        log.info("train: resuming after round %d of %d", first, plan.rounds)
+        if first:  # a kill between marking a round and deleting its inputs leaves them
+            delete_folder(f"{work}/state/{first - 1}")
+    started, peak = time.perf_counter(), 0
+    for k in range(first, plan.rounds):
+        describe(spark, f"spark-n2v train: round {k + 1} of {plan.rounds}")
+        results = tasks.map(lambda i, k=k: train_task(plan, k, i)).collect()
+        points.mark("rounds", done=k + 1)  # round k + 1's tables are whole: resume from them
+        delete_folder(f"{work}/state/{k}")
+        peak = max(peak, max(r.peak_bytes for r in results))
+        loss = sum(r.loss for r in results) / max(sum(r.pairs for r in results), 1)
+        done = (k + 1 - first) / (plan.rounds - first)  # of this run's rounds
+        elapsed = time.perf_counter() - started
+        log.info("train round %d/%d (epoch %d, chunk %d): loss %.4f per sampled pair, "
+                 "%.0fk tokens/s, ETA %s (slowest task: %.1f s input/output, %.1f s training; "
+                 "peak task memory %.2f GB)",
+                 k + 1, plan.rounds, k // (P * plan.chunks) + 1, plan.chunk(k) + 1, loss,
+                 tokens * plan.epochs / plan.rounds * (k + 1 - first) / elapsed / 1e3,
+                 duration(elapsed / done - elapsed), max(r.io_s for r in results),
+                 max(r.train_s for r in results), peak / 1e9)
+    describe(spark, "spark-n2v train: write embeddings")
+    schema = T.StructType([T.StructField(C.ID, spark_id),
+                           T.StructField(C.EMBEDDING, T.ArrayType(T.FloatType()))])
+    embeddings = spark.range(0, P, 1, P).mapInArrow(
+        lambda it: _embedding_rows(plan, arrow_id, it), schema)
+    return embeddings.withColumn(C.ID, F.col(C.ID).cast(id_field))
+
+
+def _split_tokens(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work: str
+                  ) -> tuple[Plan, int]:
+    """The vocabulary and the token files in `work`: (the plan, tokens per epoch)."""
     describe(spark, "spark-n2v train: vocabulary")
     started = time.perf_counter()
     vocab, nodes = vocabulary(walks, cfg)
@@ -324,28 +388,4 @@ def train_sgns(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work: st
     tokens = write_tokens(walks, vocab, cfg, f"{work}/tokens")
     log.info("train: %s tokens split into %d partitions in %.1f s; %d rounds of %d tasks",
              f"{tokens:,}", P, time.perf_counter() - started, plan.rounds, P)
-
-    tasks = spark.sparkContext.parallelize(range(P), P)
-    describe(spark, "spark-n2v train: initialise tables")
-    tasks.foreach(lambda i: init_task(plan, i))
-    started, peak = time.perf_counter(), 0
-    for k in range(plan.rounds):
-        describe(spark, f"spark-n2v train: round {k + 1} of {plan.rounds}")
-        results = tasks.map(lambda i, k=k: train_task(plan, k, i)).collect()
-        delete_folder(f"{work}/state/{k}")
-        peak = max(peak, max(r.peak_bytes for r in results))
-        loss = sum(r.loss for r in results) / max(sum(r.pairs for r in results), 1)
-        done = (k + 1) / plan.rounds
-        elapsed = time.perf_counter() - started
-        log.info("train round %d/%d (epoch %d, chunk %d): loss %.4f per sampled pair, "
-                 "%.0fk tokens/s, ETA %s (slowest task: %.1f s input/output, %.1f s training; "
-                 "peak task memory %.2f GB)",
-                 k + 1, plan.rounds, k // (P * plan.chunks) + 1, plan.chunk(k) + 1, loss,
-                 tokens * plan.epochs * done / elapsed / 1e3, duration(elapsed / done - elapsed),
-                 max(r.io_s for r in results), max(r.train_s for r in results), peak / 1e9)
-    describe(spark, "spark-n2v train: write embeddings")
-    schema = T.StructType([T.StructField(C.ID, spark_id),
-                           T.StructField(C.EMBEDDING, T.ArrayType(T.FloatType()))])
-    embeddings = spark.range(0, P, 1, P).mapInArrow(
-        lambda it: _embedding_rows(plan, arrow_id, it), schema)
-    return embeddings.withColumn(C.ID, F.col(C.ID).cast(id_field))
+    return plan, tokens

@@ -31,7 +31,9 @@ class Trainer(ABC):
               ) -> DataFrame:
         """walks (walk_id, walk) -> embeddings (id in the walks' id type, embedding
         array<float>), one row per node (at least min_count times in the walks). work_dir:
-        scratch space beside the output, empty when training starts, deleted after."""
+        scratch space beside the output, deleted after; when a killed run of the same job (same
+        command and inputs) is rerun, it holds what that run left, and a trainer may resume from
+        it (sgns resumes after its last finished round)."""
 
 
 def trainer(name: str) -> Trainer:

@@ -12,6 +12,7 @@ from pyspark.ml.functions import array_to_vector
 
 from spark_n2v import streams
 from spark_n2v.cli import main
+from spark_n2v.record import ResumePoints
 from spark_n2v.train import sgns_kernel
 from tests.helpers import fails, macro_f1, planted_partition, write_csv
 
@@ -191,6 +192,38 @@ def test_same_seed_and_partitions_same_embeddings(spark, planted_walks, tmp_path
     assert all(np.array_equal(first[k], again[k]) for k in first)
     other_seed = _train(walks, tmp_path / "c", "--partitions", "3", "--chunks", "2", "--seed", "4")
     assert not all(np.array_equal(first[k], other_seed[k]) for k in first)
+
+
+class _Crash(Exception):
+    """Stands for a killed driver."""
+
+
+def test_killed_training_resumes_after_its_last_round(spark, planted_walks, tmp_path,
+                                                      monkeypatch, caplog):
+    walks, _ = planted_walks
+    flags = ("--partitions", "2", "--chunks", "2", "--epochs", "2")  # 8 rounds
+    real_mark = ResumePoints.mark
+
+    def crash_after_round_three(self, name, **info):
+        real_mark(self, name, **info)
+        if name == "rounds" and info["done"] == 3:
+            raise _Crash()
+
+    monkeypatch.setattr(ResumePoints, "mark", crash_after_round_three)
+    with pytest.raises(_Crash):
+        _train(walks, tmp_path / "out", *flags)
+    monkeypatch.setattr(ResumePoints, "mark", real_mark)
+    assert not (tmp_path / "out").exists()
+    caplog.clear()
+    with caplog.at_level("INFO", logger="spark_n2v"):
+        resumed = _train(walks, tmp_path / "out", *flags)
+    lines = [r.getMessage() for r in caplog.records]
+    assert any("resuming after round 3 of 8" in line for line in lines), lines
+    assert not any("tokens split" in line for line in lines)  # the split was kept
+    assert not (tmp_path / ".out.work").exists()
+    whole = _train(walks, tmp_path / "whole", *flags)
+    assert resumed.keys() == whole.keys()
+    assert all(np.array_equal(resumed[k], whole[k]) for k in whole)
 
 
 def test_run_with_sgns_keeps_integer_ids(spark, tmp_path):
