@@ -95,11 +95,12 @@ def main() -> None:
                         help="planted: share of edges inside a block (default 0.8)")
     parser.add_argument("--pareto", type=float, default=None,
                         help="planted: Pareto shape of node weights (default: uniform endpoints)")
+    parser.add_argument("--blocks", type=int, default=20, help="planted: blocks (default 20)")
     args = parser.parse_args()
     labels = None
     if args.kind == "planted":
-        src, dst, labels = planted_partition(args.nodes, args.edges, 20, args.inside, args.seed,
-                                                 args.pareto)
+        src, dst, labels = planted_partition(args.nodes, args.edges, args.blocks, args.inside,
+                                             args.seed, args.pareto)
     else:
         src, dst = chung_lu(args.nodes, args.edges, 2.2, 1.0, args.seed)
     write(args.folder, src, dst, labels)

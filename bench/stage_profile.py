@@ -51,9 +51,10 @@ def summarise(folder: str) -> dict:
                 "shuffle write": (metrics.get("Shuffle Write Metrics") or {}).get(
                     "Shuffle Write Time", 0) / 1e6})
         elif kind == "SparkListenerJobStart":
-            jobs[event["Job ID"]] = {"start": event["Submission Time"], "stages": event["Stage IDs"],
-                                     "what": event.get("Properties", {}).get(
-                                         "spark.job.description", "")}
+            properties = event.get("Properties", {})
+            jobs[event["Job ID"]] = {"start": event["Submission Time"],
+                                     "stages": event["Stage IDs"],
+                                     "what": properties.get("spark.job.description", "")}
         elif kind == "SparkListenerJobEnd":
             jobs[event["Job ID"]]["end"] = event["Completion Time"]
     per_kind = defaultdict(lambda: defaultdict(float))
