@@ -22,7 +22,10 @@ import sys
 from collections import defaultdict
 
 _STEP = re.compile(r"spark-n2v walk: step (\d+) of (\d+)")
-_KINDS = ("read + shuffle", "phase A + shuffle", "phase B + write")
+# a step job's stages in order: three when q != 1, two when q = 1 (phase A writes the step)
+_KINDS = {3: ("read + shuffle", "phase A + shuffle", "phase B + write"),
+          2: ("read + shuffle", "phase A + write")}
+_ALL_KINDS = ("read + shuffle", "phase A + shuffle", "phase A + write", "phase B + write")
 
 
 def _events(folder: str):
@@ -62,14 +65,12 @@ def summarise(folder: str) -> dict:
     for job in sorted(jobs.values(), key=lambda j: j["start"]):
         match = _STEP.match(job["what"])
         ran = [s for s in sorted(job["stages"]) if s in stages]  # skipped stages never complete
-        if match and len(ran) >= 2:  # the step's job (not its small listing jobs)
+        if match and len(ran) in _KINDS:  # the step's job (not its small listing jobs)
             steps.add(int(match.group(1)))
             step_wall += (job["end"] - job["start"]) / 1000
             first = job["start"] if first is None else first
             last = job["end"]
-            for kind, stage in zip(_KINDS, ran[-3:] if len(ran) >= 3 else [None] + ran):
-                if stage is None:
-                    continue
+            for kind, stage in zip(_KINDS[len(ran)], ran):
                 begin, end = stages[stage]
                 per_kind[kind]["wall"] += (end - begin) / 1000
                 for name in ("task", "run", "gc", "fetch wait", "shuffle write"):
@@ -92,7 +93,7 @@ def table(profile: dict, title: str) -> str:
              f"(+ {profile['between steps s']} s between jobs), assembly {profile['assembly s']} s",
              "", "| stage (mean per step) | wall s | task s | run s | shuffle write s | "
              "fetch wait s | GC s |", "|---|---|---|---|---|---|---|"]
-    for kind in _KINDS:
+    for kind in _ALL_KINDS:
         if kind in profile["stages"]:
             s = profile["stages"][kind]
             lines.append(f"| {kind} | {s['wall']} | {s['task']} | {s['run']} | "

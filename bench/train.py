@@ -64,7 +64,8 @@ def _walks(folder: str, work: str, weighted: bool) -> tuple[str, str]:
     # the walks are kept between runs, but only for the very graph file they were walked on
     edges = os.stat(os.path.join(folder, "edges.parquet"))
     stamp, graph = os.path.join(work, "graph.stamp"), f"{edges.st_size} {edges.st_mtime_ns}"
-    if not os.path.exists(stamp) or open(stamp).read() != graph:
+    walked = open(stamp).read() if os.path.exists(stamp) else None
+    if walked != graph:
         shutil.rmtree(walks, ignore_errors=True)
         if os.path.exists(corpus):
             os.remove(corpus)

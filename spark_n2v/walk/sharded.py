@@ -128,8 +128,7 @@ class ShardedGraph(PreparedGraph):
             walkers = self.start(spark) if step == 1 else self.walking(spark, paths[-1])
             # counts the walkers still walking (a retried task counts twice: only for the log)
             counter = spark.sparkContext.accumulator(0)
-            task = _Step(self.store, law, step - 1, last, cfg.num_walks,
-                         self.blocks(cfg)[1], self.packing)
+            task = self.task(cfg, law, step - 1, last)
             name = f"step-{step:05d}"
             self.step(walkers, task, counter).write.mode("overwrite").parquet(points.path(name))
             moving, live = live, counter.value
@@ -155,6 +154,13 @@ class ShardedGraph(PreparedGraph):
         tasks = max(self.store.shards, -(-walks * cfg.walk_length // ASSEMBLE_STEPS))
         return tasks, -(-walks // tasks)
 
+    def task(self, cfg: WalkConfig, law: kernels.StepLaw | None, index: int, last: int
+             ) -> _Step:
+        """What the tasks of the step from index `index` (or, law None, of the last walkers'
+        decoding) are told."""
+        return _Step(self.store, law, index, last, cfg.num_walks, self.blocks(cfg)[1],
+                     self.packing)
+
     def to_shards(self, packets: DataFrame) -> DataFrame:
         """Packets into their shards' partitions: shard k's in partition k (partition_keys)."""
         return packets.repartition(self.store.shards, store.on_shards(self.keys, F.col(C.SHARD)))
@@ -177,8 +183,7 @@ class ShardedGraph(PreparedGraph):
         out by position (no sort)."""
         tasks, block = self.blocks(cfg)
         final = self.walking(spark, steps[-1]) if steps else self.start(spark)
-        task = _Step(self.store, None, len(steps), len(steps), cfg.num_walks, block,
-                     self.packing)
+        task = self.task(cfg, None, len(steps), len(steps))
         visits = self.to_shards(final).mapInArrow(functools.partial(_decode_last, task), PACKETS)
         if steps:
             visits = visits.unionByName(
