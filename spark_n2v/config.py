@@ -191,6 +191,10 @@ class TrainConfig(_Config):
                                   "keep a task near 1 GiB, 1 for small models); mllib: Word2Vec partitions, "
                                   "more is faster but averages copies and costs quality (default 1)",
                                   _optional(_at_least(1)), run_flag="--train-partitions")
+    workers: int | None = _opt(None, "--workers", "sgns: processes per training task, sharing "
+                               "each snapshot's batches; the embeddings do not depend on it "
+                               "(default: the cores a task has, the executors' cores over P, at "
+                               "most 2)", _optional(_at_least(1)))
     seed: int = _opt(42, "--seed", "random seed (default 42)", _seed)
 
 

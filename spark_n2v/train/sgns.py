@@ -110,6 +110,12 @@ def auto_partitions(nodes: int, dim: int) -> int:
     return max(1, math.ceil(2 * nodes * dim * 4 / TASK_TABLE_BYTES))
 
 
+def task_workers(cores: int, partitions: int) -> int:
+    """Processes per training task by default: the cores each of a round's P tasks has, but no
+    more than a snapshot has batches."""
+    return max(1, min(kernel.SNAPSHOT_BATCHES, cores // partitions))
+
+
 # --- vocabulary and tokens (Spark) -----------------------------------------------------------------
 
 def vocabulary(walks: DataFrame, cfg: TrainConfig) -> tuple[DataFrame, int]:
@@ -247,8 +253,9 @@ class TaskReport(NamedTuple):
     peak_bytes: int    # the Python worker's peak resident memory so far
 
 
-def train_task(plan: Plan, k: int, i: int) -> TaskReport:
-    """Round k (0-based) trains bucket (i, j): syn0[i] against syn1[j]; writes both for round k+1."""
+def train_task(plan: Plan, k: int, i: int, workers: int) -> TaskReport:
+    """Round k (0-based) trains bucket (i, j): syn0[i] against syn1[j] with `workers` processes;
+    writes both for round k+1."""
     P = plan.partitions
     j = (i + k) % P
     started = time.perf_counter()
@@ -263,7 +270,7 @@ def train_task(plan: Plan, k: int, i: int) -> TaskReport:
     loaded = time.perf_counter()
     loss, pairs = (0.0, 0)
     if len(rows) and neg_cum is not None:
-        loss, pairs = kernel.train_bucket(syn0, syn1, rows, cols, neg_cum, law)
+        loss, pairs = kernel.train_bucket(syn0, syn1, rows, cols, neg_cum, law, workers)
     trained = time.perf_counter()
     save_array(plan.table(k + 1, "syn0", i), syn0)
     save_array(plan.table(k + 1, "syn1", j), syn1)
@@ -318,6 +325,7 @@ def train_sgns(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work: st
         points.mark("tokens", plan=plan.as_json(), tokens=tokens)
     P = plan.partitions
     tasks = spark.sparkContext.parallelize(range(P), P)
+    workers = cfg.workers or task_workers(spark.sparkContext.defaultParallelism, P)
     first = (points.find("rounds") or {}).get("done")
     if first is None:
         describe(spark, "spark-n2v train: initialise tables")
@@ -331,17 +339,18 @@ def train_sgns(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work: st
     started, peak = time.perf_counter(), 0
     for k in range(first, plan.rounds):
         describe(spark, f"spark-n2v train: round {k + 1} of {plan.rounds}")
-        results = tasks.map(lambda i, k=k: train_task(plan, k, i)).collect()
+        results = tasks.map(lambda i, k=k: train_task(plan, k, i, workers)).collect()
         points.mark("rounds", done=k + 1)  # round k + 1's tables are whole: resume from them
         delete_folder(f"{work}/state/{k}")
         peak = max(peak, max(r.peak_bytes for r in results))
         loss = sum(r.loss for r in results) / max(sum(r.pairs for r in results), 1)
         done = (k + 1 - first) / (plan.rounds - first)  # of this run's rounds
         elapsed = time.perf_counter() - started
-        log.info("train round %d/%d (epoch %d, chunk %d): loss %.4f per sampled pair, "
-                 "%.0fk tokens/s, ETA %s (slowest task: %.1f s input/output, %.1f s training; "
+        log.info("train round %d/%d (epoch %d, chunk %d, %d worker%s a task): loss %.4f per "
+                 "sampled pair, %.0fk tokens/s, ETA %s (slowest task: %.1f s input/output, %.1f s training; "
                  "peak task memory %.2f GB)",
-                 k + 1, plan.rounds, k // (P * plan.chunks) + 1, plan.chunk(k) + 1, loss,
+                 k + 1, plan.rounds, k // (P * plan.chunks) + 1, plan.chunk(k) + 1, workers,
+                 "" if workers == 1 else "s", loss,
                  tokens * plan.epochs / plan.rounds * (k + 1 - first) / elapsed / 1e3,
                  duration(elapsed / done - elapsed), max(r.io_s for r in results),
                  max(r.train_s for r in results), peak / 1e9)

@@ -13,7 +13,9 @@ What differs, so that the work is matrix products rather than a loop per pair:
 - Negatives are shared by a walk's rows: `shared` draws per walk, each row weighted so that its
   expected negative updates are word2vec's (negatives x its pair count in the bucket).
 - A batch's updates (~512 rows, ~6 walks of 80) are computed from the same tables and applied
-  together: the update is the exact gradient of the batch's objective (tested).
+  together: the update is the exact gradient of the batch's objective (tested). Batches go in
+  snapshots of two, computed from the same tables, so that two processes can compute them at once
+  (`workers`); the updates are then added in batch order, so one process gets the same tables.
 
 Buckets: nodes are split into P partitions; bucket (i, j) holds the pairs whose input node is in
 partition i and whose output node is in partition j, and trains syn0[i] against syn1[j] only.
@@ -21,14 +23,17 @@ Negatives of bucket (i, j) come from partition j's unigram^0.75 law, `negatives`
 bucket (as PyTorch-BigGraph samples negatives within a bucket): a row's negatives follow its
 contexts' partitions, and since nodes are dealt to partitions round-robin by frequency, each
 partition holds about 1/P of both the contexts and the unigram^0.75 mass, so over the P buckets the
-negatives follow the global law. A row or walk with no pair in a bucket costs nothing there, which
-keeps the work per token flat as P grows.
+negatives follow the global law. A walk with no pair in a bucket costs nothing there, but a
+token's row is in every bucket where its walk has centres, so the work grows with P.
 """
 
 from __future__ import annotations
 
+import mmap
+import multiprocessing
+import threading
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import numpy as np
 
@@ -40,6 +45,10 @@ BATCH_ROWS = 512        # rows per batch: ~6 walks of 80 at P = 1, more when sli
 # scatter_add). Measured: 77-node demo graph, lr 0.025: 16 diverges, 4 and 1 do not; 20k-node
 # benchmark graph: macro-F1 0.9038 with 4, 0.9034 uncapped.
 REPEAT_CAP = 4.0
+# Batches computed from one snapshot of the tables, then added in order: the most processes a
+# task can train with. A constant, so that the embeddings do not depend on the processes.
+SNAPSHOT_BATCHES = 2
+WORKER_TIMEOUT_S = 600.0  # a worker silent this long is taken for dead
 
 
 @dataclass(frozen=True)
@@ -101,8 +110,10 @@ def scatter_add(table: np.ndarray, rows: np.ndarray, updates: np.ndarray,
     and on a small graph (77 nodes, so every node repeats in every batch) the tables diverged to
     NaN within one epoch at the default learning rate.
 
-    np.add.at is slow per row (measured: 880 us for 600 rows of 128 floats); instead rows seen once
-    are added by fancy indexing and repeated rows are summed by a one-hot matrix product (~170 us).
+    np.add.at is slow per row (measured: 880 us for 600 rows of 128 floats); instead rows are
+    sorted and each row's updates summed in their order by np.add.reduceat, so a row's sum does
+    not depend on the other rows given (workers adding their own rows of one update get the sums
+    one process gets).
     """
     order = np.argsort(rows, kind="stable")
     ranked = rows[order]
@@ -111,15 +122,13 @@ def scatter_add(table: np.ndarray, rows: np.ndarray, updates: np.ndarray,
         table[rows] += updates
         return
     last = np.r_[first[1:], True]
-    single = first & last
+    single = first & last  # reduceat is slow per group: rows seen once are added as they are
     table[ranked[single]] += updates[order[single]]
     repeated = ~single
-    group = np.cumsum(first[repeated]) - 1
-    onehot = np.zeros((group[-1] + 1, len(group)), updates.dtype)
-    onehot[group, np.arange(len(group))] = 1.0
-    summed = onehot @ updates[order[repeated]]
+    starts = np.flatnonzero(first[repeated])
+    summed = np.add.reduceat(updates[order[repeated]], starts, axis=0)
     if np.isfinite(repeat_cap):
-        counts = np.bincount(group).astype(updates.dtype)
+        counts = np.diff(np.r_[starts, repeated.sum()]).astype(updates.dtype)
         summed *= np.minimum(1.0, repeat_cap / counts)[:, None]
     table[ranked[repeated & first]] += summed
 
@@ -189,39 +198,223 @@ def batch_rows(rows_i: int, rows_j: int, law: BucketLaw) -> int:
     return int(max(1, min(BATCH_ROWS, law.repeat_cap * min(rows_i, rows_j))))
 
 
+class Update(NamedTuple):
+    """One batch's updates, computed from a snapshot of the tables, to be added in batch order."""
+
+    out_rows: np.ndarray   # rows of syn1 (may repeat)
+    out_step: np.ndarray   # their updates
+    in_rows: np.ndarray    # rows of syn0 (may repeat)
+    in_step: np.ndarray
+    loss: float            # sum of positive-pair losses, on sampled batches only
+    pairs: int
+
+
+def batch_update(syn0: np.ndarray, syn1: np.ndarray, rows: Tokens, cols: Tokens,
+                 neg_cum: np.ndarray, law: BucketLaw, batch: Batch, lr: np.float32,
+                 sampled: bool) -> Update:
+    """The batch's gradient-ascent step on its part of the skip-gram objective."""
+    u = uniforms(law.seed, batch.walk[:, None], law.key, np.arange(law.shared)[None, :],
+                 SGNS_NEGATIVE)
+    negs = np.minimum(np.searchsorted(neg_cum, u, "right"), len(neg_cum) - 1)
+    m = batch.cols.shape[1]
+    outputs = np.concatenate([cols.local[batch.cols], negs], axis=1)  # (B, m + shared)
+    U = syn0[rows.local[batch.rows]]                                  # (B, n, d)
+    V = syn1[outputs]                                                  # (B, m + shared, d)
+    S = _sigmoid(U @ V.transpose(0, 2, 1))
+    dist = np.abs(rows.pos[batch.rows][:, :, None] - cols.pos[batch.cols][:, None, :])
+    mask = ((dist > 0) & (dist <= cols.win[batch.cols][:, None, :])
+            & batch.rows_ok[:, :, None] & batch.cols_ok[:, None, :])
+    row_pairs = mask.sum(axis=2, dtype=np.float32)  # (B, n): padding and pairless rows 0
+    loss, pairs = 0.0, 0
+    if sampled:  # the loss is for progress reports: a sample of batches is enough
+        loss = -float(np.log(np.maximum(S[:, :, :m][mask], 1e-12)).sum())
+        pairs = int(row_pairs.sum())
+    # d log sigmoid(s) / ds = 1 - sigmoid(s) for pairs, -sigmoid(s) for negatives; row r's
+    # negatives weigh negatives x pairs(r) / shared
+    G = np.empty_like(S)
+    G[:, :, :m] = (1.0 - S[:, :, :m]) * mask * lr
+    G[:, :, m:] = S[:, :, m:] * (row_pairs * (-np.float32(law.negatives / law.shared) * lr))[
+        :, :, None]
+    out_ok = np.concatenate([batch.cols_ok, np.ones(negs.shape, bool)], axis=1)
+    live = row_pairs > 0  # rows without a pair here have a zero update
+    return Update(outputs[out_ok], (G.transpose(0, 2, 1) @ U)[out_ok],
+                  rows.local[batch.rows][live], (G @ V)[live], loss, pairs)
+
+
+def apply_update(syn0: np.ndarray, syn1: np.ndarray, update: Update, repeat_cap: float,
+                 worker: int = 0, workers: int = 1) -> None:
+    """Add the update to the tables; with several workers adding one update, worker w takes the
+    tables t (syn1 = 0, syn0 = 1) with t mod workers = w."""
+    if worker == 0 % workers:
+        scatter_add(syn1, update.out_rows, update.out_step, repeat_cap)
+    if worker == 1 % workers:
+        scatter_add(syn0, update.in_rows, update.in_step, repeat_cap)
+
+
 def train_bucket(syn0: np.ndarray, syn1: np.ndarray, rows: Tokens, cols: Tokens,
-                 neg_cum: np.ndarray, law: BucketLaw) -> tuple[float, int]:
+                 neg_cum: np.ndarray, law: BucketLaw, workers: int = 1) -> tuple[float, int]:
     """Train input table syn0 (partition i) against output table syn1 (partition j) in place on
     the pairs of rows (partition i's tokens) and cols (partition j's tokens: centres, with their
     reduced windows). Returns (sum of positive-pair losses, number of positive pairs), both
-    over a sample of the batches (for progress lines)."""
+    over a sample of the batches (for progress lines).
+
+    Batches go in snapshots of SNAPSHOT_BATCHES: each batch of a snapshot is computed from the
+    tables as the snapshot found them, then the updates are added in batch order. `workers`
+    processes share the work (batch b of a snapshot is computed by worker b mod workers; then
+    each table takes every batch's updates, in order, from one worker), so the embeddings do not
+    depend on it."""
     total = max(len(rows), 1)
-    neg_scale = np.float32(law.negatives / law.shared)
-    loss, pairs = 0.0, 0
+    snapshots: list[list[tuple[int, Batch, np.float32]]] = [[]]
     for k, batch in enumerate(batches(rows, cols, batch_rows(len(syn0), len(syn1), law))):
+        if len(snapshots[-1]) == SNAPSHOT_BATCHES:
+            snapshots.append([])
         lr = np.float32(law.lr_start + (law.lr_end - law.lr_start) * (batch.first_row / total))
-        u = uniforms(law.seed, batch.walk[:, None], law.key, np.arange(law.shared)[None, :],
-                     SGNS_NEGATIVE)
-        negs = np.minimum(np.searchsorted(neg_cum, u, "right"), len(neg_cum) - 1)
-        m = batch.cols.shape[1]
-        outputs = np.concatenate([cols.local[batch.cols], negs], axis=1)  # (B, m + shared)
-        U = syn0[rows.local[batch.rows]]                                  # (B, n, d)
-        V = syn1[outputs]                                                  # (B, m + shared, d)
-        S = _sigmoid(U @ V.transpose(0, 2, 1))
-        dist = np.abs(rows.pos[batch.rows][:, :, None] - cols.pos[batch.cols][:, None, :])
-        mask = ((dist > 0) & (dist <= cols.win[batch.cols][:, None, :])
-                & batch.rows_ok[:, :, None] & batch.cols_ok[:, None, :])
-        row_pairs = mask.sum(axis=2, dtype=np.float32)  # (B, n): padding and pairless rows 0
-        if k % 16 == 0:  # the loss is for progress reports: a sample of batches is enough
-            loss -= float(np.log(np.maximum(S[:, :, :m][mask], 1e-12)).sum())
-            pairs += int(row_pairs.sum())
-        # d log sigmoid(s) / ds = 1 - sigmoid(s) for pairs, -sigmoid(s) for negatives; row r's
-        # negatives weigh negatives x pairs(r) / shared
-        G = np.empty_like(S)
-        G[:, :, :m] = (1.0 - S[:, :, :m]) * mask * lr
-        G[:, :, m:] = S[:, :, m:] * (row_pairs * (-neg_scale * lr))[:, :, None]
-        out_ok = np.concatenate([batch.cols_ok, np.ones(negs.shape, bool)], axis=1)
-        scatter_add(syn1, outputs[out_ok], (G.transpose(0, 2, 1) @ U)[out_ok], law.repeat_cap)
-        live = row_pairs > 0  # rows without a pair here have a zero update
-        scatter_add(syn0, rows.local[batch.rows][live], (G @ V)[live], law.repeat_cap)
+        snapshots[-1].append((k, batch, lr))
+    workers = max(1, min(workers, SNAPSHOT_BATCHES))
+    if workers == 1 or len(snapshots) < 2:  # one snapshot: not worth a process
+        return _train_snapshots(syn0, syn1, rows, cols, neg_cum, law, snapshots, 0, None)
+    return _train_forked(syn0, syn1, rows, cols, neg_cum, law, snapshots, workers)
+
+
+class _Scratch:
+    """One snapshot's updates in shared memory, a slot per batch, so that a worker can add the
+    batches others computed."""
+
+    def __init__(self, snapshots, law: BucketLaw, dim: int):
+        batches = [batch for snapshot in snapshots for _, batch, _ in snapshot]
+        outputs = max(int(b.cols_ok.sum()) + len(b.walk) * law.shared for b in batches)
+        inputs = max(int(b.rows_ok.sum()) for b in batches)
+        self.sizes = _shared(np.zeros((SNAPSHOT_BATCHES, 2), np.int64))
+        self.out_rows = _shared(np.zeros((SNAPSHOT_BATCHES, outputs), np.int64))
+        self.out_step = _shared(np.zeros((SNAPSHOT_BATCHES, outputs, dim), np.float32))
+        self.in_rows = _shared(np.zeros((SNAPSHOT_BATCHES, inputs), np.int64))
+        self.in_step = _shared(np.zeros((SNAPSHOT_BATCHES, inputs, dim), np.float32))
+
+    def put(self, slot: int, update: Update) -> None:
+        n, m = len(update.out_rows), len(update.in_rows)
+        self.sizes[slot] = n, m
+        self.out_rows[slot, :n], self.out_step[slot, :n] = update.out_rows, update.out_step
+        self.in_rows[slot, :m], self.in_step[slot, :m] = update.in_rows, update.in_step
+
+    def get(self, slot: int) -> Update:
+        n, m = self.sizes[slot]
+        return Update(self.out_rows[slot, :n], self.out_step[slot, :n], self.in_rows[slot, :m],
+                      self.in_step[slot, :m], 0.0, 0)
+
+
+class _Barrier:
+    """A barrier of forked workers on one semaphore each: a wait posts to every other worker and
+    takes workers - 1 posts (~25 us, against ~150 us for multiprocessing.Barrier, twice per
+    snapshot). A post from a worker already in the next wait counts for this one; that is safe,
+    as that worker passed this wait only after everyone had arrived."""
+
+    def __init__(self, context, workers: int):
+        self.workers = workers
+        self.posts = [context.Semaphore(0) for _ in range(workers)]
+        self.broken = _shared(np.zeros(1, np.int8))
+
+    def wait(self, worker: int) -> None:
+        for other, post in enumerate(self.posts):
+            if other != worker:
+                post.release()
+        for _ in range(self.workers - 1):
+            if not self.posts[worker].acquire(timeout=WORKER_TIMEOUT_S) or self.broken[0]:
+                raise threading.BrokenBarrierError
+
+    def abort(self) -> None:
+        self.broken[0] = 1
+        for post in self.posts:
+            for _ in range(self.workers):
+                post.release()
+
+
+class _Sync(NamedTuple):
+    """What forked workers share besides the tables."""
+
+    workers: int
+    barrier: _Barrier
+    scratch: _Scratch
+
+
+def _train_snapshots(syn0, syn1, rows, cols, neg_cum, law, snapshots, worker: int,
+                     sync: _Sync | None) -> tuple[float, int]:
+    """Worker `worker`'s share of every snapshot; alone (sync None) it is all of it."""
+    workers = sync.workers if sync else 1
+    loss, pairs = 0.0, 0
+    for snapshot in snapshots:
+        updates = {}
+        for b, (k, batch, lr) in enumerate(snapshot):
+            if b % workers == worker:
+                updates[b] = batch_update(syn0, syn1, rows, cols, neg_cum, law, batch, lr,
+                                          sampled=k % 16 == 0)
+                loss, pairs = loss + updates[b].loss, pairs + updates[b].pairs
+                if sync:
+                    sync.scratch.put(b, updates[b])
+        if sync:
+            sync.barrier.wait(worker)  # every batch of the snapshot computed from the same tables
+            updates = {b: sync.scratch.get(b) for b in range(len(snapshot))}
+        for b in range(len(snapshot)):
+            apply_update(syn0, syn1, updates[b], law.repeat_cap, worker, workers)
+        if sync:
+            sync.barrier.wait(worker)  # the snapshot added everywhere before the next is computed
     return loss, pairs
+
+
+def _shared(array: np.ndarray) -> np.ndarray:
+    """A copy of `array` in memory that forked processes share (anonymous MAP_SHARED)."""
+    buffer = mmap.mmap(-1, max(array.nbytes, 1))
+    shared = np.frombuffer(buffer, array.dtype, array.size).reshape(array.shape)
+    shared[...] = array
+    return shared
+
+
+def _train_forked(syn0, syn1, rows, cols, neg_cum, law, snapshots, workers: int
+                  ) -> tuple[float, int]:
+    """`workers` - 1 forked processes beside this one, on tables in shared memory. Whoever fails
+    breaks the barrier, so the others stop too; a worker's error is raised here."""
+    context = multiprocessing.get_context("fork")
+    sync = _Sync(workers, _Barrier(context, workers),
+                 _Scratch(snapshots, law, syn0.shape[1]))
+    tables = _shared(syn0), _shared(syn1)
+    children = []
+    for w in range(1, workers):
+        receive, send = context.Pipe(duplex=False)
+        child = context.Process(target=_worker_main, daemon=True,
+                                args=(tables, rows, cols, neg_cum, law, snapshots, w, sync, send))
+        child.start()
+        send.close()
+        children.append((child, receive))
+    loss, pairs = 0.0, 0
+    try:
+        loss, pairs = _train_snapshots(*tables, rows, cols, neg_cum, law, snapshots, 0, sync)
+    except threading.BrokenBarrierError:
+        pass  # a worker failed: its answer below says why
+    except BaseException:
+        sync.barrier.abort()
+        raise
+    finally:
+        answers = [_answer(child, receive) for child, receive in children]
+    for w, answer in enumerate(answers, 1):
+        if isinstance(answer, str):
+            raise RuntimeError(f"sgns training worker {w} of {workers} failed: {answer}")
+        loss, pairs = loss + answer[0], pairs + answer[1]
+    syn0[...], syn1[...] = tables
+    return loss, pairs
+
+
+def _answer(child, receive) -> tuple[float, int] | str:
+    try:
+        answer = receive.recv() if receive.poll(WORKER_TIMEOUT_S) else "no answer"
+    except EOFError:
+        child.join(WORKER_TIMEOUT_S)
+        answer = f"exited without an answer (exit code {child.exitcode})"
+    child.join()
+    return answer
+
+
+def _worker_main(tables, rows, cols, neg_cum, law, snapshots, worker, sync, send) -> None:
+    try:
+        send.send(_train_snapshots(*tables, rows, cols, neg_cum, law, snapshots, worker, sync))
+    except BaseException as error:  # noqa: BLE001 - reported to the parent, which raises
+        sync.barrier.abort()
+        send.send(f"{type(error).__name__}: {error}")

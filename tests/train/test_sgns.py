@@ -4,6 +4,8 @@ embeddings, and bad flags are refused like the pipeline's."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -93,6 +95,54 @@ def test_rows_without_pairs_in_a_bucket_do_not_train_there():
     sgns_kernel.train_bucket(U2, V2, extra, cols, sgns_kernel.negative_table(counts), law)
     np.testing.assert_array_equal(U, U2)
     np.testing.assert_array_equal(V, V2)
+
+
+def _walks_case(walks=40, length=30, nodes=50, dim=8):
+    """Random walks as one bucket (P = 1), with tables: many batches, so many snapshots."""
+    rng = np.random.default_rng(5)
+    walk, pos = np.repeat(np.arange(walks), length), np.tile(np.arange(length), walks)
+    node = rng.integers(0, nodes, walks * length)
+    tokens = sgns_kernel.Tokens.sorted(walk, pos, node,
+                                       sgns_kernel.reduced_windows(5, walk, pos, 5))
+    syn0 = rng.normal(0, 0.1, (nodes, dim)).astype(np.float32)
+    syn1 = rng.normal(0, 0.1, (nodes, dim)).astype(np.float32)
+    neg_cum = sgns_kernel.negative_table(np.bincount(node, minlength=nodes) + 1)
+    law = sgns_kernel.BucketLaw(lr_start=0.025, lr_end=0.001, negatives=5, shared=10, seed=5,
+                                key=0)
+    return tokens, syn0, syn1, neg_cum, law
+
+
+def test_two_workers_train_exactly_as_one(monkeypatch):
+    tokens, syn0, syn1, neg_cum, law = _walks_case()
+    forked = []
+    original = sgns_kernel._train_forked
+    monkeypatch.setattr(sgns_kernel, "_train_forked",
+                        lambda *a: forked.append(a[-1]) or original(*a))
+    results = []
+    for workers in (1, 2):
+        U, V = syn0.copy(), syn1.copy()
+        loss = sgns_kernel.train_bucket(U, V, tokens, tokens, neg_cum, law, workers)
+        results.append((U, V, loss))
+    assert forked == [2], "the second run must train in two processes"
+    (U1, V1, loss1), (U2, V2, loss2) = results
+    assert not np.array_equal(U1, syn0), "the case must train"
+    np.testing.assert_array_equal(U1, U2)
+    np.testing.assert_array_equal(V1, V2)
+    assert loss1 == loss2
+
+
+def test_a_failing_worker_stops_the_bucket_with_its_error(monkeypatch):
+    tokens, syn0, syn1, neg_cum, law = _walks_case()
+    parent, original = os.getpid(), sgns_kernel.batch_update
+
+    def fails_in_the_child(*args, **kwargs):
+        if os.getpid() != parent:
+            raise MemoryError("out of memory in the child")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(sgns_kernel, "batch_update", fails_in_the_child)
+    with pytest.raises(RuntimeError, match="worker 1 of 2 failed: MemoryError: out of memory"):
+        sgns_kernel.train_bucket(syn0, syn1, tokens, tokens, neg_cum, law, workers=2)
 
 
 def test_reduced_windows_are_uniform_on_one_to_window():
@@ -186,8 +236,10 @@ def test_same_seed_and_partitions_same_embeddings(spark, planted_walks, tmp_path
     # the same walks, stored in 3 files instead of however many the walk stage wrote
     reshuffled = str(tmp_path / "walks3")
     spark.read.parquet(walks).repartition(3).write.parquet(reshuffled)
-    first = _train(walks, tmp_path / "a", "--partitions", "3", "--chunks", "2")
-    again = _train(reshuffled, tmp_path / "b", "--partitions", "3", "--chunks", "2")
+    # ... and trained with one process per task, then two
+    first = _train(walks, tmp_path / "a", "--partitions", "3", "--chunks", "2", "--workers", "1")
+    again = _train(reshuffled, tmp_path / "b", "--partitions", "3", "--chunks", "2",
+                   "--workers", "2")
     assert first.keys() == again.keys()
     assert all(np.array_equal(first[k], again[k]) for k in first)
     other_seed = _train(walks, tmp_path / "c", "--partitions", "3", "--chunks", "2", "--seed", "4")
