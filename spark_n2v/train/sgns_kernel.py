@@ -12,10 +12,10 @@ What differs, so that the work is matrix products rather than a loop per pair:
   thread at P = 1 against gensim's ~70k).
 - Negatives are shared by a walk's rows: `shared` draws per walk, each row weighted so that its
   expected negative updates are word2vec's (negatives x its pair count in the bucket).
-- A batch's updates (~512 rows, ~6 walks of 80) are computed from the same tables and applied
-  together: the update is the exact gradient of the batch's objective (tested). Batches go in
-  snapshots of two, computed from the same tables, so that two processes can compute them at once
-  (`workers`); the updates are then added in batch order, so one process gets the same tables.
+- A snapshot's updates (~1024 rows, ~12 walks of 80) are computed from the same tables and applied
+  together: the update is the exact gradient of the snapshot's objective (tested). A snapshot is
+  computed as two batches, so that two processes can compute it at once (`workers`); the tables
+  are the same whether one process or two computed it.
 
 Buckets: nodes are split into P partitions; bucket (i, j) holds the pairs whose input node is in
 partition i and whose output node is in partition j, and trains syn0[i] against syn1[j] only.
@@ -40,12 +40,12 @@ import numpy as np
 from spark_n2v.streams import SGNS_CHUNK, SGNS_INIT, SGNS_NEGATIVE, SGNS_WINDOW, uniforms
 
 MIN_LR_FRACTION = 1e-4  # word2vec and gensim decay the learning rate to start x 1e-4
-BATCH_ROWS = 512        # rows per batch: ~6 walks of 80 at P = 1, more when slices are short
+SNAPSHOT_ROWS = 1024    # rows updated from one snapshot: ~12 walks of 80 at P = 1
 # A row repeated c times in a batch takes min(c, REPEAT_CAP) times its mean update (see
 # scatter_add). Measured: 77-node demo graph, lr 0.025: 16 diverges, 4 and 1 do not; 20k-node
 # benchmark graph: macro-F1 0.9038 with 4, 0.9034 uncapped.
 REPEAT_CAP = 4.0
-# Batches computed from one snapshot of the tables, then added in order: the most processes a
+# Batches computed from one snapshot of the tables, then added together: the most processes a
 # task can train with. A constant, so that the embeddings do not depend on the processes.
 SNAPSHOT_BATCHES = 2
 WORKER_TIMEOUT_S = 600.0  # a worker silent this long is taken for dead
@@ -133,7 +133,7 @@ def scatter_add(table: np.ndarray, rows: np.ndarray, updates: np.ndarray,
     table[ranked[repeated & first]] += summed
 
 
-def batches(rows: Tokens, cols: Tokens, limit: int = BATCH_ROWS) -> Iterator[Batch]:
+def batches(rows: Tokens, cols: Tokens, limit: int) -> Iterator[Batch]:
     """The bucket's walks in order (those with both rows and columns), in batches of about `limit`
     rows (whole walks), each with its walks' rows and columns as (walks x longest) index matrices
     and validity masks."""
@@ -191,11 +191,12 @@ class BucketLaw:
 
 
 def batch_rows(rows_i: int, rows_j: int, law: BucketLaw) -> int:
-    """Rows per batch: BATCH_ROWS, but at most repeat_cap x the smaller table, so that on small
-    tables the mean row repeats under the cap and only hubs reach it. Measured on the 77-node demo
-    graph (bench/train.py, 50 splits): P = 4 (19-node tables) macro-F1 0.877 with 512-row batches,
-    0.974 with this limit; P = 1 0.963 and 0.964."""
-    return int(max(1, min(BATCH_ROWS, law.repeat_cap * min(rows_i, rows_j))))
+    """Rows per batch: a snapshot's share of SNAPSHOT_ROWS, but a snapshot at most repeat_cap x
+    the smaller table, so that on small tables the mean row repeats under the cap and only hubs
+    reach it. Measured on the 77-node demo graph (bench/train.py, 50 splits): P = 4 (19-node
+    tables) macro-F1 0.877 with 512-row batches, 0.974 with this limit; P = 1 0.963 and 0.964."""
+    snapshot = min(SNAPSHOT_ROWS, law.repeat_cap * min(rows_i, rows_j))
+    return int(max(1, snapshot // SNAPSHOT_BATCHES))
 
 
 class Update(NamedTuple):
@@ -241,14 +242,17 @@ def batch_update(syn0: np.ndarray, syn1: np.ndarray, rows: Tokens, cols: Tokens,
                   rows.local[batch.rows][live], (G @ V)[live], loss, pairs)
 
 
-def apply_update(syn0: np.ndarray, syn1: np.ndarray, update: Update, repeat_cap: float,
-                 worker: int = 0, workers: int = 1) -> None:
-    """Add the update to the tables; with several workers adding one update, worker w takes the
-    tables t (syn1 = 0, syn0 = 1) with t mod workers = w."""
+def apply_updates(syn0: np.ndarray, syn1: np.ndarray, updates: list[Update],
+                  repeat_cap: float, worker: int = 0, workers: int = 1) -> None:
+    """Add a snapshot's updates (in batch order) to the tables, as one: a row repeated c times in
+    the snapshot takes min(1, repeat_cap / c) of its summed update. With several workers, worker
+    w adds to the tables t (syn1 = 0, syn0 = 1) with t mod workers = w."""
     if worker == 0 % workers:
-        scatter_add(syn1, update.out_rows, update.out_step, repeat_cap)
+        scatter_add(syn1, np.concatenate([u.out_rows for u in updates]),
+                    np.concatenate([u.out_step for u in updates]), repeat_cap)
     if worker == 1 % workers:
-        scatter_add(syn0, update.in_rows, update.in_step, repeat_cap)
+        scatter_add(syn0, np.concatenate([u.in_rows for u in updates]),
+                    np.concatenate([u.in_step for u in updates]), repeat_cap)
 
 
 def train_bucket(syn0: np.ndarray, syn1: np.ndarray, rows: Tokens, cols: Tokens,
@@ -259,10 +263,10 @@ def train_bucket(syn0: np.ndarray, syn1: np.ndarray, rows: Tokens, cols: Tokens,
     over a sample of the batches (for progress lines).
 
     Batches go in snapshots of SNAPSHOT_BATCHES: each batch of a snapshot is computed from the
-    tables as the snapshot found them, then the updates are added in batch order. `workers`
+    tables as the snapshot found them, then the snapshot's updates are added as one. `workers`
     processes share the work (batch b of a snapshot is computed by worker b mod workers; then
-    each table takes every batch's updates, in order, from one worker), so the embeddings do not
-    depend on it."""
+    each table takes the snapshot's updates from one worker), so the embeddings do not depend on
+    it."""
     total = max(len(rows), 1)
     snapshots: list[list[tuple[int, Batch, np.float32]]] = [[]]
     for k, batch in enumerate(batches(rows, cols, batch_rows(len(syn0), len(syn1), law))):
@@ -353,8 +357,8 @@ def _train_snapshots(syn0, syn1, rows, cols, neg_cum, law, snapshots, worker: in
         if sync:
             sync.barrier.wait(worker)  # every batch of the snapshot computed from the same tables
             updates = {b: sync.scratch.get(b) for b in range(len(snapshot))}
-        for b in range(len(snapshot)):
-            apply_update(syn0, syn1, updates[b], law.repeat_cap, worker, workers)
+        apply_updates(syn0, syn1, [updates[b] for b in range(len(snapshot))], law.repeat_cap,
+                      worker, workers)
         if sync:
             sync.barrier.wait(worker)  # the snapshot added everywhere before the next is computed
     return loss, pairs
