@@ -57,6 +57,7 @@ TASK_TABLE_BYTES = 1 << 30  # automatic P keeps a task's two table partitions ne
 SHARED_PER_NEGATIVE = 5     # shared negatives per walk per negative (25 for 5): see trainer-notes
 OUTPUT_BATCH_ROWS = 1 << 16  # rows per slice: of initial vectors, of Arrow batches to the JVM
 SMALL_PARTITION_NODES = 16   # fewer nodes per partition than this: warn (bench/train.py, demo graph)
+TOKEN_ROW_GROUP = 1 << 18   # token rows per Parquet row group a task writes
 _RESUME_STATE = "_train.json"  # the token split and the rounds finished: where a rerun resumes
 
 
@@ -140,11 +141,12 @@ def _token_rows(seed: int, window: int, chunks: int, id_type: pa.DataType,
     for batch in batches:
         walks = batch.column(C.WALK)
         lengths = pc.list_value_length(walks).fill_null(0).to_numpy().astype(np.int64)
-        walk_id = np.repeat(batch.column(C.WALK_ID).to_numpy(), lengths)
+        walks_id = batch.column(C.WALK_ID).to_numpy()
+        walk_id = np.repeat(walks_id, lengths)
         starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
         pos = np.arange(len(walk_id), dtype=np.int64) - starts
         yield pa.RecordBatch.from_arrays([
-            pa.array(walk_id), pa.array(kernel.chunk_of(seed, walk_id, chunks)),
+            pa.array(walk_id), pa.array(np.repeat(kernel.chunk_of(seed, walks_id, chunks), lengths)),
             pa.array(pos.astype(np.int32)),
             pc.list_flatten(walks).cast(id_type),
             pa.array(kernel.reduced_windows(seed, walk_id, pos, window).astype(np.int16))],
@@ -176,13 +178,26 @@ _TOKEN_FILE_COLUMNS = [C.WALK_ID, C.POS, C.LOCAL, C.WIN]
 
 
 def _write_token_files(folder: str, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """Stream a task's tokens into folder/part=i/chunk=c/task-N.parquet. The name depends on the
-    task only: a retried task rewrites the same file with the same rows (staged, then renamed)."""
+    """Stream a task's tokens into folder/part=i/chunk=c/task-N.parquet, in row groups of about
+    TOKEN_ROW_GROUP rows (Arrow batches hold 10k rows: a row group per batch and file made the
+    files slow to write and to read every round). The name depends on the task only: a retried
+    task rewrites the same file with the same rows (staged, then renamed)."""
     from pyspark import TaskContext
     task = TaskContext.get().partitionId()
     writers: dict[tuple[int, int], tuple[pq.ParquetWriter, str, str]] = {}
+    pending: dict[tuple[int, int], list[pa.Table]] = {}
     counts: dict[tuple[int, int], int] = {}
     fs, root = arrow_fs(folder)
+
+    def flush(group: tuple[int, int]) -> None:
+        table = pa.concat_tables(pending.pop(group))
+        if group not in writers:
+            final = f"{root}/{C.PART}={group[0]}/{C.CHUNK}={group[1]}/task-{task:05d}.parquet"
+            staged = final + ".incomplete"
+            fs.create_dir(final.rsplit("/", 1)[0], recursive=True)
+            writers[group] = (pq.ParquetWriter(staged, table.schema, filesystem=fs), staged, final)
+        writers[group][0].write_table(table, row_group_size=len(table))
+
     try:
         for batch in batches:
             table = pa.Table.from_batches([batch])
@@ -194,14 +209,12 @@ def _write_token_files(folder: str, batches: Iterator[pa.RecordBatch]) -> Iterat
             table = table.select(_TOKEN_FILE_COLUMNS).take(order)
             for a, b in zip(cuts[:-1], cuts[1:]):
                 group = (int(key[a] >> 32), int(key[a] & 0xFFFFFFFF))
-                if group not in writers:
-                    final = f"{root}/{C.PART}={group[0]}/{C.CHUNK}={group[1]}/task-{task:05d}.parquet"
-                    staged = final + ".incomplete"
-                    fs.create_dir(final.rsplit("/", 1)[0], recursive=True)
-                    writers[group] = (pq.ParquetWriter(staged, table.schema, filesystem=fs),
-                                      staged, final)
-                writers[group][0].write_table(table.slice(a, b - a))
+                pending.setdefault(group, []).append(table.slice(a, b - a))
                 counts[group] = counts.get(group, 0) + int(b - a)
+                if sum(len(t) for t in pending[group]) >= TOKEN_ROW_GROUP:
+                    flush(group)
+        for group in list(pending):
+            flush(group)
     finally:
         for writer, _, _ in writers.values():
             writer.close()
