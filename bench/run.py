@@ -42,6 +42,7 @@ class Result:
     steps: int
     prepare_s: float | None = None  # ours: the stages' own times, from the output's _run.json
     walk_s: float | None = None
+    train_s: float | None = None
 
     @property
     def steps_per_s(self) -> float | None:
@@ -189,7 +190,7 @@ def run_pair(suite: str, name: str, folder: str, nodes: int, walks: int, length:
         stages = stage_seconds(command[command.index("--output") + 1]) if "PecanPy" not in tool \
             else {}
         results.append(Result(suite, name, tool, label, seconds, peak, steps,
-                              stages.get("prepare"), stages.get("walk")))
+                              stages.get("prepare"), stages.get("walk"), stages.get("train")))
         shown = f"{seconds:.1f} s" if seconds else f"did not finish in {timeout:.0f} s"
         if stages:
             shown += f" (prepare {stages.get('prepare', 0):.1f} s, walk {stages.get('walk', 0):.1f} s)"
@@ -200,7 +201,8 @@ def run_pair(suite: str, name: str, folder: str, nodes: int, walks: int, length:
 
 def table(results: list[Result], peer_timeout: float) -> str:
     lines = ["| suite | graph | tool | walks | wall s | steps/s | prepare s | walk s | "
-             "walk steps/s | peak GB | time vs PecanPy |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "walk steps/s | train s | peak GB | time vs PecanPy |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     peers = {(r.suite, r.graph): r for r in results if "PecanPy" in r.tool}
     for r in results:
         peer = peers.get((r.suite, r.graph))
@@ -215,8 +217,9 @@ def table(results: list[Result], peer_timeout: float) -> str:
         walk_rate = f"{r.walk_steps_per_s / 1e6:.2f}M" if r.walk_steps_per_s else "-"
         prepare = f"{r.prepare_s:.1f}" if r.prepare_s else "-"
         walk = f"{r.walk_s:.1f}" if r.walk_s else "-"
+        train = f"{r.train_s:.1f}" if r.train_s else "-"
         lines.append(f"| {r.suite} | {r.graph} | {r.tool} | {r.walks} | {wall} | {rate} | "
-                     f"{prepare} | {walk} | {walk_rate} | {r.peak_gb:.2f} | {ratio} |")
+                     f"{prepare} | {walk} | {walk_rate} | {train} | {r.peak_gb:.2f} | {ratio} |")
     return "\n".join(lines)
 
 
@@ -282,6 +285,10 @@ def main() -> None:
             results += run_pair("scaling", f"planted {edges // 10 // 1000}k/{edges // 10**6}M",
                                 folder, _nodes(folder), 10, 80, 0.5, 2.0, args, with_peer=False)
     if "e2e" in suites:
+        # a small graph: fixed costs (JVM start, a Spark job per step of the store and per round)
+        small = generate("planted", 1_500, 15_000, args.work)
+        results += run_pair("e2e", "planted 1.5k/15k", small, _nodes(small), 10, 80, 1.0, 1.0,
+                            args, train=True)
         folder = generate("planted", 20_000, 200_000, args.work)
         results += run_pair("e2e", "planted 20k/200k", folder, _nodes(folder), 10, 80, 1.0, 1.0,
                             args, train=True)
