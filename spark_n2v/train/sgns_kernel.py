@@ -23,8 +23,10 @@ Negatives of bucket (i, j) come from partition j's unigram^0.75 law, `negatives`
 bucket (as PyTorch-BigGraph samples negatives within a bucket): a row's negatives follow its
 contexts' partitions, and since nodes are dealt to partitions round-robin by frequency, each
 partition holds about 1/P of both the contexts and the unigram^0.75 mass, so over the P buckets the
-negatives follow the global law. A walk with no pair in a bucket costs nothing there, but a
-token's row is in every bucket where its walk has centres, so the work grows with P.
+negatives follow the global law. A bucket trains only the tokens with a pair in it (`paired`),
+but a token has pairs in every partition its windows reach (most of the 16 at P = 16, window 10):
+the pairs are the same whatever P, the rows gathered and scattered grow with P (see the closing
+notes of issue 15 for the measured cost).
 """
 
 from __future__ import annotations
@@ -69,6 +71,10 @@ class Tokens:
 
     def __len__(self) -> int:
         return len(self.walk)
+
+    def subset(self, keep: np.ndarray) -> "Tokens":
+        """The tokens where `keep` is true, still sorted."""
+        return Tokens(self.walk[keep], self.pos[keep], self.local[keep], self.win[keep])
 
 
 def reduced_windows(seed: int, walk_id: np.ndarray, pos: np.ndarray, window: int) -> np.ndarray:
@@ -133,28 +139,70 @@ def scatter_add(table: np.ndarray, rows: np.ndarray, updates: np.ndarray,
     table[ranked[repeated & first]] += summed
 
 
-def batches(rows: Tokens, cols: Tokens, limit: int) -> Iterator[Batch]:
-    """The bucket's walks in order (those with both rows and columns), in batches of about `limit`
-    rows (whole walks), each with its walks' rows and columns as (walks x longest) index matrices
-    and validity masks."""
+def paired(rows: Tokens, cols: Tokens) -> tuple[Tokens, Tokens]:
+    """The rows with a pair among cols and the cols with a pair among rows: a bucket trains only
+    the positions that have contexts in it (a token whose walk passes through the bucket's other
+    partition only far from it costs nothing there). Row r and column c pair when they are in the
+    same walk and 0 < |pos_r - pos_c| <= win_c; with rows is cols (bucket (i, i)) a token is not
+    its own pair."""
     if len(rows) == 0 or len(cols) == 0:
-        return
-    starts = np.flatnonzero(np.r_[True, rows.walk[1:] != rows.walk[:-1]])
-    counts = np.diff(np.r_[starts, len(rows)])
-    walk = rows.walk[starts]
-    col_lo = np.searchsorted(cols.walk, walk, "left")
-    col_counts = np.searchsorted(cols.walk, walk, "right") - col_lo
-    both = col_counts > 0  # a walk without columns in this bucket has no pair in it
-    starts, counts, walk, col_lo, col_counts = (
-        a[both] for a in (starts, counts, walk, col_lo, col_counts))
-    if len(walk) == 0:
-        return
-    group = (np.cumsum(counts) - counts) // limit  # walks in the same stretch of `limit` rows train together
-    edges = np.flatnonzero(np.r_[True, group[1:] != group[:-1], True])
-    for w0, w1 in zip(edges[:-1], edges[1:]):
-        rows_at, rows_ok = _padded(starts[w0:w1], counts[w0:w1])
-        cols_at, cols_ok = _padded(col_lo[w0:w1], col_counts[w0:w1])
-        yield Batch(walk[w0:w1], rows_at, rows_ok, cols_at, cols_ok, int(starts[w0]))
+        return rows.subset(np.zeros(len(rows), bool)), cols.subset(np.zeros(len(cols), bool))
+    same = rows is cols
+    walks = np.unique(rows.walk if same else np.concatenate([rows.walk, cols.walk]))
+    # one line of keys, walk after walk, with a gap wider than any window between walks
+    widest = int(cols.win.max())
+    span = int(max(rows.pos.max(), cols.pos.max())) + 2 * widest + 2
+    row_key = np.searchsorted(walks, rows.walk) * span + rows.pos
+    col_key = np.searchsorted(walks, cols.walk) * span + cols.pos
+    win = cols.win.astype(np.int64)
+    lo, hi = np.sort(col_key - win), np.sort(col_key + win)
+    covering = np.searchsorted(lo, row_key, "right") - np.searchsorted(hi, row_key, "left")
+    near = (np.searchsorted(row_key, col_key + win, "right")
+            - np.searchsorted(row_key, col_key - win, "left"))
+    rows_ok, cols_ok = covering > int(same), near > int(same)
+    if rows_ok.all() and cols_ok.all():
+        return rows, cols
+    return rows.subset(rows_ok), cols.subset(cols_ok)
+
+
+class BatchPlan:
+    """The bucket's walks in order (those with both rows and columns), in batches of about `limit`
+    rows (whole walks). Batches are made when asked for, so that a bucket's index matrices are
+    never all in memory at once."""
+
+    def __init__(self, rows: Tokens, cols: Tokens, limit: int):
+        starts = np.flatnonzero(np.r_[True, rows.walk[1:] != rows.walk[:-1]]) if len(rows) \
+            else np.zeros(0, np.int64)
+        counts = np.diff(np.r_[starts, len(rows)])
+        walk = rows.walk[starts]
+        col_lo = np.searchsorted(cols.walk, walk, "left")
+        col_counts = np.searchsorted(cols.walk, walk, "right") - col_lo
+        both = col_counts > 0  # a walk without columns in this bucket has no pair in it
+        self.starts, self.counts, self.walk, self.col_lo, self.col_counts = (
+            a[both] for a in (starts, counts, walk, col_lo, col_counts))
+        # walks in the same stretch of `limit` rows train together
+        group = (np.cumsum(self.counts) - self.counts) // limit
+        self.edges = np.flatnonzero(np.r_[True, group[1:] != group[:-1], True]) \
+            if len(self.walk) else np.zeros(1, np.int64)
+
+    def __len__(self) -> int:
+        return len(self.edges) - 1
+
+    def batch(self, k: int) -> "Batch":
+        w0, w1 = self.edges[k], self.edges[k + 1]
+        rows_at, rows_ok = _padded(self.starts[w0:w1], self.counts[w0:w1])
+        cols_at, cols_ok = _padded(self.col_lo[w0:w1], self.col_counts[w0:w1])
+        return Batch(self.walk[w0:w1], rows_at, rows_ok, cols_at, cols_ok, int(self.starts[w0]))
+
+    def most(self, shared: int) -> tuple[int, int]:
+        """The most (output rows, input rows) a batch updates: columns plus `shared` negatives
+        per walk, and rows."""
+        if len(self) == 0:
+            return 0, 0
+        at = self.edges[:-1]
+        walks = np.diff(self.edges)
+        outputs = np.add.reduceat(self.col_counts, at) + walks * shared
+        return int(outputs.max()), int(np.add.reduceat(self.counts, at).max())
 
 
 def _padded(first: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -267,27 +315,28 @@ def train_bucket(syn0: np.ndarray, syn1: np.ndarray, rows: Tokens, cols: Tokens,
     processes share the work (batch b of a snapshot is computed by worker b mod workers; then
     each table takes the snapshot's updates from one worker), so the embeddings do not depend on
     it."""
-    total = max(len(rows), 1)
-    snapshots: list[list[tuple[int, Batch, np.float32]]] = [[]]
-    for k, batch in enumerate(batches(rows, cols, batch_rows(len(syn0), len(syn1), law))):
-        if len(snapshots[-1]) == SNAPSHOT_BATCHES:
-            snapshots.append([])
-        lr = np.float32(law.lr_start + (law.lr_end - law.lr_start) * (batch.first_row / total))
-        snapshots[-1].append((k, batch, lr))
+    rows, cols = paired(rows, cols)
+    plan = BatchPlan(rows, cols, batch_rows(len(syn0), len(syn1), law))
     workers = max(1, min(workers, SNAPSHOT_BATCHES))
-    if workers == 1 or len(snapshots) < 2:  # one snapshot: not worth a process
-        return _train_snapshots(syn0, syn1, rows, cols, neg_cum, law, snapshots, 0, None)
-    return _train_forked(syn0, syn1, rows, cols, neg_cum, law, snapshots, workers)
+    if len(plan) == 0:
+        return 0.0, 0
+    if workers == 1 or len(plan) <= SNAPSHOT_BATCHES:  # one snapshot: not worth a process
+        return _train_snapshots(syn0, syn1, rows, cols, neg_cum, law, plan, 0, None)
+    return _train_forked(syn0, syn1, rows, cols, neg_cum, law, plan, workers)
+
+
+def _learning_rate(law: BucketLaw, batch: Batch, rows: Tokens) -> np.float32:
+    """Linear decay over the bucket's rows, from the batch's first row."""
+    return np.float32(law.lr_start + (law.lr_end - law.lr_start)
+                      * (batch.first_row / max(len(rows), 1)))
 
 
 class _Scratch:
     """One snapshot's updates in shared memory, a slot per batch, so that a worker can add the
     batches others computed."""
 
-    def __init__(self, snapshots, law: BucketLaw, dim: int):
-        batches = [batch for snapshot in snapshots for _, batch, _ in snapshot]
-        outputs = max(int(b.cols_ok.sum()) + len(b.walk) * law.shared for b in batches)
-        inputs = max(int(b.rows_ok.sum()) for b in batches)
+    def __init__(self, plan: BatchPlan, law: BucketLaw, dim: int):
+        outputs, inputs = plan.most(law.shared)
         self.sizes = _shared(np.zeros((SNAPSHOT_BATCHES, 2), np.int64))
         self.out_rows = _shared(np.zeros((SNAPSHOT_BATCHES, outputs), np.int64))
         self.out_step = _shared(np.zeros((SNAPSHOT_BATCHES, outputs, dim), np.float32))
@@ -340,17 +389,19 @@ class _Sync(NamedTuple):
     scratch: _Scratch
 
 
-def _train_snapshots(syn0, syn1, rows, cols, neg_cum, law, snapshots, worker: int,
+def _train_snapshots(syn0, syn1, rows, cols, neg_cum, law, plan: BatchPlan, worker: int,
                      sync: _Sync | None) -> tuple[float, int]:
     """Worker `worker`'s share of every snapshot; alone (sync None) it is all of it."""
     workers = sync.workers if sync else 1
     loss, pairs = 0.0, 0
-    for snapshot in snapshots:
+    for first in range(0, len(plan), SNAPSHOT_BATCHES):
+        snapshot = range(first, min(first + SNAPSHOT_BATCHES, len(plan)))
         updates = {}
-        for b, (k, batch, lr) in enumerate(snapshot):
+        for b, k in enumerate(snapshot):
             if b % workers == worker:
-                updates[b] = batch_update(syn0, syn1, rows, cols, neg_cum, law, batch, lr,
-                                          sampled=k % 16 == 0)
+                batch = plan.batch(k)
+                updates[b] = batch_update(syn0, syn1, rows, cols, neg_cum, law, batch,
+                                          _learning_rate(law, batch, rows), sampled=k % 16 == 0)
                 loss, pairs = loss + updates[b].loss, pairs + updates[b].pairs
                 if sync:
                     sync.scratch.put(b, updates[b])
@@ -372,25 +423,25 @@ def _shared(array: np.ndarray) -> np.ndarray:
     return shared
 
 
-def _train_forked(syn0, syn1, rows, cols, neg_cum, law, snapshots, workers: int
+def _train_forked(syn0, syn1, rows, cols, neg_cum, law, plan: BatchPlan, workers: int
                   ) -> tuple[float, int]:
     """`workers` - 1 forked processes beside this one, on tables in shared memory. Whoever fails
     breaks the barrier, so the others stop too; a worker's error is raised here."""
     context = multiprocessing.get_context("fork")
     sync = _Sync(workers, _Barrier(context, workers),
-                 _Scratch(snapshots, law, syn0.shape[1]))
+                 _Scratch(plan, law, syn0.shape[1]))
     tables = _shared(syn0), _shared(syn1)
     children = []
     for w in range(1, workers):
         receive, send = context.Pipe(duplex=False)
         child = context.Process(target=_worker_main, daemon=True,
-                                args=(tables, rows, cols, neg_cum, law, snapshots, w, sync, send))
+                                args=(tables, rows, cols, neg_cum, law, plan, w, sync, send))
         child.start()
         send.close()
         children.append((child, receive))
     loss, pairs = 0.0, 0
     try:
-        loss, pairs = _train_snapshots(*tables, rows, cols, neg_cum, law, snapshots, 0, sync)
+        loss, pairs = _train_snapshots(*tables, rows, cols, neg_cum, law, plan, 0, sync)
     except threading.BrokenBarrierError:
         pass  # a worker failed: its answer below says why
     except BaseException:
@@ -416,9 +467,9 @@ def _answer(child, receive) -> tuple[float, int] | str:
     return answer
 
 
-def _worker_main(tables, rows, cols, neg_cum, law, snapshots, worker, sync, send) -> None:
+def _worker_main(tables, rows, cols, neg_cum, law, plan, worker, sync, send) -> None:
     try:
-        send.send(_train_snapshots(*tables, rows, cols, neg_cum, law, snapshots, worker, sync))
+        send.send(_train_snapshots(*tables, rows, cols, neg_cum, law, plan, worker, sync))
     except BaseException as error:  # noqa: BLE001 - reported to the parent, which raises
         sync.barrier.abort()
         send.send(f"{type(error).__name__}: {error}")

@@ -97,6 +97,27 @@ def test_rows_without_pairs_in_a_bucket_do_not_train_there():
     np.testing.assert_array_equal(V, V2)
 
 
+def test_a_bucket_keeps_exactly_the_tokens_with_a_pair_in_it():
+    rng = np.random.default_rng(11)
+    walks, length, window = 30, 12, 3
+    walk, pos = np.repeat(np.arange(walks) * 7, length), np.tile(np.arange(length), walks)
+    win = sgns_kernel.reduced_windows(11, walk, pos, window)
+    part = rng.integers(0, 3, len(walk))  # three partitions: sparse, so many tokens lack pairs
+    tokens = [sgns_kernel.Tokens.sorted(walk[part == i], pos[part == i], pos[part == i],
+                                        win[part == i]) for i in range(3)]
+    for rows, cols in ((tokens[0], tokens[1]), (tokens[2], tokens[2])):
+        # brute force: row r and column c pair when 0 < |pos_r - pos_c| <= win_c in one walk
+        pair = ((rows.walk[:, None] == cols.walk[None, :])
+                & (np.abs(rows.pos[:, None] - cols.pos[None, :]) > 0)
+                & (np.abs(rows.pos[:, None] - cols.pos[None, :]) <= cols.win[None, :]))
+        kept_rows, kept_cols = sgns_kernel.paired(rows, cols)
+        assert 0 < len(kept_rows) < len(rows) and 0 < len(kept_cols) < len(cols)
+        np.testing.assert_array_equal(kept_rows.walk, rows.walk[pair.any(axis=1)])
+        np.testing.assert_array_equal(kept_rows.pos, rows.pos[pair.any(axis=1)])
+        np.testing.assert_array_equal(kept_cols.pos, cols.pos[pair.any(axis=0)])
+        np.testing.assert_array_equal(kept_cols.win, cols.win[pair.any(axis=0)])
+
+
 def _walks_case(walks=40, length=30, nodes=50, dim=8):
     """Random walks as one bucket (P = 1), with tables: many batches, so many snapshots."""
     rng = np.random.default_rng(5)
