@@ -54,7 +54,11 @@ from spark_n2v.train.trainers import Trainer
 log = logging.getLogger(__name__)
 
 TASK_TABLE_BYTES = 1 << 30  # automatic P keeps a task's two table partitions near 1 GiB
-SHARED_PER_NEGATIVE = 5     # shared negatives per walk per negative (25 for 5): see trainer-notes
+# Shared negatives per walk per negative (50 for 5). Measured at P = 1 on the trainer bench's
+# skewed 45-class graph (its cached walks, one after another, 2026-12-02): macro-F1 0.3812 with 5,
+# 0.3892 with 10, 0.3890 with 20 (gensim 0.3883); train 97 s with 5, 124 s with 10 (112 s once
+# workers split the apply by row), 131 s with 20.
+SHARED_PER_NEGATIVE = 10
 OUTPUT_BATCH_ROWS = 1 << 16  # rows per slice: of initial vectors, of Arrow batches to the JVM
 SMALL_PARTITION_NODES = 16   # fewer nodes per partition than this: warn (bench/train.py, demo graph)
 TOKEN_ROW_GROUP = 1 << 18   # token rows per Parquet row group a task writes
