@@ -35,7 +35,7 @@ import mmap
 import multiprocessing
 import threading
 from dataclasses import dataclass
-from typing import Iterator, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
