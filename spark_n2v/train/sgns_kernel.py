@@ -25,8 +25,8 @@ contexts' partitions, and since nodes are dealt to partitions round-robin by fre
 partition holds about 1/P of both the contexts and the unigram^0.75 mass, so over the P buckets the
 negatives follow the global law. A bucket trains only the tokens with a pair in it (`paired`),
 but a token has pairs in every partition its windows reach (most of the 16 at P = 16, window 10):
-the pairs are the same whatever P, the rows gathered and scattered grow with P (see the closing
-notes of issue 15 for the measured cost).
+the pairs are the same whatever P, the rows gathered and scattered grow with P (measured:
+bench/results/train-2026-12-02-0142.md, train 114 s at P = 1, 198 s at P = 4, 568 s at P = 16).
 """
 
 from __future__ import annotations
@@ -298,13 +298,16 @@ def apply_updates(syn0: np.ndarray, syn1: np.ndarray, updates: list[Update],
     updates only, so the tables are the same). By table instead (worker 0 syn1, worker 1 syn0),
     the worker adding syn1 and its negatives kept the other waiting: rounds at 177k tokens/s
     against 204k by row (skewed bench graph, P = 1)."""
-    for table, rows, steps in ((syn1, [u.out_rows for u in updates], [u.out_step for u in updates]),
-                               (syn0, [u.in_rows for u in updates], [u.in_step for u in updates])):
-        rows, steps = np.concatenate(rows), np.concatenate(steps)
-        if workers > 1:
-            mine = rows % workers == worker
-            rows, steps = rows[mine], steps[mine]
-        scatter_add(table, rows, steps, repeat_cap)
+    def mine(rows: np.ndarray, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if workers == 1:
+            return rows, steps
+        keep = rows % workers == worker
+        return rows[keep], steps[keep]
+
+    for table, parts in ((syn1, [mine(u.out_rows, u.out_step) for u in updates]),
+                         (syn0, [mine(u.in_rows, u.in_step) for u in updates])):
+        scatter_add(table, np.concatenate([r for r, _ in parts]),
+                    np.concatenate([s for _, s in parts]), repeat_cap)
 
 
 def train_bucket(syn0: np.ndarray, syn1: np.ndarray, rows: Tokens, cols: Tokens,
@@ -317,8 +320,8 @@ def train_bucket(syn0: np.ndarray, syn1: np.ndarray, rows: Tokens, cols: Tokens,
     Batches go in snapshots of SNAPSHOT_BATCHES: each batch of a snapshot is computed from the
     tables as the snapshot found them, then the snapshot's updates are added as one. `workers`
     processes share the work (batch b of a snapshot is computed by worker b mod workers; then
-    each table takes the snapshot's updates from one worker), so the embeddings do not depend on
-    it."""
+    worker w adds the snapshot's updates of the rows r with r mod workers = w), so the embeddings
+    do not depend on it."""
     rows, cols = paired(rows, cols)
     plan = BatchPlan(rows, cols, batch_rows(len(syn0), len(syn1), law))
     workers = max(1, min(workers, SNAPSHOT_BATCHES))
