@@ -71,6 +71,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m spark_n2v.warmup  # the JVM class archive local runs start from (~1 min, once)
 	touch $(STAMP)
 
 clean:

@@ -9,7 +9,9 @@ log from INFO up, as spark-submit prints it, and everything the JVM prints.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -61,7 +63,8 @@ def _local_session(app_name: str, cfg: SparkConfig) -> SparkSession:
     level = "info" if cfg.verbose else "error"
     conf = SparkConf().setAppName(app_name).setMaster(cfg.master).set(
         "spark.driver.extraJavaOptions",
-        f"-Dlog4j.configurationFile=file:{log_conf} -Dspark_n2v.log.level={level}")
+        " ".join([f"-Dlog4j.configurationFile=file:{log_conf}", f"-Dspark_n2v.log.level={level}",
+                  *_archive_options()]))
     for key, value in [*LOCAL_DEFAULTS.items(), *cfg.conf]:  # the user's settings win
         conf.set(key, value)
     # The JVM's stderr through a filter (pyspark's hook for capturing it), unless this process
@@ -84,3 +87,47 @@ def _forward(source: IO[bytes], target: IO[str]) -> None:
                 target.flush()
 
     threading.Thread(target=copy, name="spark-n2v JVM stderr", daemon=True).start()
+
+
+# --- the JVM's class-data archive ------------------------------------------------------------------
+# A local run's JVM spends seconds loading Spark's classes from its jars before the first job:
+# measured on 2 cores (2026-12-02), a session, one job, a Parquet aggregation and one Python job
+# took 22 s, 13.6 s with a class-data archive of the classes a recorded run loaded (JDK 13+
+# dynamic CDS: -XX:ArchiveClassesAtExit records, -XX:SharedArchiveFile maps). `python -m
+# spark_n2v.warmup` records it (make does, once per virtualenv); runs use it when it is there.
+
+RECORD_ARCHIVE_ENV = "SPARK_N2V_RECORD_ARCHIVE"  # set by warmup: this run records the archive
+_ARCHIVE_FORMAT = 1  # bump when what is recorded changes: older archives are then ignored
+
+
+def class_archive() -> str | None:
+    """Where this installation's archive lives (it may not exist yet), or None when the JVM or
+    Spark's jars cannot be found: in the Python environment (removed with it), or in
+    $SPARK_N2V_CACHE. The name depends on the java binary and on Spark's jars, so an archive
+    recorded for other ones is never used (a JVM refuses a mismatched archive, and one cut short
+    crashes it: warmup renames a recorded archive into place only when it is whole)."""
+    java = os.path.join(os.environ["JAVA_HOME"], "bin", "java") if os.environ.get("JAVA_HOME") \
+        else shutil.which("java")
+    try:
+        from pyspark.find_spark_home import _find_spark_home
+        jars = os.path.join(_find_spark_home(), "jars")
+        java = os.path.realpath(java or "")
+        stat = os.stat(java)
+        names = sorted(os.listdir(jars))
+    except (OSError, ImportError):  # no java, no jars folder: no archive
+        return None
+    key = hashlib.sha256(repr((_ARCHIVE_FORMAT, java, stat.st_size, stat.st_mtime_ns, jars,
+                               names)).encode()).hexdigest()[:16]
+    folder = os.environ.get("SPARK_N2V_CACHE") or os.path.join(sys.prefix, "share", "spark-n2v")
+    return os.path.join(folder, f"jvm-classes-{key}.jsa")
+
+
+def _archive_options() -> list[str]:
+    recording = os.environ.get(RECORD_ARCHIVE_ENV)
+    if recording:
+        return [f"-XX:ArchiveClassesAtExit={recording}"]
+    archive = class_archive()
+    if archive is None or not os.path.isfile(archive):
+        return []
+    # the JVM's own notices about the archive (one it cannot use: it starts without) stay quiet
+    return [f"-XX:SharedArchiveFile={archive}", "-Xlog:cds=off", "-Xlog:cds+dynamic=off"]

@@ -30,13 +30,13 @@ import math
 import resource
 import time
 from dataclasses import asdict, dataclass
-from typing import Iterator, NamedTuple
+from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -248,8 +248,9 @@ def _negative_table(plan: Plan, part: int) -> np.ndarray:
     return kernel.negative_table(counts)
 
 
-def init_task(plan: Plan, i: int) -> None:
-    """Round 0: syn0[i] from each node's rank (the same start for any P), syn1[i] zeros."""
+def init_task(plan: Plan, i: int) -> tuple[int]:
+    """Round 0: syn0[i] from each node's rank (the same start for any P), syn1[i] zeros.
+    Returns (its rows,)."""
     ranks = i + plan.partitions * np.arange(plan.sizes[i], dtype=np.int64)
     syn0 = np.empty((plan.sizes[i], plan.dim), np.float32)
     # in slices: the hashes take 8 bytes per cell and their temporaries several times that (a
@@ -260,6 +261,7 @@ def init_task(plan: Plan, i: int) -> None:
     save_array(plan.table(0, "syn0", i), syn0)
     del syn0
     save_array(plan.table(0, "syn1", i), np.zeros((plan.sizes[i], plan.dim), np.float32))
+    return (plan.sizes[i],)
 
 
 class TaskReport(NamedTuple):
@@ -268,6 +270,24 @@ class TaskReport(NamedTuple):
     io_s: float        # reading tables and tokens, writing tables
     train_s: float
     peak_bytes: int    # the Python worker's peak resident memory so far
+
+
+_REPORT_SCHEMA = "loss double, pairs long, io_s double, train_s double, peak_bytes long"
+
+
+def _each_task(spark: SparkSession, tasks: int, work: Callable[[int], tuple], schema: str
+               ) -> list[Row]:
+    """work(i) in task i of `tasks`, in one Spark job; its rows (one per task) on the driver. A
+    DataFrame's mapInArrow, not an RDD: SQL and RDD jobs start separate pools of Python workers,
+    and a second pool costs its start again (~2 s on 2 cores, the small graph's init round)."""
+    names = [field.split()[0] for field in schema.split(",")]
+
+    def body(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            for i in batch.column("id").to_numpy():
+                yield pa.RecordBatch.from_pylist([dict(zip(names, work(int(i))))])
+
+    return spark.range(0, tasks, 1, tasks).mapInArrow(body, schema).collect()
 
 
 def train_task(plan: Plan, k: int, i: int, workers: int) -> TaskReport:
@@ -341,12 +361,11 @@ def train_sgns(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work: st
         plan, tokens = _split_tokens(spark, walks, cfg, work)
         points.mark("tokens", plan=plan.as_json(), tokens=tokens)
     P = plan.partitions
-    tasks = spark.sparkContext.parallelize(range(P), P)
     workers = cfg.workers or task_workers(spark.sparkContext.defaultParallelism, P)
     first = (points.find("rounds") or {}).get("done")
     if first is None:
         describe(spark, "spark-n2v train: initialise tables")
-        tasks.foreach(lambda i: init_task(plan, i))
+        _each_task(spark, P, lambda i: init_task(plan, i), "nodes long")
         points.mark("rounds", done=0)
         first = 0
     else:
@@ -356,7 +375,8 @@ def train_sgns(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work: st
     started, peak = time.perf_counter(), 0
     for k in range(first, plan.rounds):
         describe(spark, f"spark-n2v train: round {k + 1} of {plan.rounds}")
-        results = tasks.map(lambda i, k=k: train_task(plan, k, i, workers)).collect()
+        results = [TaskReport(*row) for row in _each_task(
+            spark, P, lambda i, k=k: train_task(plan, k, i, workers), _REPORT_SCHEMA)]
         points.mark("rounds", done=k + 1)  # round k + 1's tables are whole: resume from them
         delete_folder(f"{work}/state/{k}")
         peak = max(peak, max(r.peak_bytes for r in results))
