@@ -46,6 +46,7 @@ LOCAL = "local"          # a node's row in its partition's tables
 CHUNK = "chunk"          # the chunk of the epoch a walk trains in (folder key: chunk=c)
 POS = "pos"              # a token's position in its walk
 WIN = "win"              # a centre's reduced window
+BUCKET = "bucket"        # a node id's bucket of token files before the split (folder key)
 
 # Evaluation stages (internal).
 LABELS = "labels"        # classify: a node's labels, array<string>, sorted

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Iterator
+
+import pyarrow as pa
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
@@ -38,3 +41,9 @@ def split_counts(table: DataFrame) -> dict[str, int]:
     """Rows per value of the split column (train, test) of an evaluation table."""
     counted = {r[C.SPLIT]: r["count"] for r in table.groupBy(C.SPLIT).count().collect()}  # 2 rows
     return {C.TRAIN: counted.get(C.TRAIN, 0), C.TEST: counted.get(C.TEST, 0)}
+
+
+def partition_table(batches: Iterator[pa.RecordBatch]) -> pa.Table | None:
+    """A task's whole partition (mapInArrow batches) as one table, or None if it is empty."""
+    held = [b for b in batches if b.num_rows]
+    return pa.Table.from_batches(held) if held else None

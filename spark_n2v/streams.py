@@ -44,6 +44,7 @@ CLASSIFY_SPLIT = 6         # classification: a node's place in its class's train
 SIMILAR_RECALL = 7         # approximate search: the queries checked against exact
 PLOT_SAMPLE = 8            # plot: the nodes drawn
 LINKPRED_TRAIN_EDGES = 9   # link prediction: the kept edges that train the classifier
+TRAIN_TOKEN_BUCKET = 30    # sgns token split: a node id's bucket of token files (a layout: not seeded)
 NON_EDGE_ATTEMPTS = 3      # link prediction draws non-edges in up to 3 rounds, each its own salts:
 LINKPRED_NON_EDGE_U = 10   # 10, 11, 12: the first end of each draw
 LINKPRED_NON_EDGE_V = 20   # 20, 21, 22: the second end
@@ -52,7 +53,7 @@ SALTS = {"SIMILAR_GROUP": SIMILAR_GROUP, "SIMILAR_QUERY": SIMILAR_QUERY,
          "SIMILAR_PIECE": SIMILAR_PIECE, "LINKPRED_KEEP": LINKPRED_KEEP,
          "LINKPRED_HOLD_OUT": LINKPRED_HOLD_OUT, "CLASSIFY_SPLIT": CLASSIFY_SPLIT,
          "SIMILAR_RECALL": SIMILAR_RECALL, "PLOT_SAMPLE": PLOT_SAMPLE,
-         "LINKPRED_TRAIN_EDGES": LINKPRED_TRAIN_EDGES,
+         "LINKPRED_TRAIN_EDGES": LINKPRED_TRAIN_EDGES, "TRAIN_TOKEN_BUCKET": TRAIN_TOKEN_BUCKET,
          "LINKPRED_NON_EDGE_U": LINKPRED_NON_EDGE_U, "LINKPRED_NON_EDGE_V": LINKPRED_NON_EDGE_V,
          **{f"LINKPRED_NON_EDGE_{end}+{k}": base + k for end, base in
             (("U", LINKPRED_NON_EDGE_U), ("V", LINKPRED_NON_EDGE_V))

@@ -26,7 +26,7 @@ def test_no_two_numpy_streams_are_equal():
 def test_no_two_salts_are_equal():
     values = list(streams.SALTS.values())
     assert len(set(values)) == len(values), streams.SALTS
-    declared = _declared(("SIMILAR_", "LINKPRED_", "CLASSIFY_", "PLOT_"))
+    declared = _declared(("SIMILAR_", "LINKPRED_", "CLASSIFY_", "PLOT_", "TRAIN_"))
     assert set(declared.items()) <= set(streams.SALTS.items()), declared
     assert len(streams.SALTS) == len(declared) + 2 * (streams.NON_EDGE_ATTEMPTS - 1)
 

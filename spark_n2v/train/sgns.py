@@ -1,11 +1,13 @@
 """Negative-sampling skip-gram trained inside Spark, partitioned: nothing model-sized on the driver.
 
-1. Vocabulary: count each node's tokens; rank nodes by count (most frequent first, ties by id) and
-   deal them round-robin into P partitions, so partitions hold about the same number of tokens and
-   the same unigram^0.75 mass. Node of rank k is row k // P of partition k % P.
-2. Tokens: every walk position becomes (walk_id, pos, local, window), written to Parquet split by
-   the node's partition. The reduced window is a hash of (seed, walk_id, pos): the same pairs
-   whatever P.
+1. Tokens by node, vocabulary (the walks' one pass through Spark): every walk position becomes
+   (walk_id, pos, id, window), written by Python tasks to Parquet files split by a hash of the
+   node id, and each node's tokens are counted; nodes are ranked by count (most frequent first,
+   ties by id) and dealt round-robin into P partitions, so partitions hold about the same number
+   of tokens and the same unigram^0.75 mass. Node of rank k is row k // P of partition k % P. The
+   reduced window is a hash of (seed, walk_id, pos): the same pairs whatever P.
+2. Tokens by partition: Python tasks read each hash bucket's files with the bucket's vocabulary
+   rows and rewrite them as (walk_id, pos, local, window) split by the node's partition.
 3. Rounds: each epoch's walks are dealt into C chunks (a hash of the walk id); chunk c, round r
    trains bucket (i, (i + r) mod P) in task i, for every i at once: task i reads syn0[i] and
    syn1[j] and chunk c's tokens of partitions i and j, runs kernel.train_bucket, and writes both
@@ -25,6 +27,7 @@ last finished round, from that round's table files, and ends with the same embed
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import resource
@@ -36,18 +39,19 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from pyspark.sql import DataFrame, Row, SparkSession
+from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from spark_n2v import columns as C
 from spark_n2v.config import TrainConfig
 from spark_n2v.errors import UserError
-from spark_n2v.frames import rank_rows
+from spark_n2v.frames import partition_table, rank_rows
 from spark_n2v.io.files import (HadoopFiles, arrow_fs, delete_folder, load_array, read_parquet,
                                 save_array)
 from spark_n2v.progress import describe, duration
 from spark_n2v.record import ResumePoints
+from spark_n2v.streams import TRAIN_TOKEN_BUCKET, column_hash
 from spark_n2v.train import sgns_kernel as kernel
 from spark_n2v.train.trainers import Trainer
 
@@ -121,16 +125,7 @@ def task_workers(cores: int, partitions: int) -> int:
     return max(1, min(kernel.SNAPSHOT_BATCHES, cores // partitions))
 
 
-# --- vocabulary and tokens (Spark) -----------------------------------------------------------------
-
-def vocabulary(walks: DataFrame, cfg: TrainConfig) -> tuple[DataFrame, int]:
-    """((id, count, rank), nodes): nodes seen at least min_count times, ranked by count then id."""
-    counts = walks.select(F.explode(C.WALK).alias(C.ID)).groupBy(C.ID).count()
-    if cfg.min_count > 1:
-        counts = counts.where(F.col(C.COUNT) >= cfg.min_count)
-    return rank_rows(counts, [F.col(C.COUNT).desc(), F.col(C.ID)], C.RANK,
-                     walks.sparkSession.sparkContext.defaultParallelism)
-
+# --- vocabulary and tokens (Spark, then Python tasks) --------------------------------------------------
 
 def token_id_types(id_field: T.DataType) -> tuple[T.DataType, pa.DataType]:
     """Ids travel through the tasks as longs (any integer type) or strings (anything else)."""
@@ -139,95 +134,130 @@ def token_id_types(id_field: T.DataType) -> tuple[T.DataType, pa.DataType]:
     return T.StringType(), pa.string()
 
 
-def _token_rows(seed: int, window: int, chunks: int, id_type: pa.DataType,
-                batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """(walk_id, walk) -> one row per position: (walk_id, chunk, pos, id, win)."""
-    for batch in batches:
-        walks = batch.column(C.WALK)
-        lengths = pc.list_value_length(walks).fill_null(0).to_numpy().astype(np.int64)
-        walks_id = batch.column(C.WALK_ID).to_numpy()
-        walk_id = np.repeat(walks_id, lengths)
-        starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
-        pos = np.arange(len(walk_id), dtype=np.int64) - starts
-        yield pa.RecordBatch.from_arrays([
-            pa.array(walk_id), pa.array(np.repeat(kernel.chunk_of(seed, walks_id, chunks), lengths)),
-            pa.array(pos.astype(np.int32)),
-            pc.list_flatten(walks).cast(id_type),
-            pa.array(kernel.reduced_windows(seed, walk_id, pos, window).astype(np.int16))],
-            names=[C.WALK_ID, C.CHUNK, C.POS, C.ID, C.WIN])
+def _bucket_of(node: Column, buckets: int) -> Column:
+    """The bucket of token files a node id's tokens go to in the first pass (ids of one type)."""
+    return F.pmod(column_hash(TRAIN_TOKEN_BUCKET, node), F.lit(buckets)).cast("int")
 
 
-def write_tokens(walks: DataFrame, vocab: DataFrame, cfg: TrainConfig, folder: str) -> int:
-    """Every walk position of a vocabulary node as (walk_id, pos, local, win), split by its
-    node's partition and chunk. Returns the number written (the tokens an epoch trains)."""
-    spark_id, arrow_id = token_id_types(walks.schema[C.WALK].dataType.elementType)
-    schema = T.StructType([
-        T.StructField(C.WALK_ID, T.LongType()), T.StructField(C.CHUNK, T.IntegerType()),
-        T.StructField(C.POS, T.IntegerType()), T.StructField(C.ID, spark_id),
-        T.StructField(C.WIN, T.ShortType())])
-    seed, window, chunks = cfg.seed, cfg.window, cfg.chunks
-    tokens = (walks.select(F.col(C.WALK_ID).cast("long"), F.col(C.WALK).cast(T.ArrayType(spark_id)))
-              .mapInArrow(lambda it: _token_rows(seed, window, chunks, arrow_id, it), schema))
-    ids = vocab.select(F.col(C.ID).cast(spark_id).alias(C.ID), C.PART, C.LOCAL)
-    joined = (tokens.join(ids, C.ID)
-              .select(C.WALK_ID, C.POS, C.LOCAL, C.WIN, C.PART, C.CHUNK))
-    # Python writes the files: Spark's partitioned writer sorts every row by (part, chunk) first,
-    # which cost more than the rest of this step (measured: 24 s of 32 s for 16M tokens).
-    written = joined.mapInArrow(lambda it: _write_token_files(folder, it),
-                                "part int, chunk int, rows long")
-    return int(written.agg(F.sum("rows")).first()[0] or 0)
+def _token_table(seed: int, window: int, chunks: int, id_type: pa.DataType,
+                 batch: pa.RecordBatch) -> pa.Table:
+    """(walk_id, walk, bucket) -> one row per position: (walk_id, chunk, pos, id, win, bucket)."""
+    walks = batch.column(C.WALK)
+    lengths = pc.list_value_length(walks).fill_null(0).to_numpy().astype(np.int64)
+    walks_id = batch.column(C.WALK_ID).to_numpy()
+    walk_id = np.repeat(walks_id, lengths)
+    starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    pos = np.arange(len(walk_id), dtype=np.int64) - starts
+    return pa.table([
+        pa.array(walk_id), pa.array(np.repeat(kernel.chunk_of(seed, walks_id, chunks), lengths)),
+        pa.array(pos.astype(np.int32)), pc.list_flatten(walks).cast(id_type),
+        pa.array(kernel.reduced_windows(seed, walk_id, pos, window).astype(np.int16)),
+        pc.list_flatten(batch.column(C.BUCKET))],
+        names=[C.WALK_ID, C.CHUNK, C.POS, C.ID, C.WIN, C.BUCKET])
 
 
+_BUCKET_FILE_COLUMNS = [C.WALK_ID, C.CHUNK, C.POS, C.ID, C.WIN]
 _TOKEN_FILE_COLUMNS = [C.WALK_ID, C.POS, C.LOCAL, C.WIN]
 
 
-def _write_token_files(folder: str, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """Stream a task's tokens into folder/part=i/chunk=c/task-N.parquet, in row groups of about
-    TOKEN_ROW_GROUP rows (Arrow batches hold 10k rows: a row group per batch and file made the
-    files slow to write and to read every round). The name depends on the task only: a retried
-    task rewrites the same file with the same rows (staged, then renamed)."""
+def _bucket_tokens(folder: str, seed: int, window: int, chunks: int, id_type: pa.DataType,
+                   batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """First pass, over the walks: a task's tokens into folder/bucket=b/task-N.parquet (with their
+    node ids), and the task's token count of each id."""
     from pyspark import TaskContext
-    task = TaskContext.get().partitionId()
-    writers: dict[tuple[int, int], tuple[pq.ParquetWriter, str, str]] = {}
-    pending: dict[tuple[int, int], list[pa.Table]] = {}
-    counts: dict[tuple[int, int], int] = {}
-    fs, root = arrow_fs(folder)
-
-    def flush(group: tuple[int, int]) -> None:
-        table = pa.concat_tables(pending.pop(group))
-        if group not in writers:
-            final = f"{root}/{C.PART}={group[0]}/{C.CHUNK}={group[1]}/task-{task:05d}.parquet"
-            staged = final + ".incomplete"
-            fs.create_dir(final.rsplit("/", 1)[0], recursive=True)
-            writers[group] = (pq.ParquetWriter(staged, table.schema, filesystem=fs), staged, final)
-        writers[group][0].write_table(table, row_group_size=len(table))
-
-    try:
+    counts = []
+    name = f"task-{TaskContext.get().partitionId():05d}"
+    with _GroupedFiles(folder, name, [C.BUCKET], _BUCKET_FILE_COLUMNS) as files:
         for batch in batches:
-            table = pa.Table.from_batches([batch])
-            key = pc.add(pc.multiply(table.column(C.PART).cast(pa.int64()), 1 << 32),
-                         table.column(C.CHUNK).cast(pa.int64())).to_numpy()
-            order = np.argsort(key, kind="stable")
-            key = key[order]
-            cuts = np.flatnonzero(np.r_[True, key[1:] != key[:-1], True])
-            table = table.select(_TOKEN_FILE_COLUMNS).take(order)
-            for a, b in zip(cuts[:-1], cuts[1:]):
-                group = (int(key[a] >> 32), int(key[a] & 0xFFFFFFFF))
-                pending.setdefault(group, []).append(table.slice(a, b - a))
-                counts[group] = counts.get(group, 0) + int(b - a)
-                if sum(len(t) for t in pending[group]) >= TOKEN_ROW_GROUP:
-                    flush(group)
-        for group in list(pending):
-            flush(group)
-    finally:
-        for writer, _, _ in writers.values():
-            writer.close()
-    for _, staged, final in writers.values():
-        fs.move(staged, final)
-    yield pa.RecordBatch.from_pydict({C.PART: [g[0] for g in counts], C.CHUNK: [g[1] for g in counts],
-                                      "rows": list(counts.values())},
-                                     schema=pa.schema([(C.PART, pa.int32()), (C.CHUNK, pa.int32()),
-                                                       ("rows", pa.int64())]))
+            table = _token_table(seed, window, chunks, id_type, batch)
+            counts.append(table.group_by(C.ID).aggregate([(C.ID, "count")]))
+            files.add(table)
+    if counts:
+        total = pa.concat_tables(counts).group_by(C.ID).aggregate([(f"{C.ID}_count", "sum")])
+        yield from total.rename_columns([C.ID, C.COUNT]).to_batches()
+
+
+def _split_buckets(by_id: str, folder: str, batches: Iterator[pa.RecordBatch]
+                   ) -> Iterator[pa.RecordBatch]:
+    """Second pass, over the first pass's files (no Spark shuffle of the tokens): vocabulary rows
+    (id, part, local, bucket) of some buckets -> each bucket's tokens of vocabulary nodes with
+    their node's row, into folder/part=i/chunk=c/bucket-B.parquet. Yields (part, chunk, rows)."""
+    vocab = partition_table(batches)
+    if vocab is None:
+        return
+    of = vocab.column(C.BUCKET).to_numpy()
+    for b in np.unique(of):
+        mine = vocab.filter(pa.array(of == b))
+        tokens = read_parquet(f"{by_id}/{C.BUCKET}={b}", _BUCKET_FILE_COLUMNS)
+        if tokens is None:  # no token of this bucket (cannot happen for a vocabulary node)
+            continue
+        at = pc.index_in(tokens.column(C.ID), value_set=mine.column(C.ID))
+        kept = pc.is_valid(at)  # nodes under min_count are not in the vocabulary: dropped
+        tokens, at = tokens.filter(kept), at.filter(kept)
+        tokens = (tokens.append_column(C.PART, mine.column(C.PART).take(at))
+                  .append_column(C.LOCAL, mine.column(C.LOCAL).take(at)))
+        with _GroupedFiles(folder, f"bucket-{b:05d}", [C.PART, C.CHUNK],
+                           _TOKEN_FILE_COLUMNS) as files:
+            files.add(tokens)
+        yield pa.RecordBatch.from_pydict(
+            {C.PART: [g[0] for g in files.rows], C.CHUNK: [g[1] for g in files.rows],
+             "rows": list(files.rows.values())},
+            schema=pa.schema([(C.PART, pa.int32()), (C.CHUNK, pa.int32()), ("rows", pa.int64())]))
+
+
+class _GroupedFiles:
+    """Rows streamed into folder/k1=v1[/k2=v2]/NAME.parquet by the values of key columns, in row
+    groups of about TOKEN_ROW_GROUP rows (Arrow batches hold 10k rows: a row group per batch
+    made the files slow to write and to read every round). The name depends on the task: a
+    retried task rewrites the same files with the same rows (staged, renamed when complete)."""
+
+    def __init__(self, folder: str, name: str, keys: list[str], columns: list[str]):
+        self.fs, self.root = arrow_fs(folder)
+        self.name, self.keys, self.columns = name, keys, columns
+        self.writers: dict[tuple[int, ...], tuple[pq.ParquetWriter, str]] = {}
+        self.pending: dict[tuple[int, ...], list[pa.Table]] = {}
+        self.rows: dict[tuple[int, ...], int] = {}  # rows written per group
+
+    def add(self, table: pa.Table) -> None:
+        keys = self.keys
+        key = np.zeros(len(table), np.int64)
+        for k in keys:  # key values are small non-negative ints (buckets, partitions, chunks)
+            key = key * (1 << 31) + table.column(k).to_numpy().astype(np.int64)
+        order = np.argsort(key, kind="stable")
+        cuts = np.flatnonzero(np.r_[True, key[order][1:] != key[order][:-1], True])
+        values = table.select(keys).take(pa.array(order[cuts[:-1]])).to_pylist()
+        table = table.select(self.columns).take(pa.array(order))
+        for row, a, b in zip(values, cuts[:-1], cuts[1:]):
+            group = tuple(int(row[k]) for k in keys)
+            self.pending.setdefault(group, []).append(table.slice(a, b - a))
+            self.rows[group] = self.rows.get(group, 0) + int(b - a)
+            if sum(len(t) for t in self.pending[group]) >= TOKEN_ROW_GROUP:
+                self._flush(group)
+
+    def _flush(self, group: tuple[int, ...]) -> None:
+        table = pa.concat_tables(self.pending.pop(group))
+        if group not in self.writers:
+            folder = "/".join([self.root, *(f"{k}={v}" for k, v in zip(self.keys, group))])
+            self.fs.create_dir(folder, recursive=True)
+            staged = f"{folder}/{self.name}.parquet.incomplete"
+            self.writers[group] = (pq.ParquetWriter(staged, table.schema, filesystem=self.fs),
+                                   staged)
+        self.writers[group][0].write_table(table, row_group_size=len(table))
+
+    def __enter__(self) -> _GroupedFiles:
+        return self
+
+    def __exit__(self, kind, error, trace) -> None:
+        try:
+            if kind is None:
+                for group in list(self.pending):
+                    self._flush(group)
+        finally:
+            for writer, _ in self.writers.values():
+                writer.close()
+        if kind is None:
+            for _, staged in self.writers.values():
+                self.fs.move(staged, staged.removesuffix(".incomplete"))
 
 
 # --- tasks -------------------------------------------------------------------------------------------
@@ -401,10 +431,35 @@ def train_sgns(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work: st
 
 def _split_tokens(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work: str
                   ) -> tuple[Plan, int]:
-    """The vocabulary and the token files in `work`: (the plan, tokens per epoch)."""
-    describe(spark, "spark-n2v train: vocabulary")
+    """The vocabulary and the token files in `work`: (the plan, tokens per epoch).
+
+    The walks pass through Spark once: a first pass turns them into token files by a hash of the
+    node id (with the ids) and counts each id's tokens; the vocabulary ranks the counts (a table
+    of nodes, not of tokens); a second pass in Python tasks reads each bucket's files and
+    rewrites its tokens by their node's partition, with the node's row for its id. (Joining the
+    tokens to the vocabulary in Spark shuffled every token through the JVM a second time: 29 s
+    of the 20k-node benchmark graph's 16M tokens.)"""
+    describe(spark, "spark-n2v train: tokens by node, vocabulary")
     started = time.perf_counter()
-    vocab, nodes = vocabulary(walks, cfg)
+    spark_id, arrow_id = token_id_types(walks.schema[C.WALK].dataType.elementType)
+    # a bucket's tokens are what a second-pass task holds at once
+    buckets = max(4 * walks.rdd.getNumPartitions(), 2 * spark.sparkContext.defaultParallelism)
+    by_id = f"{work}/tokens-by-id"
+    walk = F.col(C.WALK).cast(T.ArrayType(spark_id))
+    first = functools.partial(_bucket_tokens, by_id, cfg.seed, cfg.window, cfg.chunks, arrow_id)
+    counts = (walks.select(F.col(C.WALK_ID).cast("long"), walk.alias(C.WALK),
+                           F.transform(walk, lambda node: _bucket_of(node, buckets))
+                           .alias(C.BUCKET))
+              .mapInArrow(first, T.StructType([T.StructField(C.ID, spark_id),
+                                               T.StructField(C.COUNT, T.LongType())]))
+              .groupBy(C.ID).agg(F.sum(C.COUNT).alias(C.COUNT)))
+    if cfg.min_count > 1:
+        counts = counts.where(F.col(C.COUNT) >= cfg.min_count)
+    # rank_rows runs the first pass once (its range sampling and its shuffle share the counts'
+    # exchange); cached, the counts kept Spark's 200 shuffle partitions (AQE may not coalesce a
+    # cached plan's), 200 tasks each time they were read
+    vocab, nodes = rank_rows(counts, [F.col(C.COUNT).desc(), F.col(C.ID)], C.RANK,
+                             spark.sparkContext.defaultParallelism)
     if nodes == 0:
         raise UserError("the walks table has no nodes to train on (empty walks, or "
                         "{train.min_count} above every node's count)")
@@ -431,7 +486,14 @@ def _split_tokens(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work:
     log.info("train: vocabulary of %s nodes in %.1f s", f"{nodes:,}", time.perf_counter() - started)
     describe(spark, "spark-n2v train: tokens by partition")
     started = time.perf_counter()
-    tokens = write_tokens(walks, vocab, cfg, f"{work}/tokens")
+    node = F.col(C.ID).cast(spark_id)
+    second = functools.partial(_split_buckets, by_id, f"{work}/tokens")
+    tokens = int(vocab.select(node.alias(C.ID), C.PART, C.LOCAL,
+                              _bucket_of(node, buckets).alias(C.BUCKET))
+                 .repartition(buckets, C.BUCKET)
+                 .mapInArrow(second, "part int, chunk int, rows long")
+                 .agg(F.sum("rows")).first()[0] or 0)
+    delete_folder(by_id)
     log.info("train: %s tokens split into %d partitions in %.1f s; %d rounds of %d tasks",
              f"{tokens:,}", P, time.perf_counter() - started, plan.rounds, P)
     return plan, tokens

@@ -37,7 +37,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import to_arrow_type
 
 from spark_n2v import columns as C
-from spark_n2v.frames import rank_rows
+from spark_n2v.frames import partition_table, rank_rows
 from spark_n2v.io.edges import EdgeTable
 from spark_n2v.io.files import HadoopFiles, arrow_fs, is_local, local_path, save_array, save_arrow
 from spark_n2v.walk.graph import GraphStats, row_cumulative
@@ -85,12 +85,6 @@ def shard_name(k: int) -> str:
 def shard_rows(nodes: int, shards: int, k: int) -> int:
     """Local rows of shard k: the nodes k, k + S, k + 2S, ... below V."""
     return max(0, -(-(nodes - k) // shards))
-
-
-def partition_table(batches: Iterator[pa.RecordBatch]) -> pa.Table | None:
-    """A task's whole partition (mapInArrow batches) as one table, or None if it is empty."""
-    held = [b for b in batches if b.num_rows]
-    return pa.Table.from_batches(held) if held else None
 
 
 # --- writing (Spark) -----------------------------------------------------------------------------
