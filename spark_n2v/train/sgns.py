@@ -216,26 +216,29 @@ class _GroupedFiles:
         self.name, self.keys, self.columns = name, keys, columns
         self.writers: dict[tuple[int, ...], tuple[pq.ParquetWriter, str]] = {}
         self.pending: dict[tuple[int, ...], list[pa.Table]] = {}
+        self.held: dict[tuple[int, ...], int] = {}  # rows pending per group
         self.rows: dict[tuple[int, ...], int] = {}  # rows written per group
 
     def add(self, table: pa.Table) -> None:
-        keys = self.keys
         key = np.zeros(len(table), np.int64)
-        for k in keys:  # key values are small non-negative ints (buckets, partitions, chunks)
+        for k in self.keys:  # key values are small non-negative ints (buckets, partitions, chunks)
             key = key * (1 << 31) + table.column(k).to_numpy().astype(np.int64)
         order = np.argsort(key, kind="stable")
-        cuts = np.flatnonzero(np.r_[True, key[order][1:] != key[order][:-1], True])
-        values = table.select(keys).take(pa.array(order[cuts[:-1]])).to_pylist()
+        ranked = key[order]
+        cuts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1], True])
+        values = table.select(self.keys).take(pa.array(order[cuts[:-1]])).to_pylist()
         table = table.select(self.columns).take(pa.array(order))
         for row, a, b in zip(values, cuts[:-1], cuts[1:]):
-            group = tuple(int(row[k]) for k in keys)
+            group = tuple(int(row[k]) for k in self.keys)
             self.pending.setdefault(group, []).append(table.slice(a, b - a))
+            self.held[group] = self.held.get(group, 0) + int(b - a)
             self.rows[group] = self.rows.get(group, 0) + int(b - a)
-            if sum(len(t) for t in self.pending[group]) >= TOKEN_ROW_GROUP:
+            if self.held[group] >= TOKEN_ROW_GROUP:
                 self._flush(group)
 
     def _flush(self, group: tuple[int, ...]) -> None:
         table = pa.concat_tables(self.pending.pop(group))
+        self.held[group] = 0
         if group not in self.writers:
             folder = "/".join([self.root, *(f"{k}={v}" for k, v in zip(self.keys, group))])
             self.fs.create_dir(folder, recursive=True)
