@@ -5,17 +5,21 @@ window w_c drawn uniformly from 1..window; every context r with 0 < |r - c| <= w
 vector syn0[walk[r]] against the output vector syn1[walk[c]] (label 1) and `negatives` outputs drawn
 from unigram^0.75 (label 0); the learning rate decays linearly to 1e-4 of its start.
 
-What differs, so that the work is matrix products rather than a loop per pair:
-- A walk's pairs are scored at once: S = U V^T for the walk's input rows U and output rows V, masked
-  to the reduced windows (a band around the diagonal), for a batch of walks as one stacked product.
-  BLAS wastes the scores outside the band but still beats a loop over pairs (~270k tokens/s per
-  thread at P = 1 against gensim's ~70k).
+What differs, so that the updates can be computed in batches and the pairs need no loop in Python:
+- A batch of walks is computed from one snapshot of the tables by compiled loops (numba) over
+  its (centre, context) pairs, each pair's dot product and gradient in a loop over the vector: no
+  work outside the windows, whatever P (a banded matrix product per walk, the previous kernel,
+  computed ~80 x 130 scores per walk to use ~11 x 80 of them at P = 1, and at P = 16 paid a
+  matrix product's overhead per walk for a few rows: 0.20x P = 1's rate).
 - Negatives are shared by a walk's rows: `shared` draws per walk, each row weighted so that its
   expected negative updates are word2vec's (negatives x its pair count in the bucket).
 - A snapshot's updates (~1024 rows, ~12 walks of 80) are computed from the same tables and applied
   together: the update is the exact gradient of the snapshot's objective (tested). A snapshot is
   computed as two batches, so that two processes can compute it at once (`workers`); the tables
   are the same whether one process or two computed it.
+- The loops' sums may be reordered by the compiler into vector lanes (fastmath "reassoc"), as
+  BLAS's are: the same machine type gives the same embeddings, another vector width may differ in
+  the last bits.
 
 Buckets: nodes are split into P partitions; bucket (i, j) holds the pairs whose input node is in
 partition i and whose output node is in partition j, and trains syn0[i] against syn1[j] only.
@@ -25,8 +29,8 @@ contexts' partitions, and since nodes are dealt to partitions round-robin by fre
 partition holds about 1/P of both the contexts and the unigram^0.75 mass, so over the P buckets the
 negatives follow the global law. A bucket trains only the tokens with a pair in it (`paired`),
 but a token has pairs in every partition its windows reach (most of the 16 at P = 16, window 10):
-the pairs are the same whatever P, the rows gathered and scattered grow with P (measured:
-bench/results/train-2026-12-02-0142.md, train 114 s at P = 1, 198 s at P = 4, 568 s at P = 16).
+the pairs are the same whatever P, and a row's cost is its pairs and its negatives plus one
+gather and one scatter of its vector, so the work grows little with P.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ import threading
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import numba
 import numpy as np
 
 from spark_n2v.streams import SGNS_CHUNK, SGNS_INIT, SGNS_NEGATIVE, SGNS_WINDOW, uniforms
@@ -51,6 +56,10 @@ REPEAT_CAP = 4.0
 # task can train with. A constant, so that the embeddings do not depend on the processes.
 SNAPSHOT_BATCHES = 2
 WORKER_TIMEOUT_S = 600.0  # a worker silent this long is taken for dead
+# Compiled once per machine (cache: beside the module, or numba's user-wide cache); vector sums
+# may be reordered (see the module's note), nothing else of IEEE arithmetic is relaxed: inf and
+# NaN behave (exp overflows to inf for very negative scores: sigmoid 0, right).
+_compiled = numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 
 
 @dataclass(frozen=True)
@@ -101,9 +110,65 @@ def negative_table(counts: np.ndarray) -> np.ndarray:
     return mass / mass[-1]
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    with np.errstate(over="ignore"):  # exp overflows to inf for very negative x: sigmoid 0, right
-        return 1.0 / (1.0 + np.exp(-x))
+@_compiled
+def _accumulate(rows, updates, mine, slot, order, counts, sums, seen):
+    """Sum each row's updates in the order given into sums (rows r with r mod mine[1] = mine[0]
+    only); slot[r] is row r's place in sums, -1 while it has none. Returns the rows seen."""
+    for t in range(len(rows)):
+        r = rows[t]
+        if r % mine[1] != mine[0]:
+            continue
+        at = slot[r]
+        if at < 0:
+            at = seen
+            slot[r], order[at], counts[at] = at, r, 0
+            sums[at, :] = 0.0
+            seen += 1
+        counts[at] += 1
+        for k in range(sums.shape[1]):
+            sums[at, k] += updates[t, k]
+    return seen
+
+
+@_compiled
+def _flush(table, cap, slot, order, counts, sums, seen):
+    """table[r] += each row's sum, a row seen c times scaled by min(1, cap / c); slots reset."""
+    for at in range(seen):
+        r = order[at]
+        slot[r] = -1
+        scale = np.float32(1.0) if counts[at] <= cap else np.float32(cap / counts[at])
+        for k in range(table.shape[1]):
+            table[r, k] += sums[at, k] * scale
+
+
+class Scatter:
+    """Adds a snapshot's updates to a pair of tables (scatter_add of several parts at once), with
+    scratch kept across a bucket's snapshots: a slot per table row (allocating it per snapshot
+    would cost a pass over the table each time) and the sums of the rows seen."""
+
+    def __init__(self, syn0: np.ndarray, syn1: np.ndarray):
+        self.slots = {id(syn0): np.full(len(syn0), -1, np.int64),
+                      id(syn1): np.full(len(syn1), -1, np.int64)}
+        self._size(0, syn0.shape[1])
+
+    def _size(self, rows: int, dim: int) -> None:
+        self.order, self.counts = np.empty(rows, np.int64), np.empty(rows, np.int64)
+        self.sums = np.empty((rows, dim), np.float32)
+
+    def add(self, table: np.ndarray, parts: list[tuple[np.ndarray, np.ndarray]],
+            repeat_cap: float, worker: int = 0, workers: int = 1) -> None:
+        """table[rows] += updates over all parts, each row's updates summed in the parts' order, a
+        row repeated c times scaled by min(1, repeat_cap / c); only the rows r with
+        r mod workers = worker."""
+        most = sum(len(rows) for rows, _ in parts)
+        if most > len(self.order):
+            self._size(2 * most, table.shape[1])
+        slot, mine, seen = self.slots[id(table)], np.array([worker, workers], np.int64), 0
+        for rows, updates in parts:
+            seen = _accumulate(np.asarray(rows, np.int64), np.asarray(updates, np.float32), mine,
+                               slot, self.order, self.counts, self.sums, seen)
+        _flush(table, np.float64(min(repeat_cap, 1e300)), slot, self.order, self.counts,
+               self.sums, seen)
 
 
 def scatter_add(table: np.ndarray, rows: np.ndarray, updates: np.ndarray,
@@ -114,52 +179,42 @@ def scatter_add(table: np.ndarray, rows: np.ndarray, updates: np.ndarray,
     The cap keeps hubs stable: a batch's updates are computed from one snapshot of the tables, so
     a row repeated c times takes a step c times as long as word2vec's sequential updates would,
     and on a small graph (77 nodes, so every node repeats in every batch) the tables diverged to
-    NaN within one epoch at the default learning rate.
+    NaN within one epoch at the default learning rate. A row's sum depends on its own updates
+    only, in their order (workers adding their own rows of one update get the sums one process
+    gets)."""
+    Scatter(table, table).add(table, [(rows, updates)], repeat_cap)
 
-    np.add.at is slow per row (measured: 880 us for 600 rows of 128 floats); instead rows are
-    sorted and each row's updates summed in their order by np.add.reduceat, so a row's sum does
-    not depend on the other rows given (workers adding their own rows of one update get the sums
-    one process gets).
-    """
-    order = np.argsort(rows, kind="stable")
-    ranked = rows[order]
-    first = np.r_[True, ranked[1:] != ranked[:-1]]
-    if first.all():
-        table[rows] += updates
-        return
-    last = np.r_[first[1:], True]
-    single = first & last  # reduceat is slow per group: rows seen once are added as they are
-    table[ranked[single]] += updates[order[single]]
-    repeated = ~single
-    starts = np.flatnonzero(first[repeated])
-    summed = np.add.reduceat(updates[order[repeated]], starts, axis=0)
-    if np.isfinite(repeat_cap):
-        counts = np.diff(np.r_[starts, repeated.sum()]).astype(updates.dtype)
-        summed *= np.minimum(1.0, repeat_cap / counts)[:, None]
-    table[ranked[repeated & first]] += summed
+
+@_compiled
+def _paired_masks(r_walk, r_pos, c_walk, c_pos, c_win, widest):
+    rows_ok = np.zeros(len(r_walk), np.bool_)
+    cols_ok = np.zeros(len(c_walk), np.bool_)
+    first = 0
+    for r in range(len(r_walk)):
+        w, p = r_walk[r], r_pos[r]
+        while first < len(c_walk) and (c_walk[first] < w or
+                                       (c_walk[first] == w and c_pos[first] < p - widest)):
+            first += 1
+        c = first
+        while c < len(c_walk) and c_walk[c] == w and c_pos[c] <= p + widest:
+            distance = abs(c_pos[c] - p)
+            if 0 < distance <= c_win[c]:
+                rows_ok[r] = True
+                cols_ok[c] = True
+            c += 1
+    return rows_ok, cols_ok
 
 
 def paired(rows: Tokens, cols: Tokens) -> tuple[Tokens, Tokens]:
     """The rows with a pair among cols and the cols with a pair among rows: a bucket trains only
     the positions that have contexts in it (a token whose walk passes through the bucket's other
     partition only far from it costs nothing there). Row r and column c pair when they are in the
-    same walk and 0 < |pos_r - pos_c| <= win_c; with rows is cols (bucket (i, i)) a token is not
-    its own pair."""
+    same walk and 0 < |pos_r - pos_c| <= win_c (so with rows is cols, bucket (i, i), a token is
+    not its own pair)."""
     if len(rows) == 0 or len(cols) == 0:
         return rows.subset(np.zeros(len(rows), bool)), cols.subset(np.zeros(len(cols), bool))
-    same = rows is cols
-    walks = np.unique(rows.walk if same else np.concatenate([rows.walk, cols.walk]))
-    # one line of keys, walk after walk, with a gap wider than any window between walks
-    widest = int(cols.win.max())
-    span = int(max(rows.pos.max(), cols.pos.max())) + 2 * widest + 2
-    row_key = np.searchsorted(walks, rows.walk) * span + rows.pos
-    col_key = np.searchsorted(walks, cols.walk) * span + cols.pos
-    win = cols.win.astype(np.int64)
-    lo, hi = np.sort(col_key - win), np.sort(col_key + win)
-    covering = np.searchsorted(lo, row_key, "right") - np.searchsorted(hi, row_key, "left")
-    near = (np.searchsorted(row_key, col_key + win, "right")
-            - np.searchsorted(row_key, col_key - win, "left"))
-    rows_ok, cols_ok = covering > int(same), near > int(same)
+    rows_ok, cols_ok = _paired_masks(rows.walk, rows.pos, cols.walk, cols.pos, cols.win,
+                                     int(cols.win.max()))
     if rows_ok.all() and cols_ok.all():
         return rows, cols
     return rows.subset(rows_ok), cols.subset(cols_ok)
@@ -180,6 +235,8 @@ class BatchPlan:
         both = col_counts > 0  # a walk without columns in this bucket has no pair in it
         self.starts, self.counts, self.walk, self.col_lo, self.col_counts = (
             a[both] for a in (starts, counts, walk, col_lo, col_counts))
+        self.row_spans = np.stack([self.starts, self.counts], axis=1)
+        self.col_spans = np.stack([self.col_lo, self.col_counts], axis=1)
         # walks in the same stretch of `limit` rows train together
         group = (np.cumsum(self.counts) - self.counts) // limit
         self.edges = np.flatnonzero(np.r_[True, group[1:] != group[:-1], True]) \
@@ -190,9 +247,8 @@ class BatchPlan:
 
     def batch(self, k: int) -> "Batch":
         w0, w1 = self.edges[k], self.edges[k + 1]
-        rows_at, rows_ok = _padded(self.starts[w0:w1], self.counts[w0:w1])
-        cols_at, cols_ok = _padded(self.col_lo[w0:w1], self.col_counts[w0:w1])
-        return Batch(self.walk[w0:w1], rows_at, rows_ok, cols_at, cols_ok, int(self.starts[w0]))
+        return Batch(self.walk[w0:w1], self.row_spans[w0:w1], self.col_spans[w0:w1],
+                     int(self.starts[w0]))
 
     def most(self, shared: int) -> tuple[int, int]:
         """The most (output rows, input rows) a batch updates: columns plus `shared` negatives
@@ -205,22 +261,15 @@ class BatchPlan:
         return int(outputs.max()), int(np.add.reduceat(self.counts, at).max())
 
 
-def _padded(first: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Index matrix first[k] + 0..counts[k]-1 per row k, padded with 0 (a valid index whenever
-    the matrix has columns at all), and its mask."""
-    width = np.arange(int(counts.max()))
-    ok = width[None, :] < counts[:, None]
-    return np.where(ok, first[:, None] + width[None, :], 0), ok
-
-
 @dataclass(frozen=True)
 class Batch:
-    walk: np.ndarray     # (B,) walk ids
-    rows: np.ndarray     # (B, n) indices into the bucket's rows
-    rows_ok: np.ndarray  # (B, n) bool
-    cols: np.ndarray     # (B, m) indices into the bucket's cols
-    cols_ok: np.ndarray  # (B, m) bool
-    first_row: int       # index of the batch's first row (for the learning-rate schedule)
+    """Whole walks of a bucket: walk k's rows are the bucket's rows a to a + n for
+    (a, n) = rows[k], its columns likewise."""
+
+    walk: np.ndarray   # (B,) walk ids
+    rows: np.ndarray   # (B, 2) first row, rows
+    cols: np.ndarray   # (B, 2) first column, columns
+    first_row: int     # index of the batch's first row (for the learning-rate schedule)
 
 
 @dataclass(frozen=True)
@@ -258,56 +307,102 @@ class Update(NamedTuple):
     pairs: int
 
 
+@_compiled
+def _walks_update(syn0, syn1, r_local, r_pos, c_local, c_pos, c_win, batch_rows, batch_cols,
+                  negs, lr, neg_weight, widest, sampled, out_rows, out_step, in_rows, in_step
+                  ):
+    """The batch's updates, walk after walk: the walk's columns then its negatives are its output
+    rows, its rows with a pair its input rows. Returns (outputs, inputs, loss, pairs)."""
+    one = np.float32(1.0)
+    outputs, inputs, loss, sampled_pairs = 0, 0, 0.0, 0
+    for w in range(len(batch_rows)):
+        r0, rn = batch_rows[w]
+        c0, cn = batch_cols[w]
+        first_out = outputs
+        for c in range(cn):
+            out_rows[outputs] = c_local[c0 + c]
+            out_step[outputs, :] = 0.0
+            outputs += 1
+        for n in range(negs.shape[1]):
+            out_rows[outputs] = negs[w, n]
+            out_step[outputs, :] = 0.0
+            outputs += 1
+        near = 0  # the walk's first column within `widest` of the row (rows go up in pos)
+        for r in range(rn):
+            u = syn0[r_local[r0 + r]]
+            p = r_pos[r0 + r]
+            step = in_step[inputs]
+            step[:] = 0.0
+            pairs = 0
+            while near < cn and c_pos[c0 + near] < p - widest:
+                near += 1
+            c = near
+            while c < cn and c_pos[c0 + c] <= p + widest:
+                distance = abs(c_pos[c0 + c] - p)
+                if 0 < distance <= c_win[c0 + c]:
+                    v = syn1[c_local[c0 + c]]
+                    score = np.float32(0.0)
+                    for k in range(len(u)):
+                        score += u[k] * v[k]
+                    fit = one / (one + np.exp(-score))
+                    if sampled:
+                        loss -= np.log(max(fit, 1e-12))
+                    g = (one - fit) * lr  # d log sigmoid(s) / ds = 1 - sigmoid(s)
+                    out = out_step[first_out + c]
+                    for k in range(len(u)):  # loops, not step += g * v: no temporary arrays
+                        step[k] += g * v[k]
+                        out[k] += g * u[k]
+                    pairs += 1
+                c += 1
+            if pairs == 0:  # rows without a pair here have no update (and no negatives)
+                continue
+            if sampled:
+                sampled_pairs += pairs
+            # d log sigmoid(-s) / ds = -sigmoid(s); the row's negatives weigh
+            # negatives x pairs / shared
+            weight = -neg_weight * np.float32(pairs) * lr
+            for n in range(negs.shape[1]):
+                v = syn1[negs[w, n]]
+                score = np.float32(0.0)
+                for k in range(len(u)):
+                    score += u[k] * v[k]
+                g = weight / (one + np.exp(-score))
+                out = out_step[first_out + cn + n]
+                for k in range(len(u)):
+                    step[k] += g * v[k]
+                    out[k] += g * u[k]
+            in_rows[inputs] = r_local[r0 + r]
+            inputs += 1
+    return outputs, inputs, loss, sampled_pairs
+
+
 def batch_update(syn0: np.ndarray, syn1: np.ndarray, rows: Tokens, cols: Tokens,
                  neg_cum: np.ndarray, law: BucketLaw, batch: Batch, lr: np.float32,
-                 sampled: bool) -> Update:
-    """The batch's gradient-ascent step on its part of the skip-gram objective."""
+                 sampled: bool, slots: _Slots, slot: int) -> Update:
+    """The batch's gradient-ascent step on its part of the skip-gram objective, into the slot."""
     u = uniforms(law.seed, batch.walk[:, None], law.key, np.arange(law.shared)[None, :],
                  SGNS_NEGATIVE)
     negs = np.minimum(np.searchsorted(neg_cum, u, "right"), len(neg_cum) - 1)
-    m = batch.cols.shape[1]
-    outputs = np.concatenate([cols.local[batch.cols], negs], axis=1)  # (B, m + shared)
-    U = syn0[rows.local[batch.rows]]                                  # (B, n, d)
-    V = syn1[outputs]                                                  # (B, m + shared, d)
-    S = _sigmoid(U @ V.transpose(0, 2, 1))
-    dist = np.abs(rows.pos[batch.rows][:, :, None] - cols.pos[batch.cols][:, None, :])
-    mask = ((dist > 0) & (dist <= cols.win[batch.cols][:, None, :])
-            & batch.rows_ok[:, :, None] & batch.cols_ok[:, None, :])
-    row_pairs = mask.sum(axis=2, dtype=np.float32)  # (B, n): padding and pairless rows 0
-    loss, pairs = 0.0, 0
-    if sampled:  # the loss is for progress reports: a sample of batches is enough
-        loss = -float(np.log(np.maximum(S[:, :, :m][mask], 1e-12)).sum())
-        pairs = int(row_pairs.sum())
-    # d log sigmoid(s) / ds = 1 - sigmoid(s) for pairs, -sigmoid(s) for negatives; row r's
-    # negatives weigh negatives x pairs(r) / shared
-    G = np.empty_like(S)
-    G[:, :, :m] = (1.0 - S[:, :, :m]) * mask * lr
-    G[:, :, m:] = S[:, :, m:] * (row_pairs * (-np.float32(law.negatives / law.shared) * lr))[
-        :, :, None]
-    out_ok = np.concatenate([batch.cols_ok, np.ones(negs.shape, bool)], axis=1)
-    live = row_pairs > 0  # rows without a pair here have a zero update
-    return Update(outputs[out_ok], (G.transpose(0, 2, 1) @ U)[out_ok],
-                  rows.local[batch.rows][live], (G @ V)[live], loss, pairs)
+    outputs, inputs, loss, pairs = _walks_update(
+        syn0, syn1, rows.local, rows.pos, cols.local, cols.pos, cols.win, batch.rows,
+        batch.cols, negs, np.float32(lr), np.float32(law.negatives / law.shared),
+        int(cols.win.max()), sampled, slots.out_rows[slot], slots.out_step[slot],
+        slots.in_rows[slot], slots.in_step[slot])
+    slots.sizes[slot] = outputs, inputs
+    return slots.get(slot)._replace(loss=loss, pairs=pairs)
 
 
 def apply_updates(syn0: np.ndarray, syn1: np.ndarray, updates: list[Update],
-                  repeat_cap: float, worker: int = 0, workers: int = 1) -> None:
+                  scatter: Scatter, repeat_cap: float, worker: int = 0, workers: int = 1
+                  ) -> None:
     """Add a snapshot's updates (in batch order) to the tables, as one: a row repeated c times in
     the snapshot takes min(1, repeat_cap / c) of its summed update. With several workers, worker
     w adds the rows r with r mod workers = w of both tables (a row's sum depends on its own
     updates only, so the tables are the same). By table instead (worker 0 syn1, worker 1 syn0),
     the worker adding syn1 and its negatives kept the other waiting: rounds at 177k tokens/s
     against 204k by row (skewed bench graph, P = 1)."""
-    def mine(rows: np.ndarray, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if workers == 1:
-            return rows, steps
-        keep = rows % workers == worker
-        return rows[keep], steps[keep]
-
-    for table, parts in ((syn1, [mine(u.out_rows, u.out_step) for u in updates]),
-                         (syn0, [mine(u.in_rows, u.in_step) for u in updates])):
-        scatter_add(table, np.concatenate([r for r, _ in parts]),
-                    np.concatenate([s for _, s in parts]), repeat_cap)
+    scatter.add(syn1, [(u.out_rows, u.out_step) for u in updates], repeat_cap, worker, workers)
+    scatter.add(syn0, [(u.in_rows, u.in_step) for u in updates], repeat_cap, worker, workers)
 
 
 def train_bucket(syn0: np.ndarray, syn1: np.ndarray, rows: Tokens, cols: Tokens,
@@ -338,23 +433,18 @@ def _learning_rate(law: BucketLaw, batch: Batch, rows: Tokens) -> np.float32:
                       * (batch.first_row / max(len(rows), 1)))
 
 
-class _Scratch:
-    """One snapshot's updates in shared memory, a slot per batch, so that a worker can add the
-    batches others computed."""
+class _Slots:
+    """One snapshot's updates, a slot per batch, computed in place (in memory forked processes
+    share when `shared`, so that a worker can add the batches others computed)."""
 
-    def __init__(self, plan: BatchPlan, law: BucketLaw, dim: int):
+    def __init__(self, plan: BatchPlan, law: BucketLaw, dim: int, shared: bool):
         outputs, inputs = plan.most(law.shared)
-        self.sizes = _shared(np.zeros((SNAPSHOT_BATCHES, 2), np.int64))
-        self.out_rows = _shared(np.zeros((SNAPSHOT_BATCHES, outputs), np.int64))
-        self.out_step = _shared(np.zeros((SNAPSHOT_BATCHES, outputs, dim), np.float32))
-        self.in_rows = _shared(np.zeros((SNAPSHOT_BATCHES, inputs), np.int64))
-        self.in_step = _shared(np.zeros((SNAPSHOT_BATCHES, inputs, dim), np.float32))
-
-    def put(self, slot: int, update: Update) -> None:
-        n, m = len(update.out_rows), len(update.in_rows)
-        self.sizes[slot] = n, m
-        self.out_rows[slot, :n], self.out_step[slot, :n] = update.out_rows, update.out_step
-        self.in_rows[slot, :m], self.in_step[slot, :m] = update.in_rows, update.in_step
+        place = _shared if shared else (lambda array: array)
+        self.sizes = place(np.zeros((SNAPSHOT_BATCHES, 2), np.int64))
+        self.out_rows = place(np.zeros((SNAPSHOT_BATCHES, outputs), np.int64))
+        self.out_step = place(np.zeros((SNAPSHOT_BATCHES, outputs, dim), np.float32))
+        self.in_rows = place(np.zeros((SNAPSHOT_BATCHES, inputs), np.int64))
+        self.in_step = place(np.zeros((SNAPSHOT_BATCHES, inputs, dim), np.float32))
 
     def get(self, slot: int) -> Update:
         n, m = self.sizes[slot]
@@ -393,30 +483,28 @@ class _Sync(NamedTuple):
 
     workers: int
     barrier: _Barrier
-    scratch: _Scratch
+    slots: _Slots
 
 
 def _train_snapshots(syn0, syn1, rows, cols, neg_cum, law, plan: BatchPlan, worker: int,
                      sync: _Sync | None) -> tuple[float, int]:
     """Worker `worker`'s share of every snapshot; alone (sync None) it is all of it."""
     workers = sync.workers if sync else 1
+    slots = sync.slots if sync else _Slots(plan, law, syn0.shape[1], shared=False)
     loss, pairs = 0.0, 0
+    scatter = Scatter(syn0, syn1)
     for first in range(0, len(plan), SNAPSHOT_BATCHES):
         snapshot = range(first, min(first + SNAPSHOT_BATCHES, len(plan)))
-        updates = {}
         for b, k in enumerate(snapshot):
             if b % workers == worker:
                 batch = plan.batch(k)
-                updates[b] = batch_update(syn0, syn1, rows, cols, neg_cum, law, batch,
-                                          _learning_rate(law, batch, rows), sampled=k % 16 == 0)
-                loss, pairs = loss + updates[b].loss, pairs + updates[b].pairs
-                if sync:
-                    sync.scratch.put(b, updates[b])
+                update = batch_update(syn0, syn1, rows, cols, neg_cum, law, batch,
+                                      _learning_rate(law, batch, rows), k % 16 == 0, slots, b)
+                loss, pairs = loss + update.loss, pairs + update.pairs
         if sync:
             sync.barrier.wait(worker)  # every batch of the snapshot computed from the same tables
-            updates = {b: sync.scratch.get(b) for b in range(len(snapshot))}
-        apply_updates(syn0, syn1, [updates[b] for b in range(len(snapshot))], law.repeat_cap,
-                      worker, workers)
+        apply_updates(syn0, syn1, [slots.get(b) for b in range(len(snapshot))], scatter,
+                      law.repeat_cap, worker, workers)
         if sync:
             sync.barrier.wait(worker)  # the snapshot added everywhere before the next is computed
     return loss, pairs
@@ -436,7 +524,7 @@ def _train_forked(syn0, syn1, rows, cols, neg_cum, law, plan: BatchPlan, workers
     breaks the barrier, so the others stop too; a worker's error is raised here."""
     context = multiprocessing.get_context("fork")
     sync = _Sync(workers, _Barrier(context, workers),
-                 _Scratch(plan, law, syn0.shape[1]))
+                 _Slots(plan, law, syn0.shape[1], shared=True))
     tables = _shared(syn0), _shared(syn1)
     children = []
     for w in range(1, workers):
