@@ -8,7 +8,8 @@
    reduced window is a hash of (seed, walk_id, pos): the same pairs whatever P.
 2. Tokens by partition: Python tasks read each hash bucket's files with the bucket's vocabulary
    rows and rewrite them as (walk_id, pos, local, window) split by the node's partition.
-3. Rounds: each epoch's walks are dealt into C chunks (a hash of the walk id); chunk c, round r
+3. Init: tables, and each partition's tokens of each chunk as one array sorted by (walk, pos).
+4. Rounds: each epoch's walks are dealt into C chunks (a hash of the walk id); chunk c, round r
    trains bucket (i, (i + r) mod P) in task i, for every i at once: task i reads syn0[i] and
    syn1[j] and chunk c's tokens of partitions i and j, runs kernel.train_bucket, and writes both
    tables back. Chunks matter for quality: with one chunk, all of an epoch's pairs of bucket
@@ -18,7 +19,7 @@
    work folder (local disk, HDFS or an object store), never through the driver; each round writes
    new files, so a retried task starts from the same inputs and the same seed and P give the same
    embeddings.
-4. Output: each task turns its partition of syn0 into (id, embedding) rows.
+5. Output: each task turns its partition of syn0 into (id, embedding) rows.
 
 Resume: `_train.json` in the work folder records the token split (with the plan) and the rounds
 finished. A rerun of a killed run (same command and inputs: record.OutputPath) starts after the
@@ -101,6 +102,9 @@ class Plan:
 
     def table(self, k: int, name: str, part: int) -> str:
         return f"{self.work}/state/{k}/{name}-{part}.npy"
+
+    def sorted_tokens(self, part: int, chunk: int) -> str:
+        return f"{self.work}/sorted/{part}-{chunk}.npy"
 
     def as_json(self) -> dict:
         return asdict(self)
@@ -265,13 +269,20 @@ class _GroupedFiles:
 
 # --- tasks -------------------------------------------------------------------------------------------
 
-def _tokens(plan: Plan, part: int, chunk: int) -> kernel.Tokens:
+def _sort_tokens(plan: Plan, part: int, chunk: int) -> None:
+    """A partition's tokens of a chunk, from the split's Parquet files to one array sorted by
+    (walk, pos): done once, in the init round, where every round read and sorted the Parquet
+    files again (at P = 16 a round's tasks read and sorted 2 x its chunk's tokens, 32 x the
+    corpus an epoch)."""
     table = read_parquet(f"{plan.work}/tokens/{C.PART}={part}/{C.CHUNK}={chunk}",
                          _TOKEN_FILE_COLUMNS)
-    if table is None:
-        empty = np.zeros(0, np.int64)
-        return kernel.Tokens.sorted(empty, empty, empty, empty)
-    return kernel.Tokens.sorted(*(table.column(c).to_numpy() for c in _TOKEN_FILE_COLUMNS))
+    columns = [table.column(c).to_numpy() if table else np.zeros(0, np.int64)
+               for c in _TOKEN_FILE_COLUMNS]
+    save_array(plan.sorted_tokens(part, chunk), kernel.Tokens.sorted(*columns).stacked())
+
+
+def _tokens(plan: Plan, part: int, chunk: int) -> kernel.Tokens:
+    return kernel.Tokens.of_stacked(load_array(plan.sorted_tokens(part, chunk)))
 
 
 def _negative_table(plan: Plan, part: int) -> np.ndarray:
@@ -282,8 +293,10 @@ def _negative_table(plan: Plan, part: int) -> np.ndarray:
 
 
 def init_task(plan: Plan, i: int) -> tuple[int]:
-    """Round 0: syn0[i] from each node's rank (the same start for any P), syn1[i] zeros.
-    Returns (its rows,)."""
+    """Round 0: syn0[i] from each node's rank (the same start for any P), syn1[i] zeros, and
+    partition i's tokens of every chunk sorted. Returns (its rows,)."""
+    for chunk in range(plan.chunks):
+        _sort_tokens(plan, i, chunk)
     ranks = i + plan.partitions * np.arange(plan.sizes[i], dtype=np.int64)
     syn0 = np.empty((plan.sizes[i], plan.dim), np.float32)
     # in slices: the hashes take 8 bytes per cell and their temporaries several times that (a
@@ -400,6 +413,7 @@ def train_sgns(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work: st
         describe(spark, "spark-n2v train: initialise tables")
         _each_task(spark, P, lambda i: init_task(plan, i), "nodes long")
         points.mark("rounds", done=0)
+        delete_folder(f"{work}/tokens")  # sorted into {work}/sorted
         first = 0
     else:
         log.info("train: resuming after round %d of %d", first, plan.rounds)

@@ -65,18 +65,26 @@ _compiled = numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 @dataclass(frozen=True)
 class Tokens:
     """One partition's tokens of the walks, sorted by (walk, pos): `local` is the node's row in the
-    partition's table, `win` the reduced window of the position as a centre."""
+    partition's table, `win` the reduced window of the position as a centre. All int64, so that
+    the compiled loops are compiled for one type."""
 
-    walk: np.ndarray   # int64 walk_id
-    pos: np.ndarray    # int32 position in the walk
-    local: np.ndarray  # int64 row in the partition's table
-    win: np.ndarray    # int16
+    walk: np.ndarray   # walk_id
+    pos: np.ndarray    # position in the walk
+    local: np.ndarray  # row in the partition's table
+    win: np.ndarray
 
     @staticmethod
     def sorted(walk, pos, local, win) -> "Tokens":
         order = np.lexsort((pos, walk))
-        return Tokens(np.asarray(walk, np.int64)[order], np.asarray(pos, np.int32)[order],
-                      np.asarray(local, np.int64)[order], np.asarray(win, np.int16)[order])
+        return Tokens(*(np.asarray(a, np.int64)[order] for a in (walk, pos, local, win)))
+
+    def stacked(self) -> np.ndarray:
+        """(4, n): walk, pos, local, win (one file per partition and chunk)."""
+        return np.stack([self.walk, self.pos, self.local, self.win])
+
+    @staticmethod
+    def of_stacked(array: np.ndarray) -> "Tokens":
+        return Tokens(*array)
 
     def __len__(self) -> int:
         return len(self.walk)
@@ -110,13 +118,142 @@ def negative_table(counts: np.ndarray) -> np.ndarray:
     return mass / mass[-1]
 
 
+# --- the compiled loops -------------------------------------------------------------------------
+
+class Bucket(NamedTuple):
+    """A bucket's pairs as the compiled loops take them: its rows and columns (Tokens' arrays), its
+    walks with pairs (each walk's first row and rows, first column and columns, and `shared`
+    negatives: output rows), batches of whole walks (batch k is walks edges[k] to edges[k + 1],
+    trained at learning rate lrs[k]), and the weight of a row's negatives per pair."""
+
+    r_local: np.ndarray
+    r_pos: np.ndarray
+    c_local: np.ndarray
+    c_pos: np.ndarray
+    c_win: np.ndarray
+    row_spans: np.ndarray  # (W, 2)
+    col_spans: np.ndarray  # (W, 2)
+    negs: np.ndarray       # (W, shared)
+    edges: np.ndarray      # (batches + 1,)
+    lrs: np.ndarray        # (batches,) float32
+    neg_weight: np.float32  # negatives / shared
+    widest: int            # the widest window of a column
+
+    @property
+    def batches(self) -> int:
+        return len(self.edges) - 1
+
+    @property
+    def snapshots(self) -> int:
+        return -(-self.batches // SNAPSHOT_BATCHES)
+
+    def most(self) -> tuple[int, int]:
+        """The most (output rows, input rows) a batch updates: columns plus the negatives of its
+        walks, and rows."""
+        at = self.edges[:-1]
+        outputs = (np.add.reduceat(self.col_spans[:, 1], at)
+                   + np.diff(self.edges) * self.negs.shape[1])
+        return int(outputs.max()), int(np.add.reduceat(self.row_spans[:, 1], at).max())
+
+
+class Slots(NamedTuple):
+    """One snapshot's updates, a slot per batch (out_rows[b, :sizes[b, 0]] and so on), in memory
+    forked workers share when they train together."""
+
+    out_rows: np.ndarray  # (SNAPSHOT_BATCHES, outputs) rows of syn1 (may repeat)
+    out_step: np.ndarray  # (SNAPSHOT_BATCHES, outputs, dim) their updates
+    in_rows: np.ndarray   # (SNAPSHOT_BATCHES, inputs) rows of syn0 (may repeat)
+    in_step: np.ndarray
+    sizes: np.ndarray     # (SNAPSHOT_BATCHES, 2) outputs, inputs
+
+
+class Scratch(NamedTuple):
+    """A process's scratch for adding updates: a slot per table row (-1: none; kept across the
+    snapshots, as allocating it per snapshot would cost a pass over the table each time) and the
+    sums of the rows seen."""
+
+    slot0: np.ndarray  # per row of syn0
+    slot1: np.ndarray  # per row of syn1
+    order: np.ndarray  # the rows seen, in order
+    counts: np.ndarray
+    sums: np.ndarray
+
+
 @_compiled
-def _accumulate(rows, updates, mine, slot, order, counts, sums, seen):
-    """Sum each row's updates in the order given into sums (rows r with r mod mine[1] = mine[0]
-    only); slot[r] is row r's place in sums, -1 while it has none. Returns the rows seen."""
+def _walks_update(syn0, syn1, b, w0, w1, lr, sampled, out_rows, out_step, in_rows, in_step):
+    """Walks w0..w1-1's updates: each walk's columns then its negatives are its output rows, its
+    rows with a pair its input rows. Returns (outputs, inputs, loss, pairs), the loss (sum of
+    -log sigmoid of the pairs' scores) and pairs only if `sampled`."""
+    one = np.float32(1.0)
+    outputs, inputs, loss, sampled_pairs = 0, 0, 0.0, 0
+    for w in range(w0, w1):
+        r0, rn = b.row_spans[w]
+        c0, cn = b.col_spans[w]
+        first_out = outputs
+        for c in range(cn):
+            out_rows[outputs] = b.c_local[c0 + c]
+            out_step[outputs, :] = 0.0
+            outputs += 1
+        for n in range(b.negs.shape[1]):
+            out_rows[outputs] = b.negs[w, n]
+            out_step[outputs, :] = 0.0
+            outputs += 1
+        near = 0  # the walk's first column within `widest` of the row (rows go up in pos)
+        for r in range(rn):
+            u = syn0[b.r_local[r0 + r]]
+            p = b.r_pos[r0 + r]
+            step = in_step[inputs]
+            step[:] = 0.0
+            pairs = 0
+            while near < cn and b.c_pos[c0 + near] < p - b.widest:
+                near += 1
+            c = near
+            while c < cn and b.c_pos[c0 + c] <= p + b.widest:
+                distance = abs(b.c_pos[c0 + c] - p)
+                if 0 < distance <= b.c_win[c0 + c]:
+                    v = syn1[b.c_local[c0 + c]]
+                    score = np.float32(0.0)
+                    for k in range(len(u)):
+                        score += u[k] * v[k]
+                    fit = one / (one + np.exp(-score))
+                    if sampled:
+                        loss -= np.log(max(fit, 1e-12))
+                    g = (one - fit) * lr  # d log sigmoid(s) / ds = 1 - sigmoid(s)
+                    out = out_step[first_out + c]
+                    for k in range(len(u)):  # loops, not step += g * v: no temporary arrays
+                        step[k] += g * v[k]
+                        out[k] += g * u[k]
+                    pairs += 1
+                c += 1
+            if pairs == 0:  # rows without a pair here have no update (and no negatives)
+                continue
+            if sampled:
+                sampled_pairs += pairs
+            # d log sigmoid(-s) / ds = -sigmoid(s); the row's negatives weigh
+            # negatives x pairs / shared
+            weight = -b.neg_weight * np.float32(pairs) * lr
+            for n in range(b.negs.shape[1]):
+                v = syn1[b.negs[w, n]]
+                score = np.float32(0.0)
+                for k in range(len(u)):
+                    score += u[k] * v[k]
+                g = weight / (one + np.exp(-score))
+                out = out_step[first_out + cn + n]
+                for k in range(len(u)):
+                    step[k] += g * v[k]
+                    out[k] += g * u[k]
+            in_rows[inputs] = b.r_local[r0 + r]
+            inputs += 1
+    return outputs, inputs, loss, sampled_pairs
+
+
+@_compiled
+def _accumulate(rows, updates, worker, workers, slot, order, counts, sums, seen):
+    """Sum each row's updates in the order given into sums (only the rows r with
+    r mod workers = worker); slot[r] is row r's place in sums. Returns the rows seen."""
     for t in range(len(rows)):
         r = rows[t]
-        if r % mine[1] != mine[0]:
+        if r % workers != worker:
             continue
         at = slot[r]
         if at < 0:
@@ -141,40 +278,60 @@ def _flush(table, cap, slot, order, counts, sums, seen):
             table[r, k] += sums[at, k] * scale
 
 
-class Scatter:
-    """Adds a snapshot's updates to a pair of tables (scatter_add of several parts at once), with
-    scratch kept across a bucket's snapshots: a slot per table row (allocating it per snapshot
-    would cost a pass over the table each time) and the sums of the rows seen."""
+@_compiled
+def _compute(syn0, syn1, b, s, snapshot, worker, workers):
+    """The snapshot's batches k (slot k mod SNAPSHOT_BATCHES) that are this worker's, from the
+    tables as they are. Returns (loss, pairs) of its sampled batches (one in 16)."""
+    loss, pairs = 0.0, 0
+    first = snapshot * SNAPSHOT_BATCHES
+    for k in range(first, min(first + SNAPSHOT_BATCHES, len(b.edges) - 1)):
+        slot = k - first
+        if slot % workers != worker:
+            continue
+        outputs, inputs, sampled_loss, sampled_pairs = _walks_update(
+            syn0, syn1, b, b.edges[k], b.edges[k + 1], b.lrs[k], k % 16 == 0,
+            s.out_rows[slot], s.out_step[slot], s.in_rows[slot], s.in_step[slot])
+        s.sizes[slot, 0], s.sizes[slot, 1] = outputs, inputs
+        loss += sampled_loss
+        pairs += sampled_pairs
+    return loss, pairs
 
-    def __init__(self, syn0: np.ndarray, syn1: np.ndarray):
-        self.slots = {id(syn0): np.full(len(syn0), -1, np.int64),
-                      id(syn1): np.full(len(syn1), -1, np.int64)}
-        self._size(0, syn0.shape[1])
 
-    def _size(self, rows: int, dim: int) -> None:
-        self.order, self.counts = np.empty(rows, np.int64), np.empty(rows, np.int64)
-        self.sums = np.empty((rows, dim), np.float32)
+@_compiled
+def _apply(syn0, syn1, b, s, x, snapshot, worker, workers, cap):
+    """Add the snapshot's updates (in batch order) to this worker's rows, as one: a row repeated
+    c times in the snapshot takes min(1, cap / c) of its summed update."""
+    batches = min(SNAPSHOT_BATCHES, len(b.edges) - 1 - snapshot * SNAPSHOT_BATCHES)
+    seen = 0
+    for slot in range(batches):
+        n = s.sizes[slot, 0]
+        seen = _accumulate(s.out_rows[slot, :n], s.out_step[slot, :n], worker, workers,
+                           x.slot1, x.order, x.counts, x.sums, seen)
+    _flush(syn1, cap, x.slot1, x.order, x.counts, x.sums, seen)
+    seen = 0
+    for slot in range(batches):
+        n = s.sizes[slot, 1]
+        seen = _accumulate(s.in_rows[slot, :n], s.in_step[slot, :n], worker, workers,
+                           x.slot0, x.order, x.counts, x.sums, seen)
+    _flush(syn0, cap, x.slot0, x.order, x.counts, x.sums, seen)
 
-    def add(self, table: np.ndarray, parts: list[tuple[np.ndarray, np.ndarray]],
-            repeat_cap: float, worker: int = 0, workers: int = 1) -> None:
-        """table[rows] += updates over all parts, each row's updates summed in the parts' order, a
-        row repeated c times scaled by min(1, repeat_cap / c); only the rows r with
-        r mod workers = worker."""
-        most = sum(len(rows) for rows, _ in parts)
-        if most > len(self.order):
-            self._size(2 * most, table.shape[1])
-        slot, mine, seen = self.slots[id(table)], np.array([worker, workers], np.int64), 0
-        for rows, updates in parts:
-            seen = _accumulate(np.asarray(rows, np.int64), np.asarray(updates, np.float32), mine,
-                               slot, self.order, self.counts, self.sums, seen)
-        _flush(table, np.float64(min(repeat_cap, 1e300)), slot, self.order, self.counts,
-               self.sums, seen)
+
+@_compiled
+def _train_alone(syn0, syn1, b, s, x, cap):
+    """Every snapshot in one process: compute, then add (see train_bucket)."""
+    loss, pairs = 0.0, 0
+    for snapshot in range((len(b.edges) - 2) // SNAPSHOT_BATCHES + 1):
+        sampled_loss, sampled_pairs = _compute(syn0, syn1, b, s, snapshot, 0, 1)
+        loss += sampled_loss
+        pairs += sampled_pairs
+        _apply(syn0, syn1, b, s, x, snapshot, 0, 1, cap)
+    return loss, pairs
 
 
 def scatter_add(table: np.ndarray, rows: np.ndarray, updates: np.ndarray,
                 repeat_cap: float = np.inf) -> None:
     """table[rows] += updates where rows may repeat (hubs repeat within a batch), a row repeated
-    c times getting its summed update x min(1, repeat_cap / c).
+    c times getting its summed update x min(1, repeat_cap / c): what a snapshot's add does.
 
     The cap keeps hubs stable: a batch's updates are computed from one snapshot of the tables, so
     a row repeated c times takes a step c times as long as word2vec's sequential updates would,
@@ -182,7 +339,10 @@ def scatter_add(table: np.ndarray, rows: np.ndarray, updates: np.ndarray,
     NaN within one epoch at the default learning rate. A row's sum depends on its own updates
     only, in their order (workers adding their own rows of one update get the sums one process
     gets)."""
-    Scatter(table, table).add(table, [(rows, updates)], repeat_cap)
+    x = _scratch(table, table, len(rows))
+    seen = _accumulate(np.asarray(rows, np.int64), np.asarray(updates, np.float32), 0, 1,
+                       x.slot0, x.order, x.counts, x.sums, 0)
+    _flush(table, float(repeat_cap), x.slot0, x.order, x.counts, x.sums, seen)
 
 
 @_compiled
@@ -220,58 +380,6 @@ def paired(rows: Tokens, cols: Tokens) -> tuple[Tokens, Tokens]:
     return rows.subset(rows_ok), cols.subset(cols_ok)
 
 
-class BatchPlan:
-    """The bucket's walks in order (those with both rows and columns), in batches of about `limit`
-    rows (whole walks). Batches are made when asked for, so that a bucket's index matrices are
-    never all in memory at once."""
-
-    def __init__(self, rows: Tokens, cols: Tokens, limit: int):
-        starts = np.flatnonzero(np.r_[True, rows.walk[1:] != rows.walk[:-1]]) if len(rows) \
-            else np.zeros(0, np.int64)
-        counts = np.diff(np.r_[starts, len(rows)])
-        walk = rows.walk[starts]
-        col_lo = np.searchsorted(cols.walk, walk, "left")
-        col_counts = np.searchsorted(cols.walk, walk, "right") - col_lo
-        both = col_counts > 0  # a walk without columns in this bucket has no pair in it
-        self.starts, self.counts, self.walk, self.col_lo, self.col_counts = (
-            a[both] for a in (starts, counts, walk, col_lo, col_counts))
-        self.row_spans = np.stack([self.starts, self.counts], axis=1)
-        self.col_spans = np.stack([self.col_lo, self.col_counts], axis=1)
-        # walks in the same stretch of `limit` rows train together
-        group = (np.cumsum(self.counts) - self.counts) // limit
-        self.edges = np.flatnonzero(np.r_[True, group[1:] != group[:-1], True]) \
-            if len(self.walk) else np.zeros(1, np.int64)
-
-    def __len__(self) -> int:
-        return len(self.edges) - 1
-
-    def batch(self, k: int) -> "Batch":
-        w0, w1 = self.edges[k], self.edges[k + 1]
-        return Batch(self.walk[w0:w1], self.row_spans[w0:w1], self.col_spans[w0:w1],
-                     int(self.starts[w0]))
-
-    def most(self, shared: int) -> tuple[int, int]:
-        """The most (output rows, input rows) a batch updates: columns plus `shared` negatives
-        per walk, and rows."""
-        if len(self) == 0:
-            return 0, 0
-        at = self.edges[:-1]
-        walks = np.diff(self.edges)
-        outputs = np.add.reduceat(self.col_counts, at) + walks * shared
-        return int(outputs.max()), int(np.add.reduceat(self.counts, at).max())
-
-
-@dataclass(frozen=True)
-class Batch:
-    """Whole walks of a bucket: walk k's rows are the bucket's rows a to a + n for
-    (a, n) = rows[k], its columns likewise."""
-
-    walk: np.ndarray   # (B,) walk ids
-    rows: np.ndarray   # (B, 2) first row, rows
-    cols: np.ndarray   # (B, 2) first column, columns
-    first_row: int     # index of the batch's first row (for the learning-rate schedule)
-
-
 @dataclass(frozen=True)
 class BucketLaw:
     """How one bucket trains: learning rate from lr_start to lr_end over its rows, `negatives` per
@@ -296,113 +404,69 @@ def batch_rows(rows_i: int, rows_j: int, law: BucketLaw) -> int:
     return int(max(1, snapshot // SNAPSHOT_BATCHES))
 
 
-class Update(NamedTuple):
-    """One batch's updates, computed from a snapshot of the tables, to be added in batch order."""
-
-    out_rows: np.ndarray   # rows of syn1 (may repeat)
-    out_step: np.ndarray   # their updates
-    in_rows: np.ndarray    # rows of syn0 (may repeat)
-    in_step: np.ndarray
-    loss: float            # sum of positive-pair losses, on sampled batches only
-    pairs: int
+def plan_bucket(rows: Tokens, cols: Tokens, neg_cum: np.ndarray, law: BucketLaw, limit: int
+                ) -> Bucket:
+    """The bucket's walks in order (those with both rows and columns: a walk without columns here
+    has no pair here), in batches of about `limit` rows (whole walks), each walk's negatives
+    drawn from the bucket's law, and each batch's learning rate: linear decay over the bucket's
+    rows, from the batch's first row."""
+    starts = np.flatnonzero(np.r_[True, rows.walk[1:] != rows.walk[:-1]]) if len(rows) \
+        else np.zeros(0, np.int64)
+    counts = np.diff(np.r_[starts, len(rows)])
+    walk = rows.walk[starts]
+    col_lo = np.searchsorted(cols.walk, walk, "left")
+    col_counts = np.searchsorted(cols.walk, walk, "right") - col_lo
+    both = col_counts > 0
+    starts, counts, walk, col_lo, col_counts = (
+        a[both] for a in (starts, counts, walk, col_lo, col_counts))
+    group = (np.cumsum(counts) - counts) // limit  # walks in one stretch of `limit` rows
+    edges = np.flatnonzero(np.r_[True, group[1:] != group[:-1], True]) if len(walk) \
+        else np.zeros(1, np.int64)
+    u = uniforms(law.seed, walk[:, None], law.key, np.arange(law.shared)[None, :], SGNS_NEGATIVE)
+    negs = draw(neg_cum, u)
+    first_row = starts[edges[:-1]]
+    lrs = (law.lr_start + (law.lr_end - law.lr_start) * (first_row / max(len(rows), 1)))
+    return Bucket(rows.local, rows.pos, cols.local, cols.pos, cols.win,
+                  np.stack([starts, counts], axis=1), np.stack([col_lo, col_counts], axis=1),
+                  negs.astype(np.int64), edges.astype(np.int64), lrs.astype(np.float32),
+                  np.float32(law.negatives / law.shared), int(cols.win.max(initial=1)))
 
 
 @_compiled
-def _walks_update(syn0, syn1, r_local, r_pos, c_local, c_pos, c_win, batch_rows, batch_cols,
-                  negs, lr, neg_weight, widest, sampled, out_rows, out_step, in_rows, in_step
-                  ):
-    """The batch's updates, walk after walk: the walk's columns then its negatives are its output
-    rows, its rows with a pair its input rows. Returns (outputs, inputs, loss, pairs)."""
-    one = np.float32(1.0)
-    outputs, inputs, loss, sampled_pairs = 0, 0, 0.0, 0
-    for w in range(len(batch_rows)):
-        r0, rn = batch_rows[w]
-        c0, cn = batch_cols[w]
-        first_out = outputs
-        for c in range(cn):
-            out_rows[outputs] = c_local[c0 + c]
-            out_step[outputs, :] = 0.0
-            outputs += 1
-        for n in range(negs.shape[1]):
-            out_rows[outputs] = negs[w, n]
-            out_step[outputs, :] = 0.0
-            outputs += 1
-        near = 0  # the walk's first column within `widest` of the row (rows go up in pos)
-        for r in range(rn):
-            u = syn0[r_local[r0 + r]]
-            p = r_pos[r0 + r]
-            step = in_step[inputs]
-            step[:] = 0.0
-            pairs = 0
-            while near < cn and c_pos[c0 + near] < p - widest:
-                near += 1
-            c = near
-            while c < cn and c_pos[c0 + c] <= p + widest:
-                distance = abs(c_pos[c0 + c] - p)
-                if 0 < distance <= c_win[c0 + c]:
-                    v = syn1[c_local[c0 + c]]
-                    score = np.float32(0.0)
-                    for k in range(len(u)):
-                        score += u[k] * v[k]
-                    fit = one / (one + np.exp(-score))
-                    if sampled:
-                        loss -= np.log(max(fit, 1e-12))
-                    g = (one - fit) * lr  # d log sigmoid(s) / ds = 1 - sigmoid(s)
-                    out = out_step[first_out + c]
-                    for k in range(len(u)):  # loops, not step += g * v: no temporary arrays
-                        step[k] += g * v[k]
-                        out[k] += g * u[k]
-                    pairs += 1
-                c += 1
-            if pairs == 0:  # rows without a pair here have no update (and no negatives)
-                continue
-            if sampled:
-                sampled_pairs += pairs
-            # d log sigmoid(-s) / ds = -sigmoid(s); the row's negatives weigh
-            # negatives x pairs / shared
-            weight = -neg_weight * np.float32(pairs) * lr
-            for n in range(negs.shape[1]):
-                v = syn1[negs[w, n]]
-                score = np.float32(0.0)
-                for k in range(len(u)):
-                    score += u[k] * v[k]
-                g = weight / (one + np.exp(-score))
-                out = out_step[first_out + cn + n]
-                for k in range(len(u)):
-                    step[k] += g * v[k]
-                    out[k] += g * u[k]
-            in_rows[inputs] = r_local[r0 + r]
-            inputs += 1
-    return outputs, inputs, loss, sampled_pairs
+def _guided_search(cum, guide, u, out):
+    for t in range(len(u)):
+        at = guide[int(u[t] * len(guide))]
+        while at < len(cum) and cum[at] <= u[t]:
+            at += 1
+        out[t] = min(at, len(cum) - 1)
 
 
-def batch_update(syn0: np.ndarray, syn1: np.ndarray, rows: Tokens, cols: Tokens,
-                 neg_cum: np.ndarray, law: BucketLaw, batch: Batch, lr: np.float32,
-                 sampled: bool, slots: _Slots, slot: int) -> Update:
-    """The batch's gradient-ascent step on its part of the skip-gram objective, into the slot."""
-    u = uniforms(law.seed, batch.walk[:, None], law.key, np.arange(law.shared)[None, :],
-                 SGNS_NEGATIVE)
-    negs = np.minimum(np.searchsorted(neg_cum, u, "right"), len(neg_cum) - 1)
-    outputs, inputs, loss, pairs = _walks_update(
-        syn0, syn1, rows.local, rows.pos, cols.local, cols.pos, cols.win, batch.rows,
-        batch.cols, negs, np.float32(lr), np.float32(law.negatives / law.shared),
-        int(cols.win.max()), sampled, slots.out_rows[slot], slots.out_step[slot],
-        slots.in_rows[slot], slots.in_step[slot])
-    slots.sizes[slot] = outputs, inputs
-    return slots.get(slot)._replace(loss=loss, pairs=pairs)
+def draw(cum: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Rows drawn by uniforms u from the cumulative law cum: the first row whose cum exceeds u,
+    as np.searchsorted(cum, u, "right") finds it, but from a guide table (the first such row for
+    each of len(cum) equal steps of u) and a short scan: a binary search per draw missed the
+    cache at every step (at P = 16 the draws took as long as the pairs' training)."""
+    guide = np.searchsorted(cum, np.arange(len(cum)) / len(cum), "right")
+    out = np.empty(u.shape, np.int64)
+    _guided_search(cum, guide, u.ravel(), out.reshape(-1))
+    return out
 
 
-def apply_updates(syn0: np.ndarray, syn1: np.ndarray, updates: list[Update],
-                  scatter: Scatter, repeat_cap: float, worker: int = 0, workers: int = 1
-                  ) -> None:
-    """Add a snapshot's updates (in batch order) to the tables, as one: a row repeated c times in
-    the snapshot takes min(1, repeat_cap / c) of its summed update. With several workers, worker
-    w adds the rows r with r mod workers = w of both tables (a row's sum depends on its own
-    updates only, so the tables are the same). By table instead (worker 0 syn1, worker 1 syn0),
-    the worker adding syn1 and its negatives kept the other waiting: rounds at 177k tokens/s
-    against 204k by row (skewed bench graph, P = 1)."""
-    scatter.add(syn1, [(u.out_rows, u.out_step) for u in updates], repeat_cap, worker, workers)
-    scatter.add(syn0, [(u.in_rows, u.in_step) for u in updates], repeat_cap, worker, workers)
+def _slots(bucket: Bucket, dim: int, shared: bool) -> Slots:
+    outputs, inputs = bucket.most()
+    place = _shared if shared else (lambda array: array)
+    return Slots(place(np.zeros((SNAPSHOT_BATCHES, outputs), np.int64)),
+                 place(np.zeros((SNAPSHOT_BATCHES, outputs, dim), np.float32)),
+                 place(np.zeros((SNAPSHOT_BATCHES, inputs), np.int64)),
+                 place(np.zeros((SNAPSHOT_BATCHES, inputs, dim), np.float32)),
+                 place(np.zeros((SNAPSHOT_BATCHES, 2), np.int64)))
+
+
+def _scratch(syn0: np.ndarray, syn1: np.ndarray, rows: int) -> Scratch:
+    """Scratch for adding up to `rows` updates at once to syn0 or syn1."""
+    return Scratch(np.full(len(syn0), -1, np.int64), np.full(len(syn1), -1, np.int64),
+                   np.empty(rows, np.int64), np.empty(rows, np.int64),
+                   np.empty((rows, syn0.shape[1]), np.float32))
 
 
 def train_bucket(syn0: np.ndarray, syn1: np.ndarray, rows: Tokens, cols: Tokens,
@@ -418,38 +482,17 @@ def train_bucket(syn0: np.ndarray, syn1: np.ndarray, rows: Tokens, cols: Tokens,
     worker w adds the snapshot's updates of the rows r with r mod workers = w), so the embeddings
     do not depend on it."""
     rows, cols = paired(rows, cols)
-    plan = BatchPlan(rows, cols, batch_rows(len(syn0), len(syn1), law))
-    workers = max(1, min(workers, SNAPSHOT_BATCHES))
-    if len(plan) == 0:
+    bucket = plan_bucket(rows, cols, neg_cum, law, batch_rows(len(syn0), len(syn1), law))
+    if bucket.batches == 0:
         return 0.0, 0
-    if workers == 1 or len(plan) <= SNAPSHOT_BATCHES:  # one snapshot: not worth a process
-        return _train_snapshots(syn0, syn1, rows, cols, neg_cum, law, plan, 0, None)
-    return _train_forked(syn0, syn1, rows, cols, neg_cum, law, plan, workers)
-
-
-def _learning_rate(law: BucketLaw, batch: Batch, rows: Tokens) -> np.float32:
-    """Linear decay over the bucket's rows, from the batch's first row."""
-    return np.float32(law.lr_start + (law.lr_end - law.lr_start)
-                      * (batch.first_row / max(len(rows), 1)))
-
-
-class _Slots:
-    """One snapshot's updates, a slot per batch, computed in place (in memory forked processes
-    share when `shared`, so that a worker can add the batches others computed)."""
-
-    def __init__(self, plan: BatchPlan, law: BucketLaw, dim: int, shared: bool):
-        outputs, inputs = plan.most(law.shared)
-        place = _shared if shared else (lambda array: array)
-        self.sizes = place(np.zeros((SNAPSHOT_BATCHES, 2), np.int64))
-        self.out_rows = place(np.zeros((SNAPSHOT_BATCHES, outputs), np.int64))
-        self.out_step = place(np.zeros((SNAPSHOT_BATCHES, outputs, dim), np.float32))
-        self.in_rows = place(np.zeros((SNAPSHOT_BATCHES, inputs), np.int64))
-        self.in_step = place(np.zeros((SNAPSHOT_BATCHES, inputs, dim), np.float32))
-
-    def get(self, slot: int) -> Update:
-        n, m = self.sizes[slot]
-        return Update(self.out_rows[slot, :n], self.out_step[slot, :n], self.in_rows[slot, :m],
-                      self.in_step[slot, :m], 0.0, 0)
+    workers = max(1, min(workers, SNAPSHOT_BATCHES))
+    if workers == 1 or bucket.batches <= SNAPSHOT_BATCHES:  # one snapshot: not worth a process
+        slots = _slots(bucket, syn0.shape[1], shared=False)
+        loss, pairs = _train_alone(syn0, syn1, bucket, slots,
+                                   _scratch(syn0, syn1, SNAPSHOT_BATCHES * max(bucket.most())),
+                                   float(law.repeat_cap))
+        return float(loss), int(pairs)
+    return _train_forked(syn0, syn1, bucket, float(law.repeat_cap), workers)
 
 
 class _Barrier:
@@ -483,30 +526,21 @@ class _Sync(NamedTuple):
 
     workers: int
     barrier: _Barrier
-    slots: _Slots
+    slots: Slots
 
 
-def _train_snapshots(syn0, syn1, rows, cols, neg_cum, law, plan: BatchPlan, worker: int,
-                     sync: _Sync | None) -> tuple[float, int]:
-    """Worker `worker`'s share of every snapshot; alone (sync None) it is all of it."""
-    workers = sync.workers if sync else 1
-    slots = sync.slots if sync else _Slots(plan, law, syn0.shape[1], shared=False)
+def _train_snapshots(syn0, syn1, bucket: Bucket, cap: float, worker: int, sync: _Sync
+                     ) -> tuple[float, int]:
+    """Worker `worker`'s share of every snapshot, in step with the others."""
+    scratch = _scratch(syn0, syn1, SNAPSHOT_BATCHES * max(bucket.most()))
     loss, pairs = 0.0, 0
-    scatter = Scatter(syn0, syn1)
-    for first in range(0, len(plan), SNAPSHOT_BATCHES):
-        snapshot = range(first, min(first + SNAPSHOT_BATCHES, len(plan)))
-        for b, k in enumerate(snapshot):
-            if b % workers == worker:
-                batch = plan.batch(k)
-                update = batch_update(syn0, syn1, rows, cols, neg_cum, law, batch,
-                                      _learning_rate(law, batch, rows), k % 16 == 0, slots, b)
-                loss, pairs = loss + update.loss, pairs + update.pairs
-        if sync:
-            sync.barrier.wait(worker)  # every batch of the snapshot computed from the same tables
-        apply_updates(syn0, syn1, [slots.get(b) for b in range(len(snapshot))], scatter,
-                      law.repeat_cap, worker, workers)
-        if sync:
-            sync.barrier.wait(worker)  # the snapshot added everywhere before the next is computed
+    for snapshot in range(bucket.snapshots):
+        sampled_loss, sampled_pairs = _compute(syn0, syn1, bucket, sync.slots, snapshot, worker,
+                                               sync.workers)
+        loss, pairs = loss + sampled_loss, pairs + sampled_pairs
+        sync.barrier.wait(worker)  # every batch of the snapshot computed from the same tables
+        _apply(syn0, syn1, bucket, sync.slots, scratch, snapshot, worker, sync.workers, cap)
+        sync.barrier.wait(worker)  # the snapshot added everywhere before the next is computed
     return loss, pairs
 
 
@@ -518,25 +552,24 @@ def _shared(array: np.ndarray) -> np.ndarray:
     return shared
 
 
-def _train_forked(syn0, syn1, rows, cols, neg_cum, law, plan: BatchPlan, workers: int
-                  ) -> tuple[float, int]:
+def _train_forked(syn0, syn1, bucket: Bucket, cap: float, workers: int) -> tuple[float, int]:
     """`workers` - 1 forked processes beside this one, on tables in shared memory. Whoever fails
     breaks the barrier, so the others stop too; a worker's error is raised here."""
     context = multiprocessing.get_context("fork")
     sync = _Sync(workers, _Barrier(context, workers),
-                 _Slots(plan, law, syn0.shape[1], shared=True))
+                 _slots(bucket, syn0.shape[1], shared=True))
     tables = _shared(syn0), _shared(syn1)
     children = []
     for w in range(1, workers):
         receive, send = context.Pipe(duplex=False)
         child = context.Process(target=_worker_main, daemon=True,
-                                args=(tables, rows, cols, neg_cum, law, plan, w, sync, send))
+                                args=(tables, bucket, cap, w, sync, send))
         child.start()
         send.close()
         children.append((child, receive))
     loss, pairs = 0.0, 0
     try:
-        loss, pairs = _train_snapshots(*tables, rows, cols, neg_cum, law, plan, 0, sync)
+        loss, pairs = _train_snapshots(*tables, bucket, cap, 0, sync)
     except threading.BrokenBarrierError:
         pass  # a worker failed: its answer below says why
     except BaseException:
@@ -562,9 +595,9 @@ def _answer(child, receive) -> tuple[float, int] | str:
     return answer
 
 
-def _worker_main(tables, rows, cols, neg_cum, law, plan, worker, sync, send) -> None:
+def _worker_main(tables, bucket, cap, worker, sync, send) -> None:
     try:
-        send.send(_train_snapshots(*tables, rows, cols, neg_cum, law, plan, worker, sync))
+        send.send(_train_snapshots(*tables, bucket, cap, worker, sync))
     except BaseException as error:  # noqa: BLE001 - reported to the parent, which raises
         sync.barrier.abort()
         send.send(f"{type(error).__name__}: {error}")

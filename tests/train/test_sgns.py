@@ -154,14 +154,14 @@ def test_two_workers_train_exactly_as_one(monkeypatch):
 
 def test_a_failing_worker_stops_the_bucket_with_its_error(monkeypatch):
     tokens, syn0, syn1, neg_cum, law = _walks_case()
-    parent, original = os.getpid(), sgns_kernel.batch_update
+    parent, original = os.getpid(), sgns_kernel._compute
 
     def fails_in_the_child(*args, **kwargs):
         if os.getpid() != parent:
             raise MemoryError("out of memory in the child")
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(sgns_kernel, "batch_update", fails_in_the_child)
+    monkeypatch.setattr(sgns_kernel, "_compute", fails_in_the_child)
     with pytest.raises(RuntimeError, match="worker 1 of 2 failed: MemoryError: out of memory"):
         sgns_kernel.train_bucket(syn0, syn1, tokens, tokens, neg_cum, law, workers=2)
 
@@ -324,3 +324,12 @@ def test_bad_trainer_flags_are_refused(spark, capsys, planted_walks, tmp_path):
     spark.read.parquet(walks).select("walk").write.parquet(no_ids)
     fails(capsys, ["train", "--walks", no_ids, "--output", out, "--trainer", "sgns"], "walk_id",
           "--trainer mllib")
+
+
+def test_guided_draws_are_the_binary_search_s():
+    rng = np.random.default_rng(4)
+    for counts in (rng.integers(1, 1000, 500), np.r_[10**6, np.ones(300, np.int64)], [3]):
+        cum = sgns_kernel.negative_table(np.asarray(counts))
+        u = np.r_[rng.random(20000), 0.0, np.nextafter(1.0, 0), cum[:-1]]  # and the steps' edges
+        expected = np.minimum(np.searchsorted(cum, u, "right"), len(cum) - 1)
+        np.testing.assert_array_equal(sgns_kernel.draw(cum, u), expected)
