@@ -269,7 +269,7 @@ class _GroupedFiles:
 
 # --- tasks -------------------------------------------------------------------------------------------
 
-def _sort_tokens(plan: Plan, part: int, chunk: int) -> None:
+def _sort_tokens(plan: Plan, part: int, chunk: int) -> int:
     """A partition's tokens of a chunk, from the split's Parquet files to one array sorted by
     (walk, pos): done once, in the init round, where every round read and sorted the Parquet
     files again (at P = 16 a round's tasks read and sorted 2 x its chunk's tokens, 32 x the
@@ -279,6 +279,7 @@ def _sort_tokens(plan: Plan, part: int, chunk: int) -> None:
     columns = [table.column(c).to_numpy() if table else np.zeros(0, np.int64)
                for c in _TOKEN_FILE_COLUMNS]
     save_array(plan.sorted_tokens(part, chunk), kernel.Tokens.sorted(*columns).stacked())
+    return len(columns[0])
 
 
 def _tokens(plan: Plan, part: int, chunk: int) -> kernel.Tokens:
@@ -292,11 +293,14 @@ def _negative_table(plan: Plan, part: int) -> np.ndarray:
     return kernel.negative_table(counts)
 
 
-def init_task(plan: Plan, i: int) -> tuple[int]:
-    """Round 0: syn0[i] from each node's rank (the same start for any P), syn1[i] zeros, and
-    partition i's tokens of every chunk sorted. Returns (its rows,)."""
-    for chunk in range(plan.chunks):
-        _sort_tokens(plan, i, chunk)
+def init_task(plan: Plan, task: int) -> tuple[int]:
+    """Round 0, in P x chunks tasks: task (chunk c, partition i) sorts partition i's tokens of
+    chunk c; in chunk 0's tasks also syn0[i] from each node's rank (the same start for any P) and
+    syn1[i] zeros. Returns (tokens sorted,)."""
+    i, chunk = task % plan.partitions, task // plan.partitions
+    tokens = _sort_tokens(plan, i, chunk)
+    if chunk:
+        return (tokens,)
     ranks = i + plan.partitions * np.arange(plan.sizes[i], dtype=np.int64)
     syn0 = np.empty((plan.sizes[i], plan.dim), np.float32)
     # in slices: the hashes take 8 bytes per cell and their temporaries several times that (a
@@ -307,7 +311,7 @@ def init_task(plan: Plan, i: int) -> tuple[int]:
     save_array(plan.table(0, "syn0", i), syn0)
     del syn0
     save_array(plan.table(0, "syn1", i), np.zeros((plan.sizes[i], plan.dim), np.float32))
-    return (plan.sizes[i],)
+    return (tokens,)
 
 
 class TaskReport(NamedTuple):
@@ -411,7 +415,7 @@ def train_sgns(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work: st
     first = (points.find("rounds") or {}).get("done")
     if first is None:
         describe(spark, "spark-n2v train: initialise tables")
-        _each_task(spark, P, lambda i: init_task(plan, i), "nodes long")
+        _each_task(spark, P * plan.chunks, lambda t: init_task(plan, t), "tokens long")
         points.mark("rounds", done=0)
         delete_folder(f"{work}/tokens")  # sorted into {work}/sorted
         first = 0

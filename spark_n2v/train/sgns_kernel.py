@@ -1,4 +1,4 @@
-"""Skip-gram with negative sampling: the numpy kernel one training task runs on one bucket.
+"""Skip-gram with negative sampling: the compiled kernel one training task runs on one bucket.
 
 word2vec's skip-gram, as node2vec trains it: for the centre at position c of a walk, a reduced
 window w_c drawn uniformly from 1..window; every context r with 0 < |r - c| <= w_c trains the input
