@@ -298,22 +298,23 @@ def _compute(syn0, syn1, b, s, snapshot, worker, workers):
 
 
 @_compiled
+def _add(table, rows, steps, sizes, batches, worker, workers, slot, x, cap):
+    """Add slots 0..batches-1 (rows[b, :sizes[b]], steps likewise) to this worker's rows of the
+    table, as one."""
+    seen = 0
+    for b in range(batches):
+        seen = _accumulate(rows[b, :sizes[b]], steps[b, :sizes[b]], worker, workers, slot,
+                           x.order, x.counts, x.sums, seen)
+    _flush(table, cap, slot, x.order, x.counts, x.sums, seen)
+
+
+@_compiled
 def _apply(syn0, syn1, b, s, x, snapshot, worker, workers, cap):
     """Add the snapshot's updates (in batch order) to this worker's rows, as one: a row repeated
     c times in the snapshot takes min(1, cap / c) of its summed update."""
     batches = min(SNAPSHOT_BATCHES, len(b.edges) - 1 - snapshot * SNAPSHOT_BATCHES)
-    seen = 0
-    for slot in range(batches):
-        n = s.sizes[slot, 0]
-        seen = _accumulate(s.out_rows[slot, :n], s.out_step[slot, :n], worker, workers,
-                           x.slot1, x.order, x.counts, x.sums, seen)
-    _flush(syn1, cap, x.slot1, x.order, x.counts, x.sums, seen)
-    seen = 0
-    for slot in range(batches):
-        n = s.sizes[slot, 1]
-        seen = _accumulate(s.in_rows[slot, :n], s.in_step[slot, :n], worker, workers,
-                           x.slot0, x.order, x.counts, x.sums, seen)
-    _flush(syn0, cap, x.slot0, x.order, x.counts, x.sums, seen)
+    _add(syn1, s.out_rows, s.out_step, s.sizes[:, 0], batches, worker, workers, x.slot1, x, cap)
+    _add(syn0, s.in_rows, s.in_step, s.sizes[:, 1], batches, worker, workers, x.slot0, x, cap)
 
 
 @_compiled
