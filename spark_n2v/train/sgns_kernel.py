@@ -56,10 +56,19 @@ REPEAT_CAP = 4.0
 # task can train with. A constant, so that the embeddings do not depend on the processes.
 SNAPSHOT_BATCHES = 2
 WORKER_TIMEOUT_S = 600.0  # a worker silent this long is taken for dead
-# Compiled once per machine (cache: beside the module, or numba's user-wide cache); vector sums
-# may be reordered (see the module's note), nothing else of IEEE arithmetic is relaxed: inf and
-# NaN behave (exp overflows to inf for very negative scores: sigmoid 0, right).
-_compiled = numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+_FASTMATH = {"reassoc", "contract"}
+
+
+def _compiled(function):
+    """Compiled on first call, once per machine: cached beside the module or in numba's user-wide
+    cache (a zip shipped with --py-files: the user-wide cache). Where neither can be written
+    (read-only installs, no home folder), each process compiles for itself rather than fail.
+    Vector sums may be reordered (see the module's note); nothing else of IEEE arithmetic is
+    relaxed: inf and NaN behave (exp overflows to inf for very negative scores: sigmoid 0, right)."""
+    try:
+        return numba.njit(cache=True, nogil=True, fastmath=_FASTMATH)(function)
+    except RuntimeError:  # numba: "cannot cache function ...: no locator available"
+        return numba.njit(nogil=True, fastmath=_FASTMATH)(function)
 
 
 @dataclass(frozen=True)
@@ -133,7 +142,7 @@ class Bucket(NamedTuple):
     c_win: np.ndarray
     row_spans: np.ndarray  # (W, 2)
     col_spans: np.ndarray  # (W, 2)
-    negs: np.ndarray       # (W, shared)
+    negs: np.ndarray       # (W, shared) int32: a bucket's walks x 8-50 draws
     edges: np.ndarray      # (batches + 1,)
     lrs: np.ndarray        # (batches,) float32
     neg_weight: np.float32  # negatives / shared
@@ -429,7 +438,7 @@ def plan_bucket(rows: Tokens, cols: Tokens, neg_cum: np.ndarray, law: BucketLaw,
     lrs = (law.lr_start + (law.lr_end - law.lr_start) * (first_row / max(len(rows), 1)))
     return Bucket(rows.local, rows.pos, cols.local, cols.pos, cols.win,
                   np.stack([starts, counts], axis=1), np.stack([col_lo, col_counts], axis=1),
-                  negs.astype(np.int64), edges.astype(np.int64), lrs.astype(np.float32),
+                  negs, edges.astype(np.int64), lrs.astype(np.float32),
                   np.float32(law.negatives / law.shared), int(cols.win.max(initial=1)))
 
 
@@ -448,7 +457,7 @@ def draw(cum: np.ndarray, u: np.ndarray) -> np.ndarray:
     each of len(cum) equal steps of u) and a short scan: a binary search per draw missed the
     cache at every step (at P = 16 the draws took as long as the pairs' training)."""
     guide = np.searchsorted(cum, np.arange(len(cum)) / len(cum), "right")
-    out = np.empty(u.shape, np.int64)
+    out = np.empty(u.shape, np.int32)  # rows of one partition; half the memory of int64
     _guided_search(cum, guide, u.ravel(), out.reshape(-1))
     return out
 
