@@ -189,6 +189,23 @@ class Scratch(NamedTuple):
 
 
 @_compiled
+def _dot(u, v):
+    score = np.float32(0.0)
+    for k in range(len(u)):
+        score += u[k] * v[k]
+    return score
+
+
+@_compiled
+def _both_steps(g, u, v, step, out):
+    """step += g v (the input row's update) and out += g u (the output row's), in loops, not
+    step += g * v: no temporary arrays."""
+    for k in range(len(u)):
+        step[k] += g * v[k]
+        out[k] += g * u[k]
+
+
+@_compiled
 def _walks_update(syn0, syn1, b, w0, w1, lr, sampled, out_rows, out_step, in_rows, in_step):
     """Walks w0..w1-1's updates: each walk's columns then its negatives are its output rows, its
     rows with a pair its input rows. Returns (outputs, inputs, loss, pairs), the loss (sum of
@@ -221,17 +238,11 @@ def _walks_update(syn0, syn1, b, w0, w1, lr, sampled, out_rows, out_step, in_row
                 distance = abs(b.c_pos[c0 + c] - p)
                 if 0 < distance <= b.c_win[c0 + c]:
                     v = syn1[b.c_local[c0 + c]]
-                    score = np.float32(0.0)
-                    for k in range(len(u)):
-                        score += u[k] * v[k]
-                    fit = one / (one + np.exp(-score))
+                    fit = one / (one + np.exp(-_dot(u, v)))
                     if sampled:
                         loss -= np.log(max(fit, 1e-12))
-                    g = (one - fit) * lr  # d log sigmoid(s) / ds = 1 - sigmoid(s)
-                    out = out_step[first_out + c]
-                    for k in range(len(u)):  # loops, not step += g * v: no temporary arrays
-                        step[k] += g * v[k]
-                        out[k] += g * u[k]
+                    # d log sigmoid(s) / ds = 1 - sigmoid(s)
+                    _both_steps((one - fit) * lr, u, v, step, out_step[first_out + c])
                     pairs += 1
                 c += 1
             if pairs == 0:  # rows without a pair here have no update (and no negatives)
@@ -243,14 +254,8 @@ def _walks_update(syn0, syn1, b, w0, w1, lr, sampled, out_rows, out_step, in_row
             weight = -b.neg_weight * np.float32(pairs) * lr
             for n in range(b.negs.shape[1]):
                 v = syn1[b.negs[w, n]]
-                score = np.float32(0.0)
-                for k in range(len(u)):
-                    score += u[k] * v[k]
-                g = weight / (one + np.exp(-score))
-                out = out_step[first_out + cn + n]
-                for k in range(len(u)):
-                    step[k] += g * v[k]
-                    out[k] += g * u[k]
+                _both_steps(weight / (one + np.exp(-_dot(u, v))), u, v, step,
+                            out_step[first_out + cn + n])
             in_rows[inputs] = b.r_local[r0 + r]
             inputs += 1
     return outputs, inputs, loss, sampled_pairs
@@ -327,10 +332,10 @@ def _apply(syn0, syn1, b, s, x, snapshot, worker, workers, cap):
 
 
 @_compiled
-def _train_alone(syn0, syn1, b, s, x, cap):
+def _train_alone(syn0, syn1, b, s, x, snapshots, cap):
     """Every snapshot in one process: compute, then add (see train_bucket)."""
     loss, pairs = 0.0, 0
-    for snapshot in range((len(b.edges) - 2) // SNAPSHOT_BATCHES + 1):
+    for snapshot in range(snapshots):
         sampled_loss, sampled_pairs = _compute(syn0, syn1, b, s, snapshot, 0, 1)
         loss += sampled_loss
         pairs += sampled_pairs
@@ -349,7 +354,7 @@ def scatter_add(table: np.ndarray, rows: np.ndarray, updates: np.ndarray,
     NaN within one epoch at the default learning rate. A row's sum depends on its own updates
     only, in their order (workers adding their own rows of one update get the sums one process
     gets)."""
-    x = _scratch(table, table, len(rows))
+    x = _scratch(table, table, rows=len(rows))
     seen = _accumulate(np.asarray(rows, np.int64), np.asarray(updates, np.float32), 0, 1,
                        x.slot0, x.order, x.counts, x.sums, 0)
     _flush(table, float(repeat_cap), x.slot0, x.order, x.counts, x.sums, seen)
@@ -438,7 +443,7 @@ def plan_bucket(rows: Tokens, cols: Tokens, neg_cum: np.ndarray, law: BucketLaw,
     lrs = (law.lr_start + (law.lr_end - law.lr_start) * (first_row / max(len(rows), 1)))
     return Bucket(rows.local, rows.pos, cols.local, cols.pos, cols.win,
                   np.stack([starts, counts], axis=1), np.stack([col_lo, col_counts], axis=1),
-                  negs, edges.astype(np.int64), lrs.astype(np.float32),
+                  negs, edges, lrs.astype(np.float32),
                   np.float32(law.negatives / law.shared), int(cols.win.max(initial=1)))
 
 
@@ -472,8 +477,11 @@ def _slots(bucket: Bucket, dim: int, shared: bool) -> Slots:
                  place(np.zeros((SNAPSHOT_BATCHES, 2), np.int64)))
 
 
-def _scratch(syn0: np.ndarray, syn1: np.ndarray, rows: int) -> Scratch:
-    """Scratch for adding up to `rows` updates at once to syn0 or syn1."""
+def _scratch(syn0: np.ndarray, syn1: np.ndarray, bucket: Bucket | None = None,
+             rows: int = 0) -> Scratch:
+    """Scratch for adding a snapshot of the bucket's updates (or `rows` updates) to syn0 or syn1."""
+    if bucket is not None:
+        rows = SNAPSHOT_BATCHES * max(bucket.most())
     return Scratch(np.full(len(syn0), -1, np.int64), np.full(len(syn1), -1, np.int64),
                    np.empty(rows, np.int64), np.empty(rows, np.int64),
                    np.empty((rows, syn0.shape[1]), np.float32))
@@ -498,9 +506,8 @@ def train_bucket(syn0: np.ndarray, syn1: np.ndarray, rows: Tokens, cols: Tokens,
     workers = max(1, min(workers, SNAPSHOT_BATCHES))
     if workers == 1 or bucket.batches <= SNAPSHOT_BATCHES:  # one snapshot: not worth a process
         slots = _slots(bucket, syn0.shape[1], shared=False)
-        loss, pairs = _train_alone(syn0, syn1, bucket, slots,
-                                   _scratch(syn0, syn1, SNAPSHOT_BATCHES * max(bucket.most())),
-                                   float(law.repeat_cap))
+        loss, pairs = _train_alone(syn0, syn1, bucket, slots, _scratch(syn0, syn1, bucket),
+                                   bucket.snapshots, float(law.repeat_cap))
         return float(loss), int(pairs)
     return _train_forked(syn0, syn1, bucket, float(law.repeat_cap), workers)
 
@@ -542,7 +549,7 @@ class _Sync(NamedTuple):
 def _train_snapshots(syn0, syn1, bucket: Bucket, cap: float, worker: int, sync: _Sync
                      ) -> tuple[float, int]:
     """Worker `worker`'s share of every snapshot, in step with the others."""
-    scratch = _scratch(syn0, syn1, SNAPSHOT_BATCHES * max(bucket.most()))
+    scratch = _scratch(syn0, syn1, bucket)
     loss, pairs = 0.0, 0
     for snapshot in range(bucket.snapshots):
         sampled_loss, sampled_pairs = _compute(syn0, syn1, bucket, sync.slots, snapshot, worker,
