@@ -1,4 +1,6 @@
-"""Scale-out of the sharded engine on a real standalone cluster on loopback: 1 worker, then 2.
+"""Scale-out of the sharded engine on a real standalone cluster on loopback: 1 worker, then 2;
+with --kill, the time a lost executor costs: the same walk on 2 workers, uninterrupted and with
+one executor SIGKILLed in the middle of the walk (its walks checked identical).
 
 Starts a Spark master and workers (1 core each) from the pyspark package's bin/spark-class, runs the
 same `spark-n2v walk --engine sharded` against 1 worker and then 2, and reports the walk stage's
@@ -8,6 +10,7 @@ run's step time goes (Spark's event log, bench/stage_profile.py). Every process 
 stopped at the end.
 
     .venv/bin/python bench/cluster.py            # planted 200k/2M, 10 x 80 walks, p 0.5, q 2
+    .venv/bin/python bench/cluster.py --kill     # the same walk, with a lost executor
 """
 
 from __future__ import annotations
@@ -16,87 +19,28 @@ import argparse
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import stage_profile
 from run import OURS, ROOT, _children, _tree_memory, generate, write_report
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from spark_n2v.standalone import Cluster, free_port, kill_busy_executor
 
 
-class Cluster:
-    """A master and its workers on loopback, each its own process group (stopped as a whole)."""
-
-    def __init__(self, scratch: str):
-        import pyspark
-        self.spark_class = os.path.join(os.path.dirname(pyspark.__file__), "bin", "spark-class")
-        self.scratch = scratch
-        self.port = _free_port()
-        self.url = f"spark://127.0.0.1:{self.port}"
-        self.processes: list[subprocess.Popen] = []
-        self.workers: list[subprocess.Popen] = []
-        env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable}
-        self.env = env
-        self._start("master", ["org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
-                               "--port", str(self.port), "--webui-port", str(_free_port())])
-        self._wait_for_port(self.port)
-
-    def _start(self, name: str, args: list[str]) -> subprocess.Popen:
-        log = open(os.path.join(self.scratch, f"{name}.log"), "w")
-        process = subprocess.Popen([self.spark_class, *args], stdout=log, stderr=subprocess.STDOUT,
-                                   env=self.env, start_new_session=True)
-        self.processes.append(process)
-        return process
-
-    @staticmethod
-    def _wait_for_port(port: int, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    return
-            time.sleep(0.3)
-        raise SystemExit(f"the Spark master did not listen on port {port} in {timeout:.0f} s")
-
-    def add_worker(self, memory: str) -> None:
-        k = len(self.workers)
-        folder = os.path.join(self.scratch, f"worker-{k}")
-        os.makedirs(folder, exist_ok=True)
-        self.workers.append(self._start(f"worker-{k}", [
-            "org.apache.spark.deploy.worker.Worker", "--cores", "1", "--memory", memory,
-            "--host", "127.0.0.1", "--webui-port", str(_free_port()), "--work-dir", folder,
-            self.url]))
-        time.sleep(5)  # registration with the master
-
-    def stop(self) -> None:
-        for process in reversed(self.processes):
-            try:
-                os.killpg(process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        for process in self.processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-
-
-def run_walk(cluster: Cluster, edges: str, out: str, args) -> dict:
-    """One walk against the cluster: walk seconds, each worker's peak memory, the profile."""
+def run_walk(cluster: Cluster, edges: str, out: str, args, kill_at: int | None = None) -> dict:
+    """One walk against the cluster: walk seconds, each worker's peak memory, the profile; with
+    `kill_at`, a busy executor is SIGKILLed during that step."""
     events = out + ".events"
     os.makedirs(events)
+    ui = free_port()
     command = OURS + ["walk", "--edges", edges, "--output", out, "--overwrite",
+                      "--conf", f"spark.ui.port={ui}",
                       "--conf", "spark.eventLog.enabled=true", "--conf",
                       f"spark.eventLog.dir={events}", "--conf", "spark.eventLog.compress=false",
                       "--engine", "sharded", "--master", cluster.url, "--partitions",
@@ -115,9 +59,15 @@ def run_walk(cluster: Cluster, edges: str, out: str, args) -> dict:
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     started = time.perf_counter()
+    killed: dict = {}
     with open(out + ".log", "w") as log:
-        subprocess.run(command, check=True, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                       env=cluster.env)
+        driver = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                  env=cluster.env)
+        if kill_at is not None:
+            killed["executor"] = kill_busy_executor(ui, f"spark-n2v walk: step {kill_at} of")
+            killed["at_s"] = round(time.perf_counter() - started, 1)
+        if driver.wait() != 0:
+            raise SystemExit(f"the walk failed: see {out}.log")
     wall = time.perf_counter() - started
     done.set()
     sampler.join()
@@ -126,8 +76,47 @@ def run_walk(cluster: Cluster, edges: str, out: str, args) -> dict:
     return {"workers": len(cluster.workers), "wall_s": round(wall, 1),
             "prepare_s": round(record["seconds"]["prepare"], 1),
             "walk_s": round(record["seconds"]["walk"], 1),
-            "worker_peak_gb": [round(p / 2**30, 2) for p in peaks],
+            "worker_peak_gb": [round(p / 2**30, 2) for p in peaks], "killed": killed,
             "profile": stage_profile.summarise(events)}
+
+
+def same_walks(a: str, b: str) -> bool:
+    tables = [pq.read_table(path).sort_by("walk_id") for path in (a, b)]
+    return tables[0].num_rows == tables[1].num_rows and all(
+        pc.all(pc.equal(x.combine_chunks(), y.combine_chunks())).as_py() is not False
+        for x, y in ((tables[0]["walk_id"], tables[1]["walk_id"]),
+                     (pc.list_flatten(tables[0]["walk"]), pc.list_flatten(tables[1]["walk"]))))
+
+
+def kill_report(cluster: Cluster, edges: str, scratch: str, args) -> None:
+    """The 2-worker walk uninterrupted, then with an executor lost at mid-walk."""
+    while len(cluster.workers) < 2:
+        cluster.add_worker(args.worker_memory)
+    rows = []
+    for name, kill_at in (("uninterrupted", None), ("killed", args.length // 2)):
+        print(f"[cluster] 2 workers, {name} ...", file=sys.stderr, flush=True)
+        rows.append(run_walk(cluster, edges, os.path.join(scratch, name), args, kill_at))
+        print(f"  {rows[-1]}", file=sys.stderr, flush=True)
+    same = same_walks(os.path.join(scratch, "uninterrupted"), os.path.join(scratch, "killed"))
+    lost = rows[1]["walk_s"] - rows[0]["walk_s"]
+    lines = ["| run (2 workers, 1 core each) | wall s | walk s | executor killed at | "
+             "peak GB per worker |", "|---|---|---|---|---|"]
+    for name, row in zip(("uninterrupted", "one executor SIGKILLed"), rows):
+        at = f"step {args.length // 2}, {row['killed']['at_s']} s" if row["killed"] else ""
+        lines.append(f"| {name} | {row['wall_s']} | {row['walk_s']} | {at} | "
+                     f"{', '.join(str(p) for p in row['worker_peak_gb'])} |")
+    lines += ["", f"Time lost to the kill: {lost:.1f} s of walk ({lost / rows[0]['walk_s']:.0%}); "
+              f"walks identical to the uninterrupted run's: {same}."]
+    for name, row in zip(("uninterrupted", "killed"), rows):
+        lines += ["", stage_profile.table(row["profile"], name)]
+    report = "\n".join(lines)
+    print(report)
+    write_report("cluster-kill", "A lost executor in the sharded engine's walk (standalone "
+                 "cluster, loopback)", report, rows + [{"lost_s": round(lost, 1), "identical": same}],
+                 notes=f"planted {args.nodes}/{args.edges}, {args.walks} x {args.length} walks, "
+                       f"p 0.5, q 2, {args.partitions} shards, --engine sharded; the executor "
+                       f"running a task of step {args.length // 2} is SIGKILLed; its worker "
+                       "starts a new one.\n\n")
 
 
 def main() -> None:
@@ -139,6 +128,8 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=4, help="shards (default 4)")
     parser.add_argument("--worker-memory", default="6g")
     parser.add_argument("--work", default=os.path.join(ROOT, "out", "bench"))
+    parser.add_argument("--kill", action="store_true",
+                        help="measure the time a lost executor costs (2 workers) instead")
     args = parser.parse_args()
     folder = generate("planted", args.nodes, args.edges, args.work)
     edges = os.path.join(folder, "edges.parquet")
@@ -146,6 +137,9 @@ def main() -> None:
     cluster = Cluster(scratch)
     rows = []
     try:
+        if args.kill:
+            kill_report(cluster, edges, scratch, args)
+            return
         for workers in (1, 2):
             while len(cluster.workers) < workers:
                 cluster.add_worker(args.worker_memory)

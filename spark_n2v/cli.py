@@ -22,7 +22,8 @@ from spark_n2v.config import CONFIG_TABLES, SparkConfig, build, field_of, read_c
 from spark_n2v.errors import UserError
 from spark_n2v.io.edges import EdgeSource, inspect_local
 from spark_n2v.io.files import is_local, local_path
-from spark_n2v.record import RunRecord, check_output_free, file_fingerprints
+from spark_n2v.progress import LiveLine, finish_live_line
+from spark_n2v.record import RunRecord, check_output_free, check_output_writable, file_fingerprints
 from spark_n2v.stages import STAGES
 from spark_n2v.stages.stage import Stage, execute
 
@@ -59,7 +60,7 @@ def _add_flags(parser: argparse.ArgumentParser, cls: type, seen: set[str], run: 
         else:
             base = [t for t in typing.get_args(hints[f.name]) if t is not type(None)]
             kwargs["type"] = base[0] if base else hints[f.name]
-            kwargs["metavar"] = f.name.upper()
+            kwargs["metavar"] = f.metadata.get("metavar", f.name.upper())
         if "choices" in f.metadata:
             kwargs["choices"] = f.metadata["choices"]
         group.add_argument(flag, *f.metadata.get("aliases", ()), **kwargs)
@@ -150,6 +151,7 @@ def run_command(args: argparse.Namespace, argv: Sequence[str]) -> None:
     configs = _configs(args)
     _logging(configs[SparkConfig.TABLE].verbose)
     check_output_free(args.output, args.overwrite)
+    check_output_writable(args.output)
     edges = EdgeSource(configs["input"], inspect_local(configs["input"])) \
         if "input" in configs else None
     inputs = {name: getattr(args, name) for name, _ in stage.inputs}
@@ -167,6 +169,7 @@ def run_command(args: argparse.Namespace, argv: Sequence[str]) -> None:
             files["--edges"] = edges.cfg.path
         record.inputs = file_fingerprints(spark, files)
         execute(stage, spark, args.output, args.overwrite, record, configs, inputs, edges)
+        finish_live_line()
         _print_summary(record, args.output)
     finally:
         if owned:
@@ -175,10 +178,18 @@ def run_command(args: argparse.Namespace, argv: Sequence[str]) -> None:
 
 def _logging(verbose: bool) -> None:
     """spark-n2v's own lines (progress, stages) at INFO on stderr; other libraries' (py4j's
-    connection notices) only from WARNING up, unless verbose."""
+    connection notices) only from WARNING up, unless verbose. On a terminal (and not verbose,
+    where Spark's own lines interleave), progress rewrites one line in place (progress.LiveLine)."""
     logging.basicConfig(format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S",
                         stream=sys.stderr, level=logging.INFO if verbose else logging.WARNING)
-    logging.getLogger("spark_n2v").setLevel(logging.INFO)
+    ours = logging.getLogger("spark_n2v")
+    ours.setLevel(logging.INFO)
+    if not verbose and sys.stderr.isatty() and not any(isinstance(h, LiveLine)
+                                                       for h in ours.handlers):
+        live = LiveLine(sys.stderr)
+        live.setFormatter(logging.Formatter("%(message)s"))
+        ours.addHandler(live)
+        ours.propagate = False
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -188,6 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         run_command(args, argv)
     except UserError as exc:
+        finish_live_line()
         sys.stdout.flush()
         message = exc.render(flag_namer(args.command if args else ""))
         print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)

@@ -301,6 +301,9 @@ class SparkConfig(_Config):
     verbose: bool = _opt(False, "--verbose", "show Spark's own log (INFO and up) and the JVM's "
                          "start-up notices; by default only spark-n2v's progress, summary and "
                          "errors, and Spark's errors, reach the terminal", action="store_true")
+    event_log: str | None = _opt(None, "--event-log", "write Spark's event log into this folder "
+                                 "(created if missing), so that Spark's history server can replay "
+                                 "the run", metavar="DIR")
 
 
 # Tables of a config file (and of `_run.json`'s parameters), by the config class they fill.

@@ -11,6 +11,7 @@ text, so braces in the data are never taken for parameters.
 
 from __future__ import annotations
 
+import re
 import string
 from typing import Any, Callable
 
@@ -25,6 +26,19 @@ def library_name(param: str, value: str | None) -> str:
 def first_line(exc: BaseException) -> str:
     """An exception's first line: Spark's and pyarrow's messages go on with stack traces."""
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def unreadable_file(exc: BaseException) -> tuple[str, str] | None:
+    """(file, why) when Spark failed to read one input file (a truncated or foreign file among
+    the part files), else None."""
+    text = str(exc)
+    found = re.search(r"FAILED_READ_FILE[^\n]*?reading file (\S+?)\.?\s", text)
+    if found is None:
+        return None
+    causes = [line.split(": ", 1)[-1] for line in text.splitlines()
+              if line.startswith("Caused by: ")]
+    why = causes[-1] if causes else first_line(exc)
+    return found.group(1), (why.replace(found.group(1), "the file")[:300])
 
 
 class UserError(Exception):

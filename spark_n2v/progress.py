@@ -1,5 +1,9 @@
 """Where a run is while it runs: log lines (stderr) and Spark job descriptions (the Spark UI).
 
+On a terminal, progress updates (logged with `LIVE`) rewrite one line in place and the stage's
+next line (its summary) replaces it (`LiveLine`); elsewhere (Airflow, spark-submit logs) every
+update is a log line of its own.
+
 The sharded engine reports each step as it completes (step i of L, live walkers, steps/s, ETA).
 The replicated engine walks whole walks inside tasks, so there is no global step to report: it reports the
 walks finished (counted by an accumulator as tasks end), with the same rate and ETA.
@@ -9,14 +13,57 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 import threading
 import time
-from typing import Iterator
+from typing import IO, Iterator
 
 from pyspark import Accumulator
 from pyspark.sql import SparkSession
 
 log = logging.getLogger("spark_n2v.progress")
+
+LIVE = {"live": True}  # `extra=` of a progress update: the live line on a terminal
+
+
+class LiveLine(logging.Handler):
+    """A terminal's log handler: a progress update (a record logged with extra=LIVE) rewrites the
+    current line (cut to the terminal's width, so that it never wraps); any other record replaces
+    that line and ends it. `finish` ends a pending line before something else is printed."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        super().__init__()
+        self.stream = stream
+        self.pending = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = self.format(record)
+        live = getattr(record, "live", False)
+        if live:
+            text = text[: max(shutil.get_terminal_size().columns - 1, 20)]
+        self.stream.write("\r" + text + "\x1b[K" + ("" if live else "\n"))
+        self.stream.flush()
+        self.pending = live
+
+    def finish(self) -> None:
+        if self.pending:
+            self.stream.write("\n")
+            self.stream.flush()
+            self.pending = False
+
+
+def finish_live_line() -> None:
+    """End the live line, if any, before printing outside logging (an error, a summary)."""
+    for handler in logging.getLogger("spark_n2v").handlers:
+        if isinstance(handler, LiveLine):
+            handler.finish()
+
+
+def _report_every() -> float:
+    """Seconds between the replicated engine's reports: often on a live line, else a log line
+    every 10 s."""
+    live = any(isinstance(h, LiveLine) for h in logging.getLogger("spark_n2v").handlers)
+    return 1.0 if live else 10.0
 
 
 def describe(spark: SparkSession, text: str) -> None:
@@ -48,18 +95,20 @@ class StepProgress:
             log.info("walk: extra round %d for %s walkers", done - self.steps, f"{live_before:,}")
             return
         log.info("walk step %d/%d: %s live walkers, %.2fM steps/s, ETA %s", done, self.steps,
-                 f"{live_after:,}", rate / 1e6, duration(eta))
+                 f"{live_after:,}", rate / 1e6, duration(eta), extra=LIVE)
 
 
 @contextlib.contextmanager
 def walks_progress(spark: SparkSession, description: str, walkers: int, walk_length: int,
-                   finished: Accumulator, every: float = 10.0) -> Iterator[None]:
+                   finished: Accumulator, every: float | None = None) -> Iterator[None]:
     """Log the walks finished so far (`finished`, added to by the tasks as they end) until the
     block ends, then the total."""
     sc = spark.sparkContext
     sc.setJobDescription(description)
     stop = threading.Event()
     started = time.perf_counter()
+
+    every = every or _report_every()
 
     def report() -> None:
         shown = 0
@@ -71,7 +120,7 @@ def walks_progress(spark: SparkSession, description: str, walkers: int, walk_len
             elapsed = time.perf_counter() - started
             log.info("walk (replicated engine): %s of %s walks, %.2fM steps/s, ETA %s", f"{done:,}",
                      f"{walkers:,}", done * (walk_length - 1) / elapsed / 1e6,
-                     duration(elapsed / done * (walkers - done)))
+                     duration(elapsed / done * (walkers - done)), extra=LIVE)
 
     thread = threading.Thread(target=report, name="spark-n2v progress", daemon=True)
     thread.start()

@@ -18,6 +18,8 @@ import logging
 import os
 import platform
 import sys
+import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterator
@@ -27,6 +29,7 @@ from pyspark.sql import DataFrame, SparkSession
 from spark_n2v import __version__
 from spark_n2v.errors import UserError, first_line
 from spark_n2v.io.files import HadoopFiles, is_local, json_bytes, local_path
+from spark_n2v.progress import finish_live_line
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +135,118 @@ def check_output_free(path: str, overwrite: bool, exists: bool | None = None) ->
                         "choose another path", path=path)
 
 
+def check_output_writable(path: str) -> None:
+    """The output's folder can be written (local paths; checked before any work): nothing is
+    created to find out but a probe file, removed at once, in its nearest existing folder."""
+    if not is_local(path):
+        return
+    folder = os.path.dirname(os.path.abspath(local_path(path)))
+    existing = folder
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise UserError("{output} {path}: {existing} is a file, so no folder can be made in it; "
+                        "choose another output path", path=path, existing=existing)
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".spark-n2v-probe-", dir=existing)
+        os.close(handle)
+        os.remove(probe)
+    except OSError as exc:
+        raise UserError("{output} {path}: cannot write in {existing} ({why}); choose another "
+                        "output path or make that folder writable", path=path, existing=existing,
+                        why=exc.strerror or exc) from None
+
+
+class RunLock:
+    """Who is writing an output: `.NAME.lock` beside it, created only if absent (Hadoop's create
+    without overwrite), holding the host, pid and start time of the run, whose modification time
+    that run refreshes every HEARTBEAT seconds. A second run on the same output stops with a line
+    naming the first; a lock whose run is dead (on this host: no such process; elsewhere: no
+    heartbeat for STALE seconds) is taken over. On object stores without atomic create, two runs
+    starting within the same second may both proceed."""
+
+    HEARTBEAT, STALE = 20.0, 120.0
+
+    def __init__(self, files: HadoopFiles, path: str):
+        self.files, self.path = files, path
+        self.owner = {"host": platform.node(), "pid": os.getpid(), "started": _process_start(),
+                      "since": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def acquire(self, output: str) -> None:
+        for _ in range(3):  # created, or taken over from a dead run, or refused
+            if self._create():
+                self._thread = threading.Thread(target=self._beat, name="spark-n2v lock",
+                                                daemon=True)
+                self._thread.start()
+                return
+            holder = self.files.read_json(self.path) or {}  # {}: being written this instant
+            if self._alive(holder):
+                raise UserError("{output} {path} is being written by another run (host {host}, "
+                                "pid {pid}, since {since}); wait for it to finish or stop it, "
+                                "then run again", path=output, host=holder.get("host"),
+                                pid=holder.get("pid"), since=holder.get("since"))
+            log.warning("taking over %s from a run that is no longer running (%s)", self.path,
+                        holder)
+            self.files.delete(self.path)
+        raise UserError("{output} {path}: could not take its lock {lock}", path=output,
+                        lock=self.path)
+
+    def _create(self) -> bool:
+        try:
+            stream = self.files.fs.create(self.files.path(self.path), False)
+        except Exception:  # noqa: BLE001 - Hadoop raises FileAlreadyExistsException
+            if self.files.exists(self.path):
+                return False
+            raise
+        try:
+            stream.write(bytearray(json_bytes(self.owner)))
+        finally:
+            stream.close()
+        return True
+
+    def _alive(self, holder: dict) -> bool:
+        if holder.get("host") == self.owner["host"] and holder.get("started") is not None:
+            pid = holder.get("pid")
+            return isinstance(pid, int) and _process_start(pid) == holder.get("started")
+        try:
+            beat = self.files.fs.getFileStatus(self.files.path(self.path)).getModificationTime()
+        except Exception:  # noqa: BLE001 - gone since: its run ended, try again
+            return False
+        return time.time() - beat / 1000 < self.STALE
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.HEARTBEAT):
+            try:
+                self.files.fs.setTimes(self.files.path(self.path), int(time.time() * 1000), -1)
+            except Exception:  # noqa: BLE001 - the session is closing; the run ends soon
+                return
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self.files.delete(self.path)
+            self._thread = None
+
+
+def _process_start(pid: int | None = None) -> str | None:
+    """A process's start time as the kernel counts it (Linux /proc), or None if there is no such
+    process: a pid reused by a later process has another start time."""
+    pid = pid or os.getpid()
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        pass
+    try:  # no /proc (macOS): the pid alone
+        os.kill(pid, 0)
+        return "running"
+    except OSError:
+        return None
+
+
 class OutputPath:
     """An output folder that appears only when complete, and work that survives a crash (see the
     module's docstring). `resumed` says whether an unfinished run of the same job was found."""
@@ -142,10 +257,17 @@ class OutputPath:
         self.path = path
         self.overwrite = overwrite
         check_output_free(path, overwrite, exists=self.files.exists(path))
+        check_output_writable(path)
         parent, name = self.target.getParent(), self.target.getName()
         self.staging = str(self.files.path(f"{parent}/.{name}.incomplete"))
         self.work = self.files.qualify(f"{parent}/.{name}.work")
-        self.resumed = self._claim(job)
+        self.lock = RunLock(self.files, str(self.files.path(f"{parent}/.{name}.lock")))
+        self.lock.acquire(path)
+        try:
+            self.resumed = self._claim(job)
+        except BaseException:
+            self.lock.release()
+            raise
 
     def _claim(self, job: dict) -> bool:
         """Resume the unfinished work of the same job, else clear the folders."""
@@ -228,15 +350,19 @@ def staged_run(spark: SparkSession, path: str, overwrite: bool, job_name: str, r
                                  "inputs": record.inputs}))
     out = OutputPath(spark, path, overwrite, job)
     try:
-        with record.timed("total"):
-            yield out
-    except UserError:
-        out.abort()  # bad input: nothing to resume, and nothing half-written is left behind
-        raise
-    except BaseException:
-        print(f"spark-n2v: the run stopped; its finished steps are kept in {out.work}: rerun the "
-              "same command to resume (--overwrite with other parameters starts afresh)",
-              file=sys.stderr)
-        raise
-    out.write_json("_run.json", record.as_dict(spark))
-    out.commit()
+        try:
+            with record.timed("total"):
+                yield out
+        except UserError:
+            out.abort()  # bad input: nothing to resume, and nothing half-written is left behind
+            raise
+        except BaseException:
+            finish_live_line()
+            print(f"spark-n2v: the run stopped; its finished steps are kept in {out.work}: rerun "
+                  "the same command to resume (--overwrite with other parameters starts afresh)",
+                  file=sys.stderr)
+            raise
+        out.write_json("_run.json", record.as_dict(spark))
+        out.commit()
+    finally:
+        out.lock.release()

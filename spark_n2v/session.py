@@ -22,6 +22,7 @@ from pyspark.java_gateway import launch_gateway
 from pyspark.sql import SparkSession
 
 from spark_n2v.config import SparkConfig
+from spark_n2v.io.files import is_local, local_path
 
 # Settings for the CLI's own local session. Under spark-submit the cluster's settings rule.
 LOCAL_DEFAULTS = {
@@ -39,6 +40,15 @@ def under_spark_submit() -> bool:
     return "PYSPARK_GATEWAY_PORT" in os.environ
 
 
+def settings(cfg: SparkConfig) -> list[tuple[str, str]]:
+    """The Spark settings the user asked for: --conf, and --event-log's."""
+    if cfg.event_log is None:
+        return list(cfg.conf)
+    if is_local(cfg.event_log):  # Spark refuses a missing event-log folder
+        os.makedirs(local_path(cfg.event_log), exist_ok=True)
+    return [("spark.eventLog.enabled", "true"), ("spark.eventLog.dir", cfg.event_log), *cfg.conf]
+
+
 def get_session(cfg: SparkConfig, app_name: str) -> tuple[SparkSession, bool]:
     """Returns (session, owned): owned sessions are stopped by the caller when done."""
     active = SparkSession.getActiveSession()
@@ -46,7 +56,7 @@ def get_session(cfg: SparkConfig, app_name: str) -> tuple[SparkSession, bool]:
         return active, False
     if under_spark_submit():
         builder = SparkSession.builder.appName(app_name)
-        for key, value in cfg.conf:
+        for key, value in settings(cfg):
             builder = builder.config(key, value)
         spark, owned = builder.getOrCreate(), False
     else:
@@ -65,7 +75,7 @@ def _local_session(app_name: str, cfg: SparkConfig) -> SparkSession:
         "spark.driver.extraJavaOptions",
         " ".join([f"-Dlog4j.configurationFile=file:{log_conf}", f"-Dspark_n2v.log.level={level}",
                   *_archive_options()]))
-    for key, value in [*LOCAL_DEFAULTS.items(), *cfg.conf]:  # the user's settings win
+    for key, value in [*LOCAL_DEFAULTS.items(), *settings(cfg)]:  # the user's settings win
         conf.set(key, value)
     # The JVM's stderr through a filter (pyspark's hook for capturing it), unless this process
     # already has its JVM (a second command in one process: the first one's is reused).

@@ -155,3 +155,43 @@ def test_every_command_has_a_spark_submit_job():
     for name in STAGES:
         text = (jobs / f"{name}.py").read_text()
         assert f'main(["{name}", *sys.argv[1:]])' in text, name
+
+
+def _on_a_terminal(argv: list[str]) -> str:
+    """Run the CLI with stderr on a pseudo-terminal; returns what the terminal received."""
+    import pty
+    terminal, stderr = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "spark_n2v.cli", *argv],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
+                               env=_QUICK_JVM)
+    os.close(stderr)
+    received = bytearray()
+    while True:
+        try:
+            chunk = os.read(terminal, 65536)
+        except OSError:  # EIO: the process closed the terminal
+            break
+        if not chunk:
+            break
+        received += chunk
+    os.close(terminal)
+    assert process.wait(timeout=60) == 0, received.decode(errors="replace")[-2000:]
+    return received.decode("utf-8", errors="replace")
+
+
+def test_progress_is_one_line_rewritten_in_place_on_a_terminal(tmp_path):
+    rows = [(f"n{i}", f"n{(i * 7 + 1) % 60}", 1) for i in range(60)] + \
+        [(f"n{i}", f"n{i + 1}", 1) for i in range(59)]
+    edges = write_csv(tmp_path / "e.csv", rows)
+    shown = _on_a_terminal(["walk", "--edges", edges, "--output", str(tmp_path / "o"),
+                            "--master", "local[1]", "--conf", "spark.ui.enabled=false",
+                            "--engine", "sharded", "--walk-length", "8", "--num-walks", "1"])
+    lines = shown.replace("\x1b[K", "").replace("\r\n", "\n").split("\n")
+    walk = [line for line in lines if "walk step" in line]
+    assert len(walk) == 1, lines  # every step on one line...
+    updates = walk[0].split("\r")
+    steps = [u for u in updates if u.startswith("walk step ")]
+    assert [s.split()[2] for s in steps] == [f"{k}/7:" for k in range(1, 8)], updates
+    assert all("live walkers" in s and "steps/s" in s and "ETA" in s for s in steps)
+    assert updates[-1].startswith("walk: 60 walks in "), updates  # ...that ends with the summary
+    assert any(line.split("\r")[-1].startswith("prepare: 60 nodes") for line in lines), lines

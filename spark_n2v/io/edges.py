@@ -7,7 +7,10 @@ pass over the data and reported with their line. The Python API hands a DataFram
 
 from __future__ import annotations
 
+import csv
+import io
 import os
+import re
 from dataclasses import dataclass
 from typing import Callable
 from urllib.parse import urlparse
@@ -17,10 +20,11 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from spark_n2v.config import EdgeInput
-from spark_n2v.errors import UserError, first_line
-from spark_n2v.io.files import data_files, is_local, local_path
+from spark_n2v.errors import UserError, first_line, unreadable_file
+from spark_n2v.io.files import arrow_fs, data_files, is_local, local_path
 from spark_n2v.io.formats import DELIMITERS, EXTENSIONS, by_extension
 
+BOM = "\ufeff"  # a UTF-8 byte-order mark some tools write at the start of a CSV file
 # Integer ids are kept as longs only when they read back exactly as written ("007" stays a string).
 _INTEGER = r"^-?(0|[1-9][0-9]{0,17})$"
 # How a missing weight column is named: the switch that needs it, and the column's parameter.
@@ -44,15 +48,20 @@ class EdgeLayout:
     src: str | int
     dst: str | int
     weight: str | int | None
-    fields: int | None        # text: fields every data row must have
-    header_line: str | None   # text with a header: its exact line, skipped wherever it appears
+    fields: int | None              # text: fields every data row must have
+    header: tuple[str, ...] | None  # text with a header: its fields, skipped wherever they appear
 
 
 def _split(line: str, fmt: str) -> list[str]:
-    line = line.rstrip("\r\n")
+    """One line's fields, as the Spark-side parse reads them (the header, the first row)."""
+    line = line.lstrip(BOM).rstrip("\r\n")
     if fmt == "snap":
         return line.split()
-    return [f.strip().strip('"') for f in line.split(DELIMITERS[fmt])]
+    return [_unquoted(f) for f in next(csv.reader([line], delimiter=DELIMITERS[fmt]), [""])]
+
+
+def _unquoted(field: str) -> str:
+    return field.strip(" ")
 
 
 def _pick(param: str, name: str, found: list[str], what: str) -> str:
@@ -87,7 +96,7 @@ def layout(cfg: EdgeInput, fmt: str, head: list[str] | None, parquet_columns: li
         dst = names.index(_pick("{input.dst_col}", cfg.dst_col, names, cfg.path))
         weight = names.index(_pick(_WEIGHT_COLUMN, cfg.weight_col, names, cfg.path)) \
             if cfg.weighted else None
-        return EdgeLayout(fmt, src, dst, weight, len(names), lines[0].rstrip("\r\n"))
+        return EdgeLayout(fmt, src, dst, weight, len(names), tuple(names))
     fields = len(_split(lines[0], fmt))
     src, dst = _position(cfg.src_col, 0), _position(cfg.dst_col, 1)
     weight = _position(cfg.weight_col, 2) if cfg.weighted else None
@@ -132,7 +141,7 @@ def inspect_spark(spark: SparkSession, cfg: EdgeInput) -> EdgeLayout:
     try:
         if fmt == "parquet":
             return layout(cfg, fmt, None, spark.read.parquet(cfg.path).columns)
-        head = [r.value for r in spark.read.text(cfg.path).limit(1000).collect()]
+        head = [r.value for r in _text(spark, cfg.path).limit(1000).collect()]
     except UserError:
         raise
     except Exception as exc:  # noqa: BLE001
@@ -152,19 +161,71 @@ def _weight_problem(weight: "F.Column", raw: "F.Column") -> "F.Column":
             .when(weight <= 0, F.concat(F.lit("weight "), shown, F.lit(" is not positive"))))
 
 
-def _parse_text(lines: DataFrame, lay: EdgeLayout, weighted: bool) -> DataFrame:
-    """Raw lines (column `value`) -> src, dst, weight (strings parsed) and `problem` (null if fine)."""
-    value = F.regexp_replace("value", r"\r$", "")
+def _text(spark: SparkSession, path: str) -> DataFrame:
+    """A text input's lines, from a file or every file under a folder (sub-folders too)."""
+    return spark.read.option("recursiveFileLookup", "true").text(path)
+
+
+def _quoted_field(delimiter: str) -> str:
+    """A Java regex of one CSV field and the delimiter before it (RFC 4180: a quoted field may
+    hold the delimiter and doubled quotes); group 1 is the field."""
+    d = re.escape(delimiter)
+    return f'(?:^|{d})( *"(?:[^"]|"")*" *(?={d}|$)|[^{d}]*)'
+
+
+def _unquoted_column(field: "F.Column") -> "F.Column":
+    """A raw field -> its value: spaces around it dropped; a quoted one unquoted, "" read as "."""
+    t = F.trim(field)
+    return F.trim(F.when(t.rlike(r'^".*"$') & (F.length(t) >= 2),
+                         F.regexp_replace(F.regexp_extract(t, r'^"(.*)"$', 1), '""', '"'))
+                  .otherwise(t))
+
+
+def _line_fields(lines: DataFrame, fmt: str) -> DataFrame:
+    """Raw lines (column `value`) -> their fields `_f` (blank and comment lines dropped) and
+    `_open` (a CSV line with an odd number of quotes: a quoted field goes on past the line)."""
+    value = F.regexp_replace(F.regexp_replace("value", r"\r$", ""), "^" + BOM, "")
     skip = F.trim(value) == ""
-    if lay.format == "snap":
+    if fmt == "snap":
         skip = skip | F.ltrim(value).startswith("#")
-        fields = F.split(F.trim(value), r"\s+")
+        fields, unbalanced = F.split(F.trim(value), r"\s+"), F.lit(False)
     else:
-        fields = F.transform(F.split(value, DELIMITERS[lay.format], -1),
-                             lambda f: F.regexp_replace(F.trim(f), r'^"(.*)"$', "$1"))
-    if lay.header_line is not None:
-        skip = skip | (value == lay.header_line)
-    df = lines.where(~skip).select("*", fields.alias("_f"))
+        fields = F.transform(F.regexp_extract_all(value, F.lit(_quoted_field(DELIMITERS[fmt])), 1),
+                             _unquoted_column)
+        unbalanced = (F.length(value) - F.length(F.regexp_replace(value, '"', ""))) % 2 == 1
+    return lines.where(~skip).select("*", fields.alias("_f"), unbalanced.alias("_open"))
+
+
+def _records(spark: SparkSession, path: str, fmt: str) -> DataFrame:
+    """CSV/TSV records that may span lines (a quoted field holding a line break), read by
+    Python's csv module (RFC 4180), one task per file: `file`, `line` (where the record starts),
+    `_f`."""
+    delimiter = DELIMITERS[fmt]
+
+    def read(file: str):
+        fs, local = arrow_fs(file)
+        with fs.open_input_stream(local, compression="detect") as raw:
+            text = io.TextIOWrapper(io.BufferedReader(raw), encoding="utf-8-sig",
+                                    errors="replace", newline="")
+            reader = csv.reader(text, delimiter=delimiter)
+            line = 1
+            for record in reader:
+                fields = [_unquoted(f) for f in record]
+                if any(fields):
+                    yield file, line, fields
+                line = reader.line_num + 1
+
+    files = _text(spark, path).inputFiles()
+    rows = spark.sparkContext.parallelize(files, len(files)).flatMap(read)
+    return spark.createDataFrame(rows, "file string, line long, _f array<string>") \
+        .withColumn("_open", F.lit(False))
+
+
+def _checked(records: DataFrame, lay: EdgeLayout, weighted: bool) -> DataFrame:
+    """Records' fields (`_f`) -> src, dst, weight (strings parsed) and `problem` (null if fine);
+    the header's fields are skipped wherever they appear; other columns are kept."""
+    if lay.header is not None:
+        records = records.where(F.col("_f") != F.array(*[F.lit(n) for n in lay.header]))
     n = F.size("_f")
     src = F.get(F.col("_f"), lay.src)
     dst = F.get(F.col("_f"), lay.dst)
@@ -175,15 +236,21 @@ def _parse_text(lines: DataFrame, lay: EdgeLayout, weighted: bool) -> DataFrame:
                .when((src == "") | (dst == ""), F.lit("empty node id")))
     if weighted:
         problem = F.coalesce(problem, _weight_problem(weight, raw_w))
-    return df.select(*[c for c in lines.columns if c != "value"], src.alias("src"),
-                     dst.alias("dst"), weight.alias("weight"), problem.alias("problem"))
+    kept = [c for c in records.columns if c not in ("value", "_f")]
+    return records.select(*kept, src.alias("src"), dst.alias("dst"), weight.alias("weight"),
+                          problem.alias("problem"))
 
 
-def _first_bad_line(spark: SparkSession, path: str, lay: EdgeLayout, weighted: bool) -> tuple[int, str]:
-    """Error path only: number the lines of one file and return the first bad one."""
-    numbered = spark.sparkContext.textFile(path).zipWithIndex().map(lambda t: (t[0], t[1] + 1))
-    lines = spark.createDataFrame(numbered, "value string, line long")
-    bad = _parse_text(lines, lay, weighted).where("problem is not null").orderBy("line").first()
+def _first_bad_line(spark: SparkSession, file: str, lay: EdgeLayout, weighted: bool,
+                    multiline: bool) -> tuple[int, str]:
+    """Error path only: number the lines (or records) of one file and return the first bad one."""
+    if multiline:
+        records = _records(spark, file, lay.format)
+    else:
+        numbered = spark.sparkContext.textFile(file).zipWithIndex().map(lambda t: (t[0], t[1] + 1))
+        records = _line_fields(spark.createDataFrame(numbered, "value string, line long"),
+                               lay.format)
+    bad = _checked(records, lay, weighted).where("problem is not null").orderBy("line").first()
     return bad["line"], bad["problem"]
 
 
@@ -196,20 +263,44 @@ class EdgeTable:
     self_loops: int
 
 
-def read_edges(spark: SparkSession, cfg: EdgeInput, lay: EdgeLayout) -> EdgeTable:
-    """Read and validate the edge table. Raises UserError naming the first bad row."""
-    if lay.format == "parquet":
-        return _read_parquet(spark, cfg, lay)
-    parsed = _parse_text(spark.read.text(cfg.path).withColumn("file", F.input_file_name()),
-                         lay, cfg.weighted)
-    summary = parsed.agg(
+def _first(summary: DataFrame, cfg: EdgeInput):
+    """The summary's one row; a file Spark cannot read is named in one line."""
+    try:
+        return summary.first()
+    except Exception as exc:  # noqa: BLE001 - anything else is not the input's fault
+        unreadable = unreadable_file(exc)
+        if unreadable is None:
+            raise
+        raise UserError("{input.path} {path}: cannot read its file {file} ({why}); remove or "
+                        "replace that file", path=cfg.path, file=unreadable[0],
+                        why=unreadable[1]) from None
+
+
+def _summary(parsed: DataFrame, cfg: EdgeInput):
+    """One pass over the parsed rows: what read_edges decides on."""
+    return _first(parsed.agg(
         F.count(F.lit(1)).alias("rows"),
         F.min(F.when(F.col("problem").isNotNull(), F.col("file"))).alias("bad_file"),
         F.sum((F.col("src") == F.col("dst")).cast("long")).alias("self_loops"),
         F.sum((~F.col("src").rlike(_INTEGER) | ~F.col("dst").rlike(_INTEGER)).cast("long"))
-        .alias("non_integer")).first()
+        .alias("non_integer"),
+        F.max(F.col("_open").cast("int")).alias("open")), cfg)
+
+
+def read_edges(spark: SparkSession, cfg: EdgeInput, lay: EdgeLayout) -> EdgeTable:
+    """Read and validate the edge table. Raises UserError naming the first bad row."""
+    if lay.format == "parquet":
+        return _read_parquet(spark, cfg, lay)
+    lines = _line_fields(_text(spark, cfg.path).withColumn("file", F.input_file_name()),
+                         lay.format)
+    parsed = _checked(lines, lay, cfg.weighted)
+    summary = _summary(parsed, cfg)
+    multiline = bool(summary["open"])
+    if multiline:  # a quoted field holds a line break: records, not lines (a second pass)
+        parsed = _checked(_records(spark, cfg.path, lay.format), lay, cfg.weighted)
+        summary = _summary(parsed, cfg)
     if summary["bad_file"] is not None:
-        line, problem = _first_bad_line(spark, summary["bad_file"], lay, cfg.weighted)
+        line, problem = _first_bad_line(spark, summary["bad_file"], lay, cfg.weighted, multiline)
         name = os.path.basename(urlparse(summary["bad_file"]).path)
         raise UserError("{name} line {line}: {problem}", name=name, line=line, problem=problem)
     if summary["rows"] == 0:
@@ -250,7 +341,8 @@ def edges_of_dataframe(df: DataFrame, cfg: EdgeInput, lay: EdgeLayout) -> EdgeTa
                           F.sum((F.col("src") == F.col("dst")).cast("long")).alias("self_loops"),
                           F.min_by(F.struct("src", "dst", "problem"),
                                    F.when(F.col("problem").isNotNull(), F.lit(0)))
-                          .alias("bad")).first()
+                          .alias("bad"))
+    summary = _first(summary, cfg)
     bad = summary["bad"]
     if bad is not None and bad["problem"] is not None:
         where = f" in column {lay.weight!r}" if "weight" in bad["problem"] else ""

@@ -28,12 +28,20 @@ def local_path(path: str) -> str:
 
 
 def data_files(path: str) -> list[str]:
-    """A local file, or the visible data files of a local folder, in name order."""
+    """A local file, or the data files of a local folder and its sub-folders (partitions such as
+    date=2026-12-01/), in name order: names starting with . or _ (_SUCCESS, .crc, staging folders)
+    and empty files are not data."""
     path = local_path(path)
     if os.path.isfile(path):
         return [path]
-    names = sorted(n for n in os.listdir(path) if not n.startswith((".", "_")))
-    return [os.path.join(path, n) for n in names if os.path.isfile(os.path.join(path, n))]
+    found = []
+    for folder, subfolders, names in os.walk(path):
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith((".", "_")))
+        for name in sorted(names):
+            file = os.path.join(folder, name)
+            if not name.startswith((".", "_")) and os.path.isfile(file) and os.path.getsize(file):
+                found.append(file)
+    return sorted(found)
 
 
 def json_bytes(payload: dict) -> bytes:

@@ -42,20 +42,27 @@ def _lines(rows: DataFrame, value: F.Column, header: str | None = None) -> DataF
     return body.orderBy("part", "key").select("value")
 
 
+def _refuse_ids(embeddings: DataFrame, pattern: str, what: str, fmt: str, advice: str) -> None:
+    """A text format has no quoting: ids its separators would split are refused, not mangled."""
+    bad = embeddings.where(F.col(C.ID).cast("string").rlike(pattern)).select(C.ID).first()
+    if bad is not None:
+        raise UserError("{export.format=" + fmt + "}: id {id!r} contains " + what + ", which this "
+                        "text format cannot hold; " + advice, id=bad[0])
+
+
 def word2vec_lines(embeddings: DataFrame, nodes: int, dim: int) -> DataFrame:
     """The word2vec text format. Ids with whitespace would break it: refused."""
-    bad = embeddings.where(F.col(C.ID).cast("string").rlike(r"\s")).select(C.ID).first()
-    if bad is not None:
-        raise UserError("{export.format=word2vec}: id {id!r} contains whitespace, which the "
-                        "word2vec text format cannot hold; use {export.format=projector}",
-                        id=bad[0])
+    _refuse_ids(embeddings, r"\s", "whitespace", "word2vec", "use {export.format=projector}")
     return _lines(embeddings, F.concat_ws(" ", F.col(C.ID).cast("string"), _vector_text(" ")),
                   f"{nodes} {dim}")
 
 
 def projector_lines(embeddings: DataFrame, labels: DataFrame | None) -> tuple[DataFrame, DataFrame]:
     """(vectors.tsv lines, metadata.tsv lines), both in id order. A node's labels are joined by
-    commas; a node without a label gets an empty one."""
+    commas; a node without a label gets an empty one. Ids with tabs or line breaks would break
+    the lines: refused."""
+    _refuse_ids(embeddings, r"[\t\r\n]", "a tab or a line break", "projector",
+                "read the embeddings table (Parquet) instead")
     if labels is None:  # one column: no header (the projector's convention)
         return (_lines(embeddings, _vector_text("\t")),
                 _lines(embeddings, F.col(C.ID).cast("string")))

@@ -50,7 +50,7 @@ from spark_n2v.errors import UserError
 from spark_n2v.frames import partition_table, rank_rows
 from spark_n2v.io.files import (HadoopFiles, arrow_fs, delete_folder, load_array, read_parquet,
                                 save_array)
-from spark_n2v.progress import describe, duration
+from spark_n2v.progress import LIVE, describe, duration
 from spark_n2v.record import ResumePoints
 from spark_n2v.streams import TRAIN_TOKEN_BUCKET, column_hash
 from spark_n2v.train import sgns_kernel as kernel
@@ -442,7 +442,7 @@ def train_sgns(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work: st
                  "" if workers == 1 else "s", loss,
                  tokens * plan.epochs / plan.rounds * (k + 1 - first) / elapsed / 1e3,
                  duration(elapsed / done - elapsed), max(r.io_s for r in results),
-                 max(r.train_s for r in results), peak / 1e9)
+                 max(r.train_s for r in results), peak / 1e9, extra=LIVE)
     describe(spark, "spark-n2v train: write embeddings")
     schema = T.StructType([T.StructField(C.ID, spark_id),
                            T.StructField(C.EMBEDDING, T.ArrayType(T.FloatType()))])

@@ -1,0 +1,110 @@
+"""Lost executors on a real standalone cluster (master and two 1-core workers on loopback): an
+executor JVM SIGKILLed while it runs a walk step (sharded engine), the replicated engine's walk or
+a training round; Spark reruns the lost work and the tables are the very ones an uninterrupted
+local run writes (every draw is a hash of seed, walk and step; task side files are written whole
+under a fresh name and renamed, so a rerun task writes them again safely).
+
+Each killed run is checked to have lost a task of the job it targeted (Spark's event log), so the
+test cannot pass by killing too late."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from spark_n2v.cli import main
+from spark_n2v.standalone import Cluster, free_port, kill_busy_executor
+from tests.helpers import planted_partition, read_walks, write_csv
+
+# jobs' descriptions (progress.describe) a kill waits for
+WALK_STEP, REPLICATED_WALK, TRAIN_ROUND = ("spark-n2v walk: step", "spark-n2v walk: replicated",
+                                           "spark-n2v train: round")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    with Cluster(str(tmp_path_factory.mktemp("cluster"))) as running:
+        running.add_worker("1g")
+        running.add_worker("1g")
+        yield running
+
+
+@pytest.fixture(scope="module")
+def edges(tmp_path_factory):
+    rows, _ = planted_partition(seed=3)
+    return write_csv(tmp_path_factory.mktemp("graph") / "edges.csv", rows)
+
+
+def _killed_run(cluster: Cluster, argv: list[str], targets: list[str], folder) -> list[dict]:
+    """Run the CLI against the cluster, SIGKILLing a busy executor in a job of each target
+    description in turn; returns the run's task-end events."""
+    events = folder / "events"
+    ui = free_port()
+    command = [sys.executable, "-m", "spark_n2v.cli", *argv, "--master", cluster.url,
+               "--event-log", str(events), "--conf", "spark.eventLog.compress=false",
+               "--conf", f"spark.ui.port={ui}", "--conf", "spark.port.maxRetries=0"]
+    with open(folder / "driver.log", "w") as log:
+        driver = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=cluster.env)
+        try:
+            for target in targets:
+                kill_busy_executor(ui, target, timeout=240)
+            assert driver.wait(timeout=600) == 0, (folder / "driver.log").read_text()[-3000:]
+        finally:
+            driver.kill()
+    logs = [p for p in glob.glob(str(events / "**" / "*"), recursive=True) if os.path.isfile(p)]
+    lines = [json.loads(line) for path in logs for line in open(path)
+             if '"Event":"SparkListener' in line]
+    descriptions = {e["Properties"].get("spark.job.description", ""): e["Stage IDs"]
+                    for e in lines if e["Event"] == "SparkListenerJobStart"}
+    stage_of = {s: d for d, stages in descriptions.items() for s in stages}
+    return [{"description": stage_of.get(e["Stage ID"], ""),
+             "reason": e["Task End Reason"]["Reason"]}
+            for e in lines if e["Event"] == "SparkListenerTaskEnd"]
+
+
+def _lost_tasks(ends: list[dict], target: str) -> int:
+    return sum(e["reason"] == "ExecutorLostFailure" and e["description"].startswith(target)
+               for e in ends)
+
+
+def _embeddings(path) -> dict:
+    table = pq.read_table(str(path)).to_pydict()
+    return dict(zip(table["id"], table["embedding"]))
+
+
+def test_lost_executors_in_sharded_walk_and_training_change_nothing(cluster, edges, tmp_path,
+                                                                    spark):
+    argv = ["run", "--edges", edges, "--engine", "sharded", "--partitions", "4", "--walk-length",
+            "12", "--num-walks", "2", "--trainer", "sgns", "--train-partitions", "2",
+            "--chunks", "2", "--dim", "16", "--seed", "7"]
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    ends = _killed_run(cluster, [*argv, "--output", str(killed / "out")], [WALK_STEP, TRAIN_ROUND],
+                       killed)
+    assert _lost_tasks(ends, WALK_STEP) >= 1 and _lost_tasks(ends, TRAIN_ROUND) >= 1, ends
+
+    assert main([*argv, "--output", str(tmp_path / "reference")]) == 0  # local, nothing killed
+    assert read_walks(killed / "out" / "walks") == read_walks(tmp_path / "reference" / "walks")
+    got = _embeddings(killed / "out" / "embeddings")
+    want = _embeddings(tmp_path / "reference" / "embeddings")
+    assert got.keys() == want.keys()
+    for node, vector in want.items():
+        np.testing.assert_array_equal(got[node], vector)
+
+
+def test_a_lost_executor_in_the_replicated_engine_changes_nothing(cluster, edges, tmp_path, spark):
+    argv = ["walk", "--edges", edges, "--engine", "replicated", "--partitions", "4",
+            "--walk-length", "40", "--num-walks", "40", "--p", "0.5", "--q", "2", "--seed", "5"]
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    ends = _killed_run(cluster, [*argv, "--output", str(killed / "out")], [REPLICATED_WALK], killed)
+    assert _lost_tasks(ends, REPLICATED_WALK) >= 1, ends
+    assert main([*argv, "--output", str(tmp_path / "reference")]) == 0
+    assert read_walks(killed / "out") == read_walks(tmp_path / "reference")
