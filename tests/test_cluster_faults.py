@@ -4,8 +4,9 @@ a training round; Spark reruns the lost work and the tables are the very ones an
 local run writes (every draw is a hash of seed, walk and step; task side files are written whole
 under a fresh name and renamed, so a rerun task writes them again safely).
 
-Each killed run is checked to have lost a task of the job it targeted (Spark's event log), so the
-test cannot pass by killing too late."""
+Each killed run is checked to have lost work of the job it targeted (a task that failed with its
+executor, or whose input died with it: Spark's event log), so the test cannot pass by killing too
+late."""
 
 from __future__ import annotations
 
@@ -80,9 +81,13 @@ def _killed_run(cluster: Cluster, argv: list[str], targets: list[str], folder) -
             for e in lines if e["Event"] == "SparkListenerTaskEnd"]
 
 
+# How a job meets a lost executor: its task there fails, or (the task had just ended) the map
+# output it left is missing for the next stage's tasks, whose stage Spark then reruns.
+_LOSS = ("ExecutorLostFailure", "FetchFailed", "Resubmitted")
+
+
 def _lost_tasks(ends: list[dict], target: str) -> int:
-    return sum(e["reason"] == "ExecutorLostFailure" and e["description"].startswith(target)
-               for e in ends)
+    return sum(e["reason"] in _LOSS and e["description"].startswith(target) for e in ends)
 
 
 def _embeddings(path) -> dict:
