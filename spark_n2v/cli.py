@@ -22,7 +22,7 @@ from spark_n2v.config import CONFIG_TABLES, SparkConfig, build, field_of, read_c
 from spark_n2v.errors import UserError
 from spark_n2v.io.edges import EdgeSource, inspect_local
 from spark_n2v.io.files import is_local, local_path
-from spark_n2v.progress import LiveLine, finish_live_line
+from spark_n2v.progress import LiveLine, finish_live_line, live_line
 from spark_n2v.record import RunRecord, check_output_free, check_output_writable, file_fingerprints
 from spark_n2v.stages import STAGES
 from spark_n2v.stages.stage import Stage, execute
@@ -184,8 +184,7 @@ def _logging(verbose: bool) -> None:
                         stream=sys.stderr, level=logging.INFO if verbose else logging.WARNING)
     ours = logging.getLogger("spark_n2v")
     ours.setLevel(logging.INFO)
-    if not verbose and sys.stderr.isatty() and not any(isinstance(h, LiveLine)
-                                                       for h in ours.handlers):
+    if not verbose and sys.stderr.isatty() and live_line() is None:
         live = LiveLine(sys.stderr)
         live.setFormatter(logging.Formatter("%(message)s"))
         ours.addHandler(live)

@@ -52,18 +52,23 @@ class LiveLine(logging.Handler):
             self.pending = False
 
 
+def live_line() -> LiveLine | None:
+    """The live line's handler, when the CLI installed one (a terminal)."""
+    return next((h for h in logging.getLogger("spark_n2v").handlers if isinstance(h, LiveLine)),
+                None)
+
+
 def finish_live_line() -> None:
     """End the live line, if any, before printing outside logging (an error, a summary)."""
-    for handler in logging.getLogger("spark_n2v").handlers:
-        if isinstance(handler, LiveLine):
-            handler.finish()
+    handler = live_line()
+    if handler is not None:
+        handler.finish()
 
 
 def _report_every() -> float:
     """Seconds between the replicated engine's reports: often on a live line, else a log line
     every 10 s."""
-    live = any(isinstance(h, LiveLine) for h in logging.getLogger("spark_n2v").handlers)
-    return 1.0 if live else 10.0
+    return 10.0 if live_line() is None else 1.0
 
 
 def describe(spark: SparkSession, text: str) -> None:

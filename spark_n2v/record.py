@@ -195,15 +195,11 @@ class RunLock:
 
     def _create(self) -> bool:
         try:
-            stream = self.files.fs.create(self.files.path(self.path), False)
+            self.files.write_bytes(self.path, json_bytes(self.owner), overwrite=False)
         except Exception:  # noqa: BLE001 - Hadoop raises FileAlreadyExistsException
             if self.files.exists(self.path):
                 return False
             raise
-        try:
-            stream.write(bytearray(json_bytes(self.owner)))
-        finally:
-            stream.close()
         return True
 
     def _alive(self, holder: dict) -> bool:

@@ -23,6 +23,12 @@ _STORES = tempfile.mkdtemp(prefix="spark-n2v-test-stores-")  # prepared()'s grap
 atexit.register(shutil.rmtree, _STORES, ignore_errors=True)
 
 
+# Short-lived JVMs (a test's CLI processes) start faster with the C1 compiler alone and the
+# serial collector.
+QUICK_JVM = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+QUICK_JVM_ENV = {**os.environ, "SPARK_SUBMIT_OPTS": QUICK_JVM}
+
+
 def write_csv(path, rows, header=("src", "dst", "weight")) -> str:
     """Write a small CSV edge list (tests build their graphs by hand)."""
     with open(path, "w", newline="") as handle:

@@ -13,7 +13,7 @@ import pytest
 
 from spark_n2v.cli import flag_namer, main
 from spark_n2v.errors import UserError
-from tests.helpers import fails, write_csv
+from tests.helpers import QUICK_JVM_ENV, fails, write_csv
 
 SMALL = [("a", "b", 1), ("b", "c", 2), ("c", "a", 1), ("c", "d", 1)]
 FAST = ["--walk-length", "3", "--num-walks", "1"]
@@ -80,7 +80,6 @@ BAD_INPUTS = {
 
 # Short runs spend most of their time starting a JVM: its fast compiler only, one GC thread
 # (SPARK_SUBMIT_OPTS reaches the driver's JVM without a notice on stderr, unlike JAVA_TOOL_OPTIONS).
-_QUICK_JVM = {**os.environ, "SPARK_SUBMIT_OPTS": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"}
 
 
 def _run_cli(folder, case: str) -> subprocess.CompletedProcess:
@@ -95,7 +94,7 @@ def _run_cli(folder, case: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "spark_n2v.cli", "walk", "--edges", edges, "--output",
          str(folder / "o"), "--master", "local[1]", "--conf", "spark.ui.enabled=false", *flags],
-        capture_output=True, text=True, timeout=600, env=_QUICK_JVM)
+        capture_output=True, text=True, timeout=600, env=QUICK_JVM_ENV)
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +162,7 @@ def _on_a_terminal(argv: list[str]) -> str:
     terminal, stderr = pty.openpty()
     process = subprocess.Popen([sys.executable, "-m", "spark_n2v.cli", *argv],
                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
-                               env=_QUICK_JVM)
+                               env=QUICK_JVM_ENV)
     os.close(stderr)
     received = bytearray()
     while True:

@@ -23,13 +23,12 @@ import pytest
 from spark_n2v.cli import main
 from spark_n2v.session import class_archive
 from spark_n2v.standalone import Cluster, free_port, kill_busy_executor
-from tests.helpers import planted_partition, read_walks, write_csv
+from tests.helpers import QUICK_JVM, planted_partition, read_walks, write_csv
 
-# Short-lived JVMs start faster with the C1 compiler alone and the serial collector (and, for
-# executors, the class archive local runs use, when this machine has one).
-_QUICK_JVM = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+# Executors start as the tests' CLI processes do, and from the class archive local runs use, when
+# this machine has one.
 _ARCHIVE = class_archive()
-_EXECUTOR_JVM = _QUICK_JVM + (
+_EXECUTOR_JVM = QUICK_JVM + (
     f" -XX:SharedArchiveFile={_ARCHIVE} -Xlog:cds=off -Xlog:cds+dynamic=off"
     if _ARCHIVE and os.path.isfile(_ARCHIVE) else "")
 # jobs' descriptions (progress.describe) a kill waits for
@@ -63,7 +62,7 @@ def _killed_run(cluster: Cluster, argv: list[str], targets: list[str], folder) -
                "--conf", "spark.sql.shuffle.partitions=4"]
     with open(folder / "driver.log", "w") as log:
         driver = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                  env={**cluster.env, "SPARK_SUBMIT_OPTS": _QUICK_JVM})
+                                  env={**cluster.env, "SPARK_SUBMIT_OPTS": QUICK_JVM})
         try:
             for target in targets:
                 kill_busy_executor(ui, target, timeout=240)

@@ -14,7 +14,7 @@ import pytest
 
 from spark_n2v.cli import main
 from spark_n2v.record import RunLock, _process_start
-from tests.helpers import fails, planted_partition, write_csv
+from tests.helpers import QUICK_JVM_ENV, fails, planted_partition, write_csv
 
 FAST = ["--walk-length", "3", "--num-walks", "1"]
 
@@ -78,15 +78,14 @@ def test_two_processes_on_one_output(tmp_path):
     command = [sys.executable, "-m", "spark_n2v.cli", "walk", "--edges", edges, "--output", output,
                "--master", "local[1]", "--conf", "spark.ui.enabled=false", "--engine", "sharded",
                "--walk-length", "60", "--num-walks", "2"]
-    quick = {**os.environ, "SPARK_SUBMIT_OPTS": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"}
     first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env=quick)
+                             env=QUICK_JVM_ENV)
     try:
         lock = os.path.join(str(tmp_path), ".out.lock")
         deadline = time.monotonic() + 300
         while not os.path.exists(lock) and first.poll() is None and time.monotonic() < deadline:
             time.sleep(0.2)
-        second = subprocess.run(command, capture_output=True, text=True, timeout=300, env=quick)
+        second = subprocess.run(command, capture_output=True, text=True, timeout=300, env=QUICK_JVM_ENV)
         assert first.poll() is None, "the first run ended before the second started: make it longer"
         assert second.returncode == 2, second.stderr
         last = second.stderr.strip().splitlines()[-1]

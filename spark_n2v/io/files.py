@@ -83,8 +83,10 @@ class HadoopFiles:
             return []
         return sorted(str(f.getPath().getName()) for f in self.fs.listStatus(self.path(folder)))
 
-    def write_bytes(self, path: str, data: bytes) -> None:
-        stream = self.fs.create(self.path(path), True)
+    def write_bytes(self, path: str, data: bytes, overwrite: bool = True) -> None:
+        """Write a small file; without overwrite, an existing one makes Hadoop raise (atomic on
+        local disks and HDFS: the lock's create-if-absent)."""
+        stream = self.fs.create(self.path(path), overwrite)
         try:
             stream.write(bytearray(data))
         finally:
