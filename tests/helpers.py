@@ -23,8 +23,8 @@ _STORES = tempfile.mkdtemp(prefix="spark-n2v-test-stores-")  # prepared()'s grap
 atexit.register(shutil.rmtree, _STORES, ignore_errors=True)
 
 
-# Short-lived JVMs (a test's CLI processes) start faster with the C1 compiler alone and the
-# serial collector.
+# Short runs spend most of their time starting a JVM: its fast compiler only, one GC thread
+# (SPARK_SUBMIT_OPTS reaches the driver's JVM without a notice on stderr, unlike JAVA_TOOL_OPTIONS).
 QUICK_JVM = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 QUICK_JVM_ENV = {**os.environ, "SPARK_SUBMIT_OPTS": QUICK_JVM}
 

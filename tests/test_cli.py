@@ -78,10 +78,6 @@ BAD_INPUTS = {
 }
 
 
-# Short runs spend most of their time starting a JVM: its fast compiler only, one GC thread
-# (SPARK_SUBMIT_OPTS reaches the driver's JVM without a notice on stderr, unlike JAVA_TOOL_OPTIONS).
-
-
 def _run_cli(folder, case: str) -> subprocess.CompletedProcess:
     """A bad input (or, for "verbose", a self-loop-only graph with --verbose) in a real process."""
     rows, flags, _ = BAD_INPUTS.get(case, ([("a", "a", 1)], ["--verbose"], []))
