@@ -12,16 +12,45 @@ from pyspark.sql import functions as F
 from spark_n2v import columns as C
 
 
-def rank_rows(df: DataFrame, order: list, name: str, partitions: int) -> tuple[DataFrame, int]:
-    """(df with `name` = the row's 0-based rank in `order`, number of rows), without one partition
-    holding them all.
+# Rows up to which rank_rows numbers them in one task: a small table's ranking by ranges costs ~10
+# Spark jobs (range sampling, counts, each with AQE's stage jobs), seconds on a graph of thousands
+# of nodes; one task sorts 2M rows in about a second.
+RANK_IN_ONE_TASK = 2_000_000
 
-    Range-partition and sort, count each partition, and add the counts of the partitions before:
-    the rank depends on the rows only, not on how they were partitioned. Cached and materialised.
+
+def rank_rows(df: DataFrame, order: list, name: str, partitions: int) -> tuple[DataFrame, int]:
+    """(df with `name` = the row's 0-based rank in `order`, number of rows), cached, in
+    `partitions` partitions by rank. `order` must be a total order of the rows (ties would be
+    ranked arbitrarily).
+
+    Up to RANK_IN_ONE_TASK rows, one task sorts and numbers them. Above, without one partition
+    holding them all: range-partition and sort, count each partition, and add the counts of the
+    partitions before. Either way the rank depends on the rows only, not on how they were
+    partitioned.
     """
-    ranged = (df.repartitionByRange(partitions, *order).sortWithinPartitions(*order)
-              .withColumn("_part", F.spark_partition_id())
-              .persist(StorageLevel.MEMORY_AND_DISK))
+    # cached as `partitions` partitions: an aggregate's 200 shuffle partitions would each be a
+    # task every time the cache is read (AQE does not coalesce a cached plan's partitions)
+    df = df.coalesce(partitions).persist(StorageLevel.MEMORY_AND_DISK)
+    total = df.count()
+    if total <= RANK_IN_ONE_TASK:
+        # one partition: monotonically_increasing_id is the row's position in it
+        held = df
+        ranked = (df.repartition(1).sortWithinPartitions(*order)
+                  .withColumn(name, F.monotonically_increasing_id()))
+    else:
+        held = (df.repartitionByRange(partitions, *order).sortWithinPartitions(*order)
+                .withColumn("_part", F.spark_partition_id()).persist(StorageLevel.MEMORY_AND_DISK))
+        ranked = _rank_ranges(held, order, name)  # its counts materialise `held`
+        df.unpersist()
+    ranked = ranked.repartition(partitions, name).persist(StorageLevel.MEMORY_AND_DISK)
+    ranked.count()  # materialise before what it is computed from is released
+    held.unpersist()
+    return ranked, total
+
+
+def _rank_ranges(ranged: DataFrame, order: list, name: str) -> DataFrame:
+    """Rows range-partitioned and sorted by `order` (partition number `_part`, cached) -> ranked:
+    each partition's row number after the counts of the partitions before."""
     counts = dict(ranged.groupBy("_part").count().collect())  # one row per partition
     offsets, total = {}, 0
     for part in sorted(counts):
@@ -30,11 +59,7 @@ def rank_rows(df: DataFrame, order: list, name: str, partitions: int) -> tuple[D
     offset = F.element_at(F.create_map(*[F.lit(x) for kv in offsets.items() for x in kv]),
                           F.col("_part")) if offsets else F.lit(0)
     rank = F.row_number().over(Window.partitionBy("_part").orderBy(*order)) - 1
-    ranked = (ranged.withColumn(name, (offset + rank).cast("long")).drop("_part")
-              .repartition(partitions, name).persist(StorageLevel.MEMORY_AND_DISK))
-    ranked.count()  # materialise before the range partitions are released
-    ranged.unpersist()
-    return ranked, total
+    return ranged.withColumn(name, (offset + rank).cast("long")).drop("_part")
 
 
 def split_counts(table: DataFrame) -> dict[str, int]:

@@ -477,9 +477,7 @@ def _split_tokens(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work:
               .groupBy(C.ID).agg(F.sum(C.COUNT).alias(C.COUNT)))
     if cfg.min_count > 1:
         counts = counts.where(F.col(C.COUNT) >= cfg.min_count)
-    # rank_rows runs the first pass once (its range sampling and its shuffle share the counts'
-    # exchange); cached, the counts kept Spark's 200 shuffle partitions (AQE may not coalesce a
-    # cached plan's), 200 tasks each time they were read
+    # the first pass runs once: rank_rows caches the counts it ranks
     vocab, nodes = rank_rows(counts, [F.col(C.COUNT).desc(), F.col(C.ID)], C.RANK,
                              spark.sparkContext.defaultParallelism)
     if nodes == 0:

@@ -118,40 +118,34 @@ def index_ids(edges: DataFrame, partitions: int) -> tuple[DataFrame, int]:
     return indexed.select(C.NODE, C.ID), total
 
 
+# Input rows up to which one task prepares the whole graph (ids ranked in numpy, every shard
+# written by that task): a graph this small spends most of the spread-out path's ~20 Spark jobs
+# waiting on the scheduler (1.5k nodes / 15k edges: 10 s of jobs and gaps, against ~1 s of work).
+# One task holds the edges as Arrow arrays: 2M rows of long ids are ~100 MB with the sort's copies.
+ONE_TASK_EDGES = 2_000_000
+
+_ARCS, _IDS = 0, 1  # what a row of the writers' reports counts
+_REPORT = "kind int, shard int, rows long, with_out_edges long, bytes long"
+
+
 def write(spark: SparkSession, table: EdgeTable, directed: bool, weighted: bool, shards: int,
           path: str) -> GraphStore:
     """Checked edges (src, dst, weight; ids in the input's type) -> the store at path.
 
-    Three shuffles of the edges (two joins to index them, one to their shards) and one of the ids;
-    each shard is built in numpy by the task that receives it. Nothing graph-sized reaches the
+    Up to ONE_TASK_EDGES input rows, one task does it all; above, three shuffles of the edges (two
+    joins to index them, one to their shards) and one of the ids, each shard built in numpy by the
+    task that receives it. Both write the same files, bit for bit. Nothing graph-sized reaches the
     driver: it gets one small row per shard. Rewrites whatever unfinished store is at path.
     """
     files = HadoopFiles(spark, path)
     files.delete(path)
-    edges = table.edges
-    ids, num_nodes = index_ids(edges, shards)
-    raw = edges.select(F.col(C.SRC).alias("_src_id"), F.col(C.DST).alias("_dst_id"), C.WEIGHT)
-    src_ids = ids.select(F.col(C.ID).alias("_src_id"), F.col(C.NODE).alias(C.SRC))
-    dst_ids = ids.select(F.col(C.ID).alias("_dst_id"), F.col(C.NODE).alias(C.DST))
-    indexed = (raw.join(src_ids, "_src_id").join(dst_ids, "_dst_id")
-               .select(C.SRC, C.DST, C.WEIGHT).where(F.col(C.SRC) != F.col(C.DST)))
-    # Both arcs of an undirected edge: each arc merges the same input rows, whichever way round
-    # they were written, so its merged weight is the undirected edge's.
-    arcs = indexed if directed else indexed.union(
-        indexed.select(F.col(C.DST).alias(C.SRC), F.col(C.SRC).alias(C.DST), C.WEIGHT))
-    keys = partition_keys(spark, shards)
-    body = functools.partial(_write_shards, path, shards, num_nodes, weighted)
-    written = (arcs.select(C.SRC, C.DST, *([C.WEIGHT] if weighted else []))
-               .repartition(shards, on_shards(keys, F.col(C.SRC)))
-               .mapInArrow(body, "shard int, arcs long, with_out_edges long, bytes long")
-               .collect())  # one row per shard with out-edges
-    named = (ids.select(C.NODE, C.ID).repartition(shards, on_shards(keys, F.col(C.NODE)))
-             .mapInArrow(functools.partial(_write_ids, path, shards),
-                         "shard int, rows long, bytes long")
-             .collect())  # one row per shard
-    id_type = edges.schema[C.SRC].dataType
-    ids.unpersist()
-    size = sum(r["bytes"] for r in written) + sum(r["bytes"] for r in named)
+    id_type = table.edges.schema[C.SRC].dataType
+    write_all = _write_in_one_task if table.rows <= ONE_TASK_EDGES else _write_spread
+    reports = write_all(spark, table.edges, directed, weighted, shards, path)
+    written = [r for r in reports if r["kind"] == _ARCS]
+    named = [r for r in reports if r["kind"] == _IDS]
+    num_nodes = sum(r["rows"] for r in named)
+    size = sum(r["bytes"] for r in reports)
     with_arcs, with_ids = {r["shard"] for r in written}, {r["shard"] for r in named}
     for k in range(shards):  # shards no task wrote (no out-edges, or no nodes): tiny, written here
         folder = f"{path}/{shard_name(k)}"
@@ -163,7 +157,7 @@ def write(spark: SparkSession, table: EdgeTable, directed: bool, weighted: bool,
                 save_array(f"{folder}/cum.npy", np.zeros(0, np.float64))
         if k not in with_ids:
             save_arrow(f"{folder}/ids.arrow", pa.array([], to_arrow_type(id_type)), C.ID)
-    arc_count = sum(r["arcs"] for r in written)
+    arc_count = sum(r["rows"] for r in written)
     stats = GraphStats.of(table, num_nodes, arc_count if directed else arc_count // 2,
                           num_nodes - sum(r["with_out_edges"] for r in written), directed,
                           weighted)
@@ -173,8 +167,77 @@ def write(spark: SparkSession, table: EdgeTable, directed: bool, weighted: bool,
     return store
 
 
+def _write_spread(spark: SparkSession, edges: DataFrame, directed: bool, weighted: bool,
+                  shards: int, path: str) -> list:
+    """The store written by many tasks: the writers' report rows."""
+    ids, num_nodes = index_ids(edges, shards)
+    raw = edges.select(F.col(C.SRC).alias("_src_id"), F.col(C.DST).alias("_dst_id"), C.WEIGHT)
+    src_ids = ids.select(F.col(C.ID).alias("_src_id"), F.col(C.NODE).alias(C.SRC))
+    dst_ids = ids.select(F.col(C.ID).alias("_dst_id"), F.col(C.NODE).alias(C.DST))
+    indexed = (raw.join(src_ids, "_src_id").join(dst_ids, "_dst_id")
+               .select(C.SRC, C.DST, C.WEIGHT).where(F.col(C.SRC) != F.col(C.DST)))
+    # Both arcs of an undirected edge: each arc merges the same input rows, whichever way round
+    # they were written, so its merged weight is the undirected edge's.
+    arcs = indexed if directed else indexed.union(
+        indexed.select(F.col(C.DST).alias(C.SRC), F.col(C.SRC).alias(C.DST), C.WEIGHT))
+    keys = partition_keys(spark, shards)
+    written = (arcs.select(C.SRC, C.DST, *([C.WEIGHT] if weighted else []))
+               .repartition(shards, on_shards(keys, F.col(C.SRC)))
+               .mapInArrow(functools.partial(_write_shards, path, shards, num_nodes, weighted),
+                           _REPORT)
+               .collect())  # one row per shard with out-edges
+    named = (ids.select(C.NODE, C.ID).repartition(shards, on_shards(keys, F.col(C.NODE)))
+             .mapInArrow(functools.partial(_write_ids, path, shards), _REPORT)
+             .collect())  # one row per shard
+    ids.unpersist()
+    return written + named
+
+
+def _write_in_one_task(spark: SparkSession, edges: DataFrame, directed: bool, weighted: bool,
+                       shards: int, path: str) -> list:
+    """The store written by one task (a small graph): the writer's report rows."""
+    body = functools.partial(_write_all_shards, path, shards, directed, weighted)
+    return (edges.select(C.SRC, C.DST, *([C.WEIGHT] if weighted else [])).repartition(1)
+            .mapInArrow(body, _REPORT).collect())  # two rows per shard
+
+
+def _write_all_shards(path: str, shards: int, directed: bool, weighted: bool,
+                      batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """mapInArrow body: all the edges (src, dst[, weight]) -> every shard's files, as the spread
+    path writes them: nodes numbered in the ids' sort order (Spark's: numbers by value, strings
+    by their UTF-8 bytes, as Arrow sorts them), self-loops dropped, both arcs of an undirected
+    edge."""
+    table = partition_table(batches)
+    if table is None:
+        return
+    ids = pc.unique(pa.concat_arrays([table.column(C.SRC).combine_chunks(),
+                                      table.column(C.DST).combine_chunks()]))
+    ids = ids.take(pc.sort_indices(ids))
+    src = pc.index_in(table.column(C.SRC), value_set=ids).to_numpy().astype(np.int64)
+    dst = pc.index_in(table.column(C.DST), value_set=ids).to_numpy().astype(np.int64)
+    weight = table.column(C.WEIGHT).to_numpy().astype(np.float64) if weighted else None
+    kept = src != dst
+    src, dst = src[kept], dst[kept]
+    weight = None if weight is None else weight[kept]
+    if not directed:
+        src, dst = np.concatenate([src, dst]), np.concatenate([dst, src])
+        weight = None if weight is None else np.concatenate([weight, weight])
+    rows = _shard_files(path, shards, len(ids), src, dst, weight)
+    rows += _id_files(path, shards, np.arange(len(ids)), ids)
+    yield _report(rows)
+
+
 def _nbrs_type(num_nodes: int):
     return np.int32 if num_nodes < 2**31 else np.int64
+
+
+def _report(rows: list[tuple]) -> pa.RecordBatch:
+    """The writers' report: (kind, shard, rows, with_out_edges, bytes) per shard written."""
+    kind, k, count, with_out, size = (np.array(c, dtype=np.int64) for c in zip(*rows))
+    return pa.RecordBatch.from_arrays(
+        [pa.array(kind.astype(np.int32)), pa.array(k.astype(np.int32)), pa.array(count),
+         pa.array(with_out), pa.array(size)], names=["kind", "shard", "rows", "with_out_edges",
+                                                     "bytes"])
 
 
 def _write_shards(path: str, shards: int, num_nodes: int, weighted: bool,
@@ -184,8 +247,15 @@ def _write_shards(path: str, shards: int, num_nodes: int, weighted: bool,
     table = partition_table(batches)
     if table is None:
         return
-    src, all_dst = table.column(C.SRC).to_numpy(), table.column(C.DST).to_numpy()
-    all_weight = table.column(C.WEIGHT).to_numpy().astype(np.float64) if weighted else None
+    yield _report(_shard_files(
+        path, shards, num_nodes, table.column(C.SRC).to_numpy(), table.column(C.DST).to_numpy(),
+        table.column(C.WEIGHT).to_numpy().astype(np.float64) if weighted else None))
+
+
+def _shard_files(path: str, shards: int, num_nodes: int, src: np.ndarray, all_dst: np.ndarray,
+                 all_weight: np.ndarray | None) -> list[tuple]:
+    """Arcs (node indices; weights if weighted) -> the CSR files of the shards they leave from;
+    a report row per shard."""
     out = []
     shard_of = src % shards
     for k in np.unique(shard_of):
@@ -195,16 +265,13 @@ def _write_shards(path: str, shards: int, num_nodes: int, weighted: bool,
         degrees = np.bincount(local, minlength=shard_rows(num_nodes, shards, int(k)))
         offsets = np.concatenate([[0], np.cumsum(degrees)]).astype(np.int64)
         arrays = {"offsets": offsets, "nbrs": dst.astype(_nbrs_type(num_nodes))}
-        if weighted:
+        if all_weight is not None:
             arrays["cum"] = row_cumulative(weight, offsets)
         for name, array in arrays.items():
             save_array(f"{path}/{shard_name(int(k))}/{name}.npy", array)
-        out.append((int(k), len(dst), int((degrees > 0).sum()),
+        out.append((_ARCS, int(k), len(dst), int((degrees > 0).sum()),
                     sum(a.nbytes for a in arrays.values())))
-    k, arcs, with_out, size = (np.array(c, dtype=np.int64) for c in zip(*out))
-    yield pa.RecordBatch.from_arrays(
-        [pa.array(k.astype(np.int32)), pa.array(arcs), pa.array(with_out), pa.array(size)],
-        names=["shard", "arcs", "with_out_edges", "bytes"])
+    return out
 
 
 def _merge(local: np.ndarray, dst: np.ndarray, weight: np.ndarray | None):
@@ -227,21 +294,26 @@ def _merge(local: np.ndarray, dst: np.ndarray, weight: np.ndarray | None):
 
 def _write_ids(path: str, shards: int, batches: Iterator[pa.RecordBatch]
                ) -> Iterator[pa.RecordBatch]:
-    """mapInArrow body: (node, id) -> each shard's ids.arrow, in local-row order."""
+    """mapInArrow body: (node, id) -> each shard's ids.arrow."""
     table = partition_table(batches)
     if table is None:
         return
+    yield _report(_id_files(path, shards, table.column(C.NODE).to_numpy(),
+                            table.column(C.ID).combine_chunks()))
+
+
+def _id_files(path: str, shards: int, node: np.ndarray, ids: pa.Array) -> list[tuple]:
+    """(node, id) pairs -> the ids.arrow of the shards that own the nodes, in local-row order; a
+    report row per shard."""
     out = []
-    shard_of = table.column(C.NODE).to_numpy() % shards
+    shard_of = node % shards
     for k in np.unique(shard_of):
-        mine = table.filter(pa.array(shard_of == k))
-        mine = mine.take(pc.sort_indices(mine.column(C.NODE)))
-        ids = mine.column(C.ID).combine_chunks()
-        save_arrow(f"{path}/{shard_name(int(k))}/ids.arrow", ids, C.ID)
-        out.append((int(k), len(ids), ids.nbytes))
-    k, rows, size = (np.array(c, dtype=np.int64) for c in zip(*out))
-    yield pa.RecordBatch.from_arrays([pa.array(k.astype(np.int32)), pa.array(rows),
-                                      pa.array(size)], names=["shard", "rows", "bytes"])
+        mine = np.flatnonzero(shard_of == k)
+        mine = mine[np.argsort(node[mine], kind="stable")]
+        column = ids.take(pa.array(mine))
+        save_arrow(f"{path}/{shard_name(int(k))}/ids.arrow", column, C.ID)
+        out.append((_IDS, int(k), len(column), 0, column.nbytes))
+    return out
 
 
 # --- reading (in tasks) --------------------------------------------------------------------------
