@@ -40,6 +40,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -47,7 +48,7 @@ from pyspark.sql import types as T
 from spark_n2v import columns as C
 from spark_n2v.config import TrainConfig
 from spark_n2v.errors import UserError
-from spark_n2v.frames import partition_table, rank_rows
+from spark_n2v.frames import RANK_IN_ONE_TASK, partition_table, rank_rows
 from spark_n2v.io.files import (HadoopFiles, arrow_fs, delete_folder, load_array, read_parquet,
                                 save_array)
 from spark_n2v.progress import LIVE, describe, duration
@@ -451,6 +452,63 @@ def train_sgns(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work: st
     return embeddings.withColumn(C.ID, F.col(C.ID).cast(id_field))
 
 
+class PartStats(NamedTuple):
+    """A node partition's vocabulary: its nodes and its unigram^0.75 mass (not normalised)."""
+
+    nodes: int
+    mass: float
+
+
+_PART_STATS = f"{C.PART} int, nodes long, mass double"
+
+
+def _vocabulary(spark: SparkSession, counts: DataFrame, P: int, folder: str
+                ) -> dict[int, PartStats]:
+    """Counts (id, count) -> the vocabulary at folder (id, count, local; by part): nodes ranked
+    by count, most frequent first, ties by id; rank r is row r // P of partition r % P (nodes
+    dealt round-robin by frequency, so every partition holds about 1/P of the tokens)."""
+    vocab, _ = rank_rows(counts, [F.col(C.COUNT).desc(), F.col(C.ID)], C.RANK,
+                         spark.sparkContext.defaultParallelism)
+    (vocab.select(C.ID, C.COUNT, (F.col(C.RANK) % P).cast("int").alias(C.PART),
+                  (F.col(C.RANK) / P).cast("long").alias(C.LOCAL))
+     .write.mode("overwrite").partitionBy(C.PART).parquet(folder))
+    vocab.unpersist()
+    return {r[C.PART]: PartStats(r["nodes"], r["mass"]) for r in spark.read.parquet(folder)
+            .groupBy(C.PART).agg(F.count("*").alias("nodes"),
+                                 F.sum(F.pow(C.COUNT, 0.75)).alias("mass")).collect()}  # P rows
+
+
+def _vocabulary_in_one_task(spark: SparkSession, counts: DataFrame, P: int, folder: str
+                            ) -> dict[int, PartStats]:
+    """_vocabulary's files, written by one task (a vocabulary of up to RANK_IN_ONE_TASK nodes:
+    ranking it in Spark took ~10 jobs, seconds on a small graph)."""
+    body = functools.partial(_write_vocabulary, P, folder)
+    return {r[C.PART]: PartStats(r["nodes"], r["mass"])
+            for r in counts.repartition(1).mapInArrow(body, _PART_STATS).collect()}  # P rows
+
+
+def _write_vocabulary(P: int, folder: str, batches: Iterator[pa.RecordBatch]
+                      ) -> Iterator[pa.RecordBatch]:
+    """mapInArrow body: every (id, count) -> the vocabulary's files, ranked as Spark ranks them
+    (ids: numbers by value, strings by their UTF-8 bytes, as Arrow sorts them)."""
+    table = partition_table(batches)
+    if table is None:
+        return
+    table = table.take(pc.sort_indices(table, [(C.COUNT, "descending"), (C.ID, "ascending")]))
+    rank = np.arange(len(table))
+    table = table.append_column(C.PART, pa.array((rank % P).astype(np.int32))) \
+        .append_column(C.LOCAL, pa.array(rank // P))
+    with _GroupedFiles(folder, "part-00000", [C.PART], [C.ID, C.COUNT, C.LOCAL]) as files:
+        files.add(table)
+    part = table.column(C.PART).to_numpy()
+    mass = np.bincount(part, weights=table.column(C.COUNT).to_numpy() ** 0.75, minlength=P)
+    nodes = np.bincount(part, minlength=P)
+    kept = np.flatnonzero(nodes)
+    yield pa.RecordBatch.from_arrays(
+        [pa.array(kept.astype(np.int32)), pa.array(nodes[kept]), pa.array(mass[kept])],
+        names=[C.PART, "nodes", "mass"])
+
+
 def _split_tokens(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work: str
                   ) -> tuple[Plan, int]:
     """The vocabulary and the token files in `work`: (the plan, tokens per epoch).
@@ -477,9 +535,10 @@ def _split_tokens(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work:
               .groupBy(C.ID).agg(F.sum(C.COUNT).alias(C.COUNT)))
     if cfg.min_count > 1:
         counts = counts.where(F.col(C.COUNT) >= cfg.min_count)
-    # the first pass runs once: rank_rows caches the counts it ranks
-    vocab, nodes = rank_rows(counts, [F.col(C.COUNT).desc(), F.col(C.ID)], C.RANK,
-                             spark.sparkContext.defaultParallelism)
+    # cached: the first pass runs once, in this count
+    counts = counts.coalesce(spark.sparkContext.defaultParallelism).persist(
+        StorageLevel.MEMORY_AND_DISK)
+    nodes = counts.count()
     if nodes == 0:
         raise UserError("the walks table has no nodes to train on (empty walks, or "
                         "{train.min_count} above every node's count)")
@@ -488,20 +547,16 @@ def _split_tokens(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work:
         log.warning("train: %d partitions leave about %d nodes per partition; partitions this "
                     "small train worse (77-node demo graph: macro-F1 0.96 at P = 1 and 4, 0.80 at "
                     "P = 16): leave train.partitions unset for this graph", P, nodes // P)
-    (vocab.select(C.ID, C.COUNT, (F.col(C.RANK) % P).cast("int").alias(C.PART),
-                  (F.col(C.RANK) / P).cast("long").alias(C.LOCAL))
-     .write.mode("overwrite").partitionBy(C.PART).parquet(f"{work}/vocab"))
-    vocab.unpersist()
+    write_vocabulary = _vocabulary_in_one_task if nodes <= RANK_IN_ONE_TASK else _vocabulary
+    per_part = write_vocabulary(spark, counts, P, f"{work}/vocab")
+    counts.unpersist()
     vocab = spark.read.parquet(f"{work}/vocab")
-    per_part = {r[C.PART]: r for r in vocab.groupBy(C.PART).agg(
-        F.count("*").alias("nodes"), F.sum(C.COUNT).alias("tokens"),
-        F.sum(F.pow(C.COUNT, 0.75)).alias("mass")).collect()}  # P rows
-    mass = sum(r["mass"] for r in per_part.values())
+    mass = sum(r.mass for r in per_part.values())
     plan = Plan(work=work, partitions=P, dim=cfg.dim, negatives=cfg.negatives,
                 learning_rate=cfg.learning_rate, epochs=cfg.epochs, chunks=cfg.chunks,
                 seed=cfg.seed,
-                sizes=tuple(per_part[i]["nodes"] if i in per_part else 0 for i in range(P)),
-                shares=tuple(per_part[i]["mass"] / mass if i in per_part else 0.0
+                sizes=tuple(per_part[i].nodes if i in per_part else 0 for i in range(P)),
+                shares=tuple(per_part[i].mass / mass if i in per_part else 0.0
                              for i in range(P)))
     log.info("train: vocabulary of %s nodes in %.1f s", f"{nodes:,}", time.perf_counter() - started)
     describe(spark, "spark-n2v train: tokens by partition")

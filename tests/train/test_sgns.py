@@ -267,6 +267,19 @@ def test_same_seed_and_partitions_same_embeddings(spark, planted_walks, tmp_path
     assert not all(np.array_equal(first[k], other_seed[k]) for k in first)
 
 
+def test_vocabulary_ranked_in_one_task_or_in_spark_trains_the_same(spark, planted_walks,
+                                                                   tmp_path, monkeypatch):
+    """A small vocabulary is ranked and written by one task, a large one by Spark: the same
+    vocabulary (string ids, ties by id), so the same embeddings."""
+    from spark_n2v.train import sgns
+    walks, _ = planted_walks
+    one = _train(walks, tmp_path / "one", "--partitions", "3", "--chunks", "2")
+    monkeypatch.setattr(sgns, "RANK_IN_ONE_TASK", 0)
+    spread = _train(walks, tmp_path / "spread", "--partitions", "3", "--chunks", "2")
+    assert one.keys() == spread.keys()
+    assert all(np.array_equal(one[k], spread[k]) for k in one)
+
+
 class _Crash(Exception):
     """Stands for a killed driver."""
 
