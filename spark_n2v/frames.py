@@ -18,20 +18,28 @@ from spark_n2v import columns as C
 RANK_IN_ONE_TASK = 2_000_000
 
 
-def rank_rows(df: DataFrame, order: list, name: str, partitions: int) -> tuple[DataFrame, int]:
+def cached_count(df: DataFrame, partitions: int) -> tuple[DataFrame, int]:
+    """(df cached, its number of rows): computed once, here. Cached as `partitions` partitions: an
+    aggregate's 200 shuffle partitions would each be a task every time the cache is read (AQE does
+    not coalesce a cached plan's partitions)."""
+    df = df.coalesce(partitions).persist(StorageLevel.MEMORY_AND_DISK)
+    return df, df.count()
+
+
+def rank_rows(df: DataFrame, order: list, name: str, partitions: int,
+              total: int | None = None) -> tuple[DataFrame, int]:
     """(df with `name` = the row's 0-based rank in `order`, number of rows), cached, in
     `partitions` partitions by rank. `order` must be a total order of the rows (ties would be
-    ranked arbitrarily).
+    ranked arbitrarily). `total`: df's rows when df comes from cached_count (it is released
+    here).
 
     Up to RANK_IN_ONE_TASK rows, one task sorts and numbers them. Above, without one partition
     holding them all: range-partition and sort, count each partition, and add the counts of the
     partitions before. Either way the rank depends on the rows only, not on how they were
     partitioned.
     """
-    # cached as `partitions` partitions: an aggregate's 200 shuffle partitions would each be a
-    # task every time the cache is read (AQE does not coalesce a cached plan's partitions)
-    df = df.coalesce(partitions).persist(StorageLevel.MEMORY_AND_DISK)
-    total = df.count()
+    if total is None:
+        df, total = cached_count(df, partitions)
     if total <= RANK_IN_ONE_TASK:
         # one partition: monotonically_increasing_id is the row's position in it
         held = df

@@ -40,7 +40,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -48,7 +47,7 @@ from pyspark.sql import types as T
 from spark_n2v import columns as C
 from spark_n2v.config import TrainConfig
 from spark_n2v.errors import UserError
-from spark_n2v.frames import RANK_IN_ONE_TASK, partition_table, rank_rows
+from spark_n2v.frames import RANK_IN_ONE_TASK, cached_count, partition_table, rank_rows
 from spark_n2v.io.files import (HadoopFiles, arrow_fs, delete_folder, load_array, read_parquet,
                                 save_array)
 from spark_n2v.progress import LIVE, describe, duration
@@ -462,13 +461,14 @@ class PartStats(NamedTuple):
 _PART_STATS = f"{C.PART} int, nodes long, mass double"
 
 
-def _vocabulary(spark: SparkSession, counts: DataFrame, P: int, folder: str
+def _vocabulary(spark: SparkSession, counts: DataFrame, nodes: int, P: int, folder: str
                 ) -> dict[int, PartStats]:
     """Counts (id, count) -> the vocabulary at folder (id, count, local; by part): nodes ranked
     by count, most frequent first, ties by id; rank r is row r // P of partition r % P (nodes
-    dealt round-robin by frequency, so every partition holds about 1/P of the tokens)."""
+    dealt round-robin by frequency, so every partition holds about 1/P of the tokens). `counts`
+    and `nodes` as frames.cached_count returns them."""
     vocab, _ = rank_rows(counts, [F.col(C.COUNT).desc(), F.col(C.ID)], C.RANK,
-                         spark.sparkContext.defaultParallelism)
+                         spark.sparkContext.defaultParallelism, total=nodes)
     (vocab.select(C.ID, C.COUNT, (F.col(C.RANK) % P).cast("int").alias(C.PART),
                   (F.col(C.RANK) / P).cast("long").alias(C.LOCAL))
      .write.mode("overwrite").partitionBy(C.PART).parquet(folder))
@@ -478,8 +478,8 @@ def _vocabulary(spark: SparkSession, counts: DataFrame, P: int, folder: str
                                  F.sum(F.pow(C.COUNT, 0.75)).alias("mass")).collect()}  # P rows
 
 
-def _vocabulary_in_one_task(spark: SparkSession, counts: DataFrame, P: int, folder: str
-                            ) -> dict[int, PartStats]:
+def _vocabulary_in_one_task(spark: SparkSession, counts: DataFrame, nodes: int, P: int,
+                            folder: str) -> dict[int, PartStats]:
     """_vocabulary's files, written by one task (a vocabulary of up to RANK_IN_ONE_TASK nodes:
     ranking it in Spark took ~10 jobs, seconds on a small graph)."""
     body = functools.partial(_write_vocabulary, P, folder)
@@ -536,9 +536,7 @@ def _split_tokens(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work:
     if cfg.min_count > 1:
         counts = counts.where(F.col(C.COUNT) >= cfg.min_count)
     # cached: the first pass runs once, in this count
-    counts = counts.coalesce(spark.sparkContext.defaultParallelism).persist(
-        StorageLevel.MEMORY_AND_DISK)
-    nodes = counts.count()
+    counts, nodes = cached_count(counts, spark.sparkContext.defaultParallelism)
     if nodes == 0:
         raise UserError("the walks table has no nodes to train on (empty walks, or "
                         "{train.min_count} above every node's count)")
@@ -548,8 +546,8 @@ def _split_tokens(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work:
                     "small train worse (77-node demo graph: macro-F1 0.96 at P = 1 and 4, 0.80 at "
                     "P = 16): leave train.partitions unset for this graph", P, nodes // P)
     write_vocabulary = _vocabulary_in_one_task if nodes <= RANK_IN_ONE_TASK else _vocabulary
-    per_part = write_vocabulary(spark, counts, P, f"{work}/vocab")
-    counts.unpersist()
+    per_part = write_vocabulary(spark, counts, nodes, P, f"{work}/vocab")
+    counts.unpersist()  # (the Spark ranking released it already)
     vocab = spark.read.parquet(f"{work}/vocab")
     mass = sum(r.mass for r in per_part.values())
     plan = Plan(work=work, partitions=P, dim=cfg.dim, negatives=cfg.negatives,
