@@ -96,11 +96,12 @@ def _embeddings(path) -> dict:
 
 def test_lost_executors_in_sharded_walk_and_training_change_nothing(cluster, edges, tmp_path,
                                                                     spark):
-    # rounds of ~1 s (24k walks, 25 negatives, d = 128, one chunk): with a few thousand tokens a
-    # round took milliseconds, and the kill could land between rounds
+    # six rounds of ~1 s (24k walks, 25 negatives, d = 128, one chunk, 3 epochs): with a few
+    # thousand tokens a round took milliseconds and the kill could land between rounds; with two
+    # rounds of 1-2 s a loaded machine's poller once missed them all
     argv = ["run", "--edges", edges, "--engine", "sharded", "--partitions", "4", "--walk-length",
             "6", "--num-walks", "200", "--trainer", "sgns", "--train-partitions", "2",
-            "--chunks", "1", "--dim", "128", "--negatives", "25", "--seed", "7"]
+            "--chunks", "1", "--epochs", "3", "--dim", "128", "--negatives", "25", "--seed", "7"]
     killed = tmp_path / "killed"
     killed.mkdir()
     ends = _killed_run(cluster, [*argv, "--output", str(killed / "out")], [WALK_STEP, TRAIN_ROUND],
