@@ -65,6 +65,12 @@ REPEAT_CAP = 4.0
 SNAPSHOT_BATCHES = 2
 WORKER_TIMEOUT_S = 600.0  # a worker silent this long is taken for dead
 _FASTMATH = {"reassoc", "contract"}
+# A walk's negatives as matrix products from this many (row, negative) scores; fewer (P > 1: a
+# bucket's walk has a few rows and ceil(50 / P) negatives) in loops, as the products' fixed cost
+# (~6 us: gathers, 3 BLAS calls) outweighs them. Measured 2026-12-03 (2M tokens of the benchmark
+# graph, one process, P = 16 / P = 4 kernel s): always products 19.0 / -, 64: 13.1 / -, 128:
+# 12.7 / 8.8, 256: 10.5 / 10.7, 512: - / 12.7, loops only (the previous kernel) 11.9 / -.
+GEMM_MIN_SCORES = 128
 
 
 def _compiled(function):
@@ -219,8 +225,16 @@ def _negatives(syn0, syn1, negs, weights, in_rows, in_step, out_step):
     row), as three matrix products (BLAS) on the gathered vectors U and V: scores S = U V^T,
     S <- weight x sigmoid(S), then in_step += S V and out_step += S^T U. The same sums as a loop
     per (row, negative), ~2x as fast: at P = 1 a walk of 80 has 80 x 50 of them, most of the
-    kernel's work (2026-12-03, 2M tokens of the benchmark graph, one process: 11.4 s -> 6.6 s)."""
-    if len(in_rows) == 0:
+    kernel's work (2026-12-03, 2M tokens of the benchmark graph, one process: 11.4 s -> 6.6 s).
+    Fewer than GEMM_MIN_SCORES scores: a loop per (row, negative)."""
+    one = np.float32(1.0)
+    if len(in_rows) * len(negs) < GEMM_MIN_SCORES:
+        for i in range(len(in_rows)):
+            u = syn0[in_rows[i]]
+            for n in range(len(negs)):
+                v = syn1[negs[n]]
+                _both_steps(weights[i] / (one + np.exp(-_dot(u, v))), u, v, in_step[i],
+                            out_step[n])
         return
     u = np.empty((len(in_rows), syn0.shape[1]), np.float32)
     for i in range(len(in_rows)):
@@ -229,7 +243,6 @@ def _negatives(syn0, syn1, negs, weights, in_rows, in_step, out_step):
     for n in range(len(negs)):
         v[n] = syn1[negs[n]]
     s = np.dot(u, v.T)
-    one = np.float32(1.0)
     for i in range(s.shape[0]):
         for n in range(s.shape[1]):
             s[i, n] = weights[i] / (one + np.exp(-s[i, n]))

@@ -23,7 +23,7 @@ def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def _bucket_case(seed=3, window=3, dim=4, length=7, nodes=5):
+def _bucket_case(seed=3, window=3, dim=4, length=7, nodes=5, shared=3):
     """One walk's bucket (i, j) with i != j: every position is a row (input side), the odd
     positions are the columns (centres whose output node is in partition j)."""
     rng = np.random.default_rng(seed)
@@ -38,13 +38,18 @@ def _bucket_case(seed=3, window=3, dim=4, length=7, nodes=5):
     syn1 = rng.normal(0, 0.3, (nodes, dim)).astype(np.float32)
     counts = rng.integers(1, 10, nodes)
     # no repeat cap: the update must be exactly the gradient (the cap is tested on its own)
-    law = sgns_kernel.BucketLaw(lr_start=0.01, lr_end=0.01, negatives=2, shared=3, seed=seed, key=0,
-                             repeat_cap=np.inf)
+    law = sgns_kernel.BucketLaw(lr_start=0.01, lr_end=0.01, negatives=2, shared=shared, seed=seed,
+                                key=0, repeat_cap=np.inf)
     return walk, win, centres, rows, cols, syn0, syn1, counts, law
 
 
-def test_kernel_update_is_the_gradient_of_the_objective():
-    walk, win, centres, rows, cols, syn0, syn1, counts, law = _bucket_case()
+# a walk's negatives by a loop per (row, negative), and (rows x shared >= GEMM_MIN_SCORES) as
+# matrix products
+@pytest.mark.parametrize("length, shared", [(7, 3), (40, 8)])
+def test_kernel_update_is_the_gradient_of_the_objective(length, shared):
+    walk, win, centres, rows, cols, syn0, syn1, counts, law = _bucket_case(length=length,
+                                                                         shared=shared)
+    assert (length * shared >= sgns_kernel.GEMM_MIN_SCORES) == (length > 7)
     neg_cum = sgns_kernel.negative_table(counts)
     # the kernel's negatives for this walk, drawn as it draws them
     u = streams.uniforms(law.seed, np.array([[0]]), law.key, np.arange(law.shared)[None, :],
