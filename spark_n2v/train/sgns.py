@@ -118,9 +118,9 @@ class Plan:
 def auto_partitions(nodes: int, dim: int) -> int:
     """The fewest partitions that keep a task's two tables near 1 GiB. Not one per core: a token
     has pairs in every partition its window reaches, so the rows a round trains grow with P, and
-    parallel rounds pay only where cores are many (bench/results/train-2026-12-02-0717.md, 2
-    cores, planted 20k graph, 16M tokens: train 111.7 s at P = 1 with 2 workers a task, 127.8 s
-    at P = 4, 162.4 s at P = 16)."""
+    parallel rounds pay only where cores are many (bench/results/train-2026-12-03-0807.md, 2
+    cores, planted 20k graph, 16M tokens: train 59.4 s at P = 1 with 2 workers a task, 80.6 s
+    at P = 4, 133.6 s at P = 16 with 2 chunks)."""
     return max(1, math.ceil(2 * nodes * dim * 4 / TASK_TABLE_BYTES))
 
 
