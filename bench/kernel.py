@@ -12,14 +12,13 @@ rate, negatives and windows are the trainer's defaults.
 from __future__ import annotations
 
 import argparse
-import math
 import time
 
 import numpy as np
 import pyarrow.parquet as pq
 
 from spark_n2v.train import sgns_kernel as kernel
-from spark_n2v.train.sgns import SHARED_PER_NEGATIVE
+from spark_n2v.train.sgns import Plan
 
 
 def tokens_of(walks: str, fraction: float) -> tuple[np.ndarray, ...]:
@@ -58,19 +57,22 @@ def main() -> None:
     laws = [kernel.negative_table(counts[i::P]) for i in range(P)]
     syn0 = [kernel.initial_vectors(1, np.arange(i, len(counts), P), args.dim) for i in range(P)]
     syn1 = [np.zeros_like(table) for table in syn0]
-    shares = [float(np.sum(counts[i::P] ** 0.75) / np.sum(counts ** 0.75)) for i in range(P)]
+    mass = np.asarray(counts, np.float64) ** 0.75
+    # the trainer's plan of one epoch in one chunk: its learning rates and shared negatives
+    plan = Plan(work="", partitions=P, dim=args.dim, negatives=args.negatives,
+                learning_rate=0.025, epochs=1, chunks=1, seed=1,
+                sizes=tuple(len(table) for table in syn0),
+                shares=tuple(float(mass[i::P].sum() / mass.sum()) for i in range(P)))
     # compile (or load the compiled kernel) outside the timing
-    first = tokens[0].subset(tokens[0].walk < np.unique(walk)[min(20, len(np.unique(walk)) - 1)])
+    first = tokens[0].subset(tokens[0].walk <= tokens[0].walk[min(1000, len(tokens[0]) - 1)])
     kernel.train_bucket(syn0[0].copy(), syn1[0].copy(), first, first, laws[0],
-                        kernel.BucketLaw(0.025, 0.025, args.negatives, args.negatives, 1, 0))
+                        kernel.BucketLaw(0.025, 0.025, args.negatives, plan.shared(0), 1, 0))
     phases = np.zeros(3)
     for k in range(P):
         for i in range(P):
             j = (i + k) % P
-            shared = max(args.negatives,
-                         math.ceil(SHARED_PER_NEGATIVE * args.negatives * shares[j]))
-            law = kernel.BucketLaw(0.025 * (1 - k / P), 0.025 * (1 - (k + 1) / P),
-                                   args.negatives, shared, 1, k)
+            law = kernel.BucketLaw(plan.lr(k), plan.lr(k + 1), args.negatives, plan.shared(j),
+                                   plan.seed, key=k * P * P + i * P + j)
             t0 = time.perf_counter()
             rows, cols = kernel.paired(tokens[i], tokens[j])
             t1 = time.perf_counter()

@@ -236,12 +236,7 @@ def _negatives(syn0, syn1, negs, weights, in_rows, in_step, out_step):
                 _both_steps(weights[i] / (one + np.exp(-_dot(u, v))), u, v, in_step[i],
                             out_step[n])
         return
-    u = np.empty((len(in_rows), syn0.shape[1]), np.float32)
-    for i in range(len(in_rows)):
-        u[i] = syn0[in_rows[i]]
-    v = np.empty((len(negs), syn1.shape[1]), np.float32)
-    for n in range(len(negs)):
-        v[n] = syn1[negs[n]]
+    u, v = syn0[in_rows], syn1[negs]  # gathered: contiguous copies
     s = np.dot(u, v.T)
     for i in range(s.shape[0]):
         for n in range(s.shape[1]):
