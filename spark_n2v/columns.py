@@ -48,6 +48,12 @@ POS = "pos"              # a token's position in its walk
 WIN = "win"              # a centre's reduced window
 BUCKET = "bucket"        # a node id's bucket of token files before the split (folder key)
 
+# Incremental updates (internal): what changed between two edge tables.
+CHANGE = "change"        # an arc's or a node's change: one of the values below
+ADDED, REMOVED, REWEIGHTED = "added", "removed", "reweighted"  # arcs' changes
+NEW, VANISHED = "new", "vanished"  # nodes' changes
+HOPS = "hops"            # a node's hops to the nearest changed node (0: it is one)
+
 # Evaluation stages (internal).
 LABELS = "labels"        # classify: a node's labels, array<string>, sorted
 PREDICTED = "predicted"  # classify: predicted labels, array<string>
