@@ -17,6 +17,7 @@ from spark_n2v.record import RunRecord
 from spark_n2v.stages.stage import Context, Stage
 from spark_n2v.walk import store
 from spark_n2v.walk.engines import PreparedGraph, choose, default_partitions
+from spark_n2v.walk.starts import Starts
 from spark_n2v.walk.store import GraphStore
 
 log = logging.getLogger(__name__)
@@ -47,12 +48,12 @@ def prepare(spark: SparkSession, edges: EdgeSource, cfg: WalkConfig, work_dir: s
 
 
 def walk_graph(spark: SparkSession, graph: PreparedGraph, cfg: WalkConfig, walks_dir: str,
-               work_dir: str, record: RunRecord) -> None:
-    """A prepared graph -> walks table at walks_dir, resumably (work_dir: the engine's resume
-    points). The graph stays prepared."""
+               work_dir: str, record: RunRecord, starts: Starts | None = None) -> None:
+    """A prepared graph -> walks table at walks_dir (every node's walks, or those of `starts`),
+    resumably (work_dir: the engine's resume points). The graph stays prepared."""
     with record.timed("walk"):
-        graph.write_walks(spark, cfg, walks_dir, work_dir)
-    record.counts["walks"] = graph.stats.nodes * cfg.num_walks
+        graph.write_walks(spark, cfg, walks_dir, work_dir, starts)
+    record.counts["walks"] = (graph.stats.nodes if starts is None else starts.nodes) * cfg.num_walks
     log.info("walk: %s walks in %.1f s", record.counts["walks"], record.seconds["walk"])
 
 

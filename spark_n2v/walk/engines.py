@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # the engines use the configs; the configs list ENGINES' name
 
     from spark_n2v.config import WalkConfig
     from spark_n2v.walk.graph import GraphStats
+    from spark_n2v.walk.starts import Starts
     from spark_n2v.walk.store import GraphStore
 
 # name -> "module:class". By name, not imported here: config.py checks --engine against these
@@ -42,9 +43,10 @@ class PreparedGraph(ABC):
     stats: GraphStats
 
     @abstractmethod
-    def write_walks(self, spark: SparkSession, cfg: WalkConfig, walks_dir: str, work_dir: str
-                    ) -> None:
-        """Write the walks table (walk_id, walk: node ids in the input's type) into walks_dir.
+    def write_walks(self, spark: SparkSession, cfg: WalkConfig, walks_dir: str, work_dir: str,
+                    starts: Starts | None = None) -> None:
+        """Write the walks table (walk_id, walk: node ids in the input's type) into walks_dir:
+        every node's walks, or only those of `starts` (the same walks, walk ids included).
 
         Resumable: the engine keeps its resume points in work_dir, and a rerun over the same
         work_dir with the same graph and cfg continues after the last one (record.OutputPath

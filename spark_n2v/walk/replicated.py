@@ -29,6 +29,7 @@ from spark_n2v.record import ResumePoints
 from spark_n2v.walk import kernels, store
 from spark_n2v.walk.engines import Engine, PreparedGraph, default_partitions
 from spark_n2v.walk.graph import GraphStats
+from spark_n2v.walk.starts import Starts
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +98,8 @@ class ReplicatedGraph(PreparedGraph):
     def release(self) -> None:
         """Nothing held: the store is files, mapped by the tasks that read them."""
 
-    def write_walks(self, spark: SparkSession, cfg: WalkConfig, walks_dir: str, work_dir: str
-                    ) -> None:
+    def write_walks(self, spark: SparkSession, cfg: WalkConfig, walks_dir: str, work_dir: str,
+                    starts: Starts | None = None) -> None:
         """The walks, batch by batch into work_dir (each batch a resume point), then their files
         moved into walks_dir (no copy)."""
         points = ResumePoints(spark, work_dir, _RESUME_STATE)
@@ -107,6 +108,8 @@ class ReplicatedGraph(PreparedGraph):
         if done:
             log.info("walk: resuming after %d of %d batches of walks", done, len(batches))
         remaining = sum(b - a for a, b in batches[done:])
+        if starts is not None:  # about: the batches are ranges of every node's walk ids
+            remaining = remaining * starts.nodes // max(self.stats.nodes, 1)
         finished = spark.sparkContext.accumulator(0)
         with walks_progress(spark, f"spark-n2v walk: replicated engine, {remaining:,} walks of "
                             f"{cfg.walk_length}", remaining, cfg.walk_length, finished):
@@ -114,7 +117,7 @@ class ReplicatedGraph(PreparedGraph):
                 # Small row groups: each task buffers one in the JVM until it is flushed, and the
                 # heap grows with them (measured: peak memory of a 2M-edge run 2.4 -> 2.1 GB, no
                 # slower).
-                points.save(_batch(k), walks_frame(spark, self, cfg, finished, batches[k]),
+                points.save(_batch(k), walks_frame(spark, self, cfg, finished, batches[k], starts),
                             {"parquet.block.size": 16 * 2**20})
         files = points.files
         for k in range(len(batches)):  # a rerun after a kill here moves the files not moved yet
@@ -139,12 +142,18 @@ def _rebatch(batches: Iterator[pa.RecordBatch], size: int) -> Iterator[np.ndarra
 
 
 def walk_batches(law: kernels.StepLaw, graph: store.GraphStore, walk_length: int, finished,
-                 batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """mapInArrow body: walk ids in, finished walks (walk_id, walk of ids) out; counts them in
-    the `finished` accumulator (or not, if None)."""
+                 starts: Starts | None, batches: Iterator[pa.RecordBatch]
+                 ) -> Iterator[pa.RecordBatch]:
+    """mapInArrow body: walk ids in, finished walks (walk_id, walk of ids) out, only those of the
+    start nodes if `starts`; counts them in the `finished` accumulator (or not, if None)."""
     csr, adjacency = store.whole(graph)  # mapped once per Python worker
     num_nodes = graph.nodes
+    mask = starts.mask(graph) if starts is not None else None
     for walk_id in _rebatch(batches, BATCH_WALKERS):
+        if mask is not None:
+            walk_id = walk_id[mask[walk_id % num_nodes]]
+            if not len(walk_id):
+                continue
         paths, lengths = kernels.walk_paths(law, adjacency, walk_id, walk_id % num_nodes,
                                             walk_length)
         visited = paths[np.arange(walk_length)[None, :] < lengths[:, None]]
@@ -158,15 +167,17 @@ def walk_batches(law: kernels.StepLaw, graph: store.GraphStore, walk_length: int
 
 def walks_frame(spark: SparkSession, graph: ReplicatedGraph, cfg: WalkConfig,
                 finished: Accumulator | None = None,
-                walkers: tuple[int, int] | None = None) -> DataFrame:
+                walkers: tuple[int, int] | None = None, starts: Starts | None = None
+                ) -> DataFrame:
     """The walks table (walk_id, walk), walked inside the tasks of one Spark job when it is
     written; `finished`, if given, counts the walks done (for progress reports); `walkers`, if
-    given, is the range of walk ids [start, stop) to walk (a resume batch), else all of them."""
+    given, is the range of walk ids [start, stop) to walk (a resume batch), else all of them;
+    `starts`, if given, keeps only the walks of those nodes."""
     law = kernels.StepLaw(cfg.return_p, cfg.inout_q, cfg.seed, symmetric=not graph.stats.directed)
     num_nodes = graph.stats.nodes
     start, stop = walkers or (0, cfg.num_walks * num_nodes)
     tasks = max(default_partitions(spark, cfg), -(-(stop - start) // TASK_WALKERS))
-    body = functools.partial(walk_batches, law, graph.store, cfg.walk_length, finished)
+    body = functools.partial(walk_batches, law, graph.store, cfg.walk_length, finished, starts)
     return (spark.range(start, stop, numPartitions=tasks)
             .mapInArrow(body, f"{C.WALK_ID} long, {C.WALK} array<{graph.store.id_type}>"))
 

@@ -44,6 +44,7 @@ from spark_n2v.record import ResumePoints
 from spark_n2v.walk import kernels, store
 from spark_n2v.walk.engines import Engine, PreparedGraph
 from spark_n2v.walk.graph import GraphStats
+from spark_n2v.walk.starts import Starts
 
 log = logging.getLogger(__name__)
 
@@ -90,17 +91,17 @@ class ShardedGraph(PreparedGraph):
     def release(self) -> None:
         """Nothing held: the shards are files, mapped by the tasks that read them."""
 
-    def write_walks(self, spark: SparkSession, cfg: WalkConfig, walks_dir: str, work_dir: str
-                    ) -> None:
+    def write_walks(self, spark: SparkSession, cfg: WalkConfig, walks_dir: str, work_dir: str,
+                    starts: Starts | None = None) -> None:
         law = kernels.StepLaw(cfg.return_p, cfg.inout_q, cfg.seed,
                               symmetric=not self.stats.directed)
         saved = {key: spark.conf.get(key) for key in _LOOP_CONF}
         for key, value in _LOOP_CONF.items():
             spark.conf.set(key, value)
         try:
-            steps = self._iterate(spark, cfg, law, work_dir)
+            steps = self._iterate(spark, cfg, law, work_dir, starts)
             describe(spark, "spark-n2v walk: assemble and write walks")
-            self.assemble(spark, steps, cfg).write.mode("overwrite").parquet(walks_dir)
+            self.assemble(spark, steps, cfg, starts).write.mode("overwrite").parquet(walks_dir)
         finally:
             for key, value in saved.items():
                 spark.conf.set(key, value)
@@ -108,7 +109,7 @@ class ShardedGraph(PreparedGraph):
     # --- the step loop ---------------------------------------------------------------------------
 
     def _iterate(self, spark: SparkSession, cfg: WalkConfig, law: kernels.StepLaw,
-                 work_dir: str) -> list[str]:
+                 work_dir: str, starts: Starts | None) -> list[str]:
         """Move every walker to the end of its walk, one job per step; returns the step files.
 
         Each step's file is a resume point (record.ResumePoints): a rerun over the same work
@@ -121,14 +122,15 @@ class ShardedGraph(PreparedGraph):
         if done:
             log.info("walk: resuming after step %d of %d (%s walkers still walking)", len(done),
                      last, f"{done[-1]['live']:,}")
-        live = done[-1]["live"] if done else self.stats.nodes * cfg.num_walks
+        started = self.stats.nodes if starts is None else starts.nodes
+        live = done[-1]["live"] if done else started * cfg.num_walks
         progress = StepProgress(last, first=len(done))
         for step in range(len(done) + 1, last + 1):
             describe(spark, f"spark-n2v walk: step {step} of {last}")
             walkers = self.start(spark) if step == 1 else self.walking(spark, paths[-1])
             # counts the walkers still walking (a retried task counts twice: only for the log)
             counter = spark.sparkContext.accumulator(0)
-            task = self.task(cfg, law, step - 1, last)
+            task = self.task(cfg, law, step - 1, last, starts)
             name = f"step-{step:05d}"
             self.step(walkers, task, counter).write.mode("overwrite").parquet(points.path(name))
             moving, live = live, counter.value
@@ -154,12 +156,12 @@ class ShardedGraph(PreparedGraph):
         tasks = max(self.store.shards, -(-walks * cfg.walk_length // ASSEMBLE_STEPS))
         return tasks, -(-walks // tasks)
 
-    def task(self, cfg: WalkConfig, law: kernels.StepLaw | None, index: int, last: int
-             ) -> _Step:
+    def task(self, cfg: WalkConfig, law: kernels.StepLaw | None, index: int, last: int,
+             starts: Starts | None) -> _Step:
         """What the tasks of the step from index `index` (or, law None, of the last walkers'
         decoding) are told."""
         return _Step(self.store, law, index, last, cfg.num_walks, self.blocks(cfg)[1],
-                     self.packing)
+                     self.packing, starts)
 
     def to_shards(self, packets: DataFrame) -> DataFrame:
         """Packets into their shards' partitions: shard k's in partition k (partition_keys)."""
@@ -177,13 +179,14 @@ class ShardedGraph(PreparedGraph):
 
     # --- assembly --------------------------------------------------------------------------------
 
-    def assemble(self, spark: SparkSession, steps: list[str], cfg: WalkConfig) -> DataFrame:
+    def assemble(self, spark: SparkSession, steps: list[str], cfg: WalkConfig,
+                 starts: Starts | None) -> DataFrame:
         """The walks table from the step files' visits, and the last step's walkers decoded in
         their shards: one shuffle gives each task a block of consecutive walk ids, which it lays
         out by position (no sort)."""
         tasks, block = self.blocks(cfg)
         final = self.walking(spark, steps[-1]) if steps else self.start(spark)
-        task = self.task(cfg, None, len(steps), len(steps))
+        task = self.task(cfg, None, len(steps), len(steps), starts)
         visits = self.to_shards(final).mapInArrow(functools.partial(_decode_last, task), PACKETS)
         if steps:
             visits = visits.unionByName(
@@ -205,6 +208,7 @@ class _Step:
     num_walks: int  # walks per node: step 0 starts them
     block: int      # walk ids per assembly task (ShardedGraph.blocks)
     packing: Packing
+    starts: Starts | None  # the nodes that start walks (None: every node)
 
     @property
     def shards(self) -> int:
@@ -290,7 +294,10 @@ def _walkers(task: _Step, batches: Iterable[pa.RecordBatch]) -> Iterator[pa.Reco
 
 def _starts(task: _Step, shard: int) -> Iterator[pa.Table]:
     graph, limit = task.graph, task.packing.chunk_rows
-    nodes = np.arange(shard, graph.nodes, graph.shards, dtype=np.int64)
+    if task.starts is None:
+        nodes = np.arange(shard, graph.nodes, graph.shards, dtype=np.int64)
+    else:
+        nodes = task.starts.rows(shard) * graph.shards + shard
     node_type = _node_type(graph)
     for repetition in range(task.num_walks):
         for lo in range(0, len(nodes), limit):
