@@ -17,12 +17,16 @@ log = logging.getLogger(__name__)
 
 
 def train_walks(spark: SparkSession, walks_dir: str, cfg: TrainConfig, embeddings_dir: str,
-                work_dir: str, record: RunRecord) -> None:
-    """walks table -> embeddings table at embeddings_dir (work_dir: the trainer's scratch)."""
+                work_dir: str, record: RunRecord, keep_model: str | None = None) -> None:
+    """walks table -> embeddings table at embeddings_dir (work_dir: the trainer's scratch; the
+    state a warm start needs moved to keep_model, if given and the trainer has one)."""
     with record.timed("train"):
         walks = read_walks(spark, walks_dir)
-        embeddings = trainer(cfg.trainer).train(spark, walks, cfg, work_dir)
+        chosen = trainer(cfg.trainer)
+        embeddings = chosen.train(spark, walks, cfg, work_dir)
         embeddings.write.mode("overwrite").parquet(embeddings_dir)
+        if keep_model:
+            chosen.keep_model(spark, work_dir, keep_model)
     log.info("train: %.1f s", record.seconds["train"])
 
 

@@ -6,6 +6,7 @@ and `tune` walk through the same functions.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from pyspark.sql import SparkSession
@@ -24,16 +25,21 @@ log = logging.getLogger(__name__)
 
 
 def prepare(spark: SparkSession, edges: EdgeSource, cfg: WalkConfig, work_dir: str,
-            record: RunRecord, since: float | None = None) -> PreparedGraph:
+            record: RunRecord, since: float | None = None, keep_edges: str | None = None
+            ) -> PreparedGraph:
     """Edges -> the graph store in work_dir/store (kept there: a rerun over the same work, or
     another walk of it, prepares nothing), opened by the engine that fits; recorded (reading
-    included in the prepare time, and what the stage did `since`, if given)."""
+    included in the prepare time, and what the stage did `since`, if given). keep_edges: a
+    folder to write the checked edges to (update.state.EDGES), read back for the store."""
     with record.timed("prepare", since):
         path = f"{work_dir}/store"
         graph_store = GraphStore.open(spark, path)
         if graph_store is None:
             describe(spark, "spark-n2v prepare: read and check edges")
             table = edges.read(spark)
+            if keep_edges:  # written before the store, which says prepare is done
+                table.edges.write.mode("overwrite").parquet(keep_edges)
+                table = dataclasses.replace(table, edges=spark.read.parquet(keep_edges))
             describe(spark, "spark-n2v prepare: index nodes, write the graph store")
             graph_store = store.write(spark, table, edges.cfg.directed, edges.cfg.weighted,
                                       default_partitions(spark, cfg), path)
@@ -58,9 +64,9 @@ def walk_graph(spark: SparkSession, graph: PreparedGraph, cfg: WalkConfig, walks
 
 
 def walk_edges(spark: SparkSession, edges: EdgeSource, cfg: WalkConfig, walks_dir: str,
-               work_dir: str, record: RunRecord) -> None:
-    """Edges -> walks table at walks_dir."""
-    graph = prepare(spark, edges, cfg, work_dir, record)
+               work_dir: str, record: RunRecord, keep_edges: str | None = None) -> None:
+    """Edges -> walks table at walks_dir (and the checked edges at keep_edges, if given)."""
+    graph = prepare(spark, edges, cfg, work_dir, record, keep_edges=keep_edges)
     try:
         walk_graph(spark, graph, cfg, walks_dir, work_dir, record)
     finally:

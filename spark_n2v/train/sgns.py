@@ -394,6 +394,32 @@ class SgnsTrainer(Trainer):
               ) -> DataFrame:
         return train_sgns(spark, walks, cfg, work_dir)
 
+    def keep_model(self, spark: SparkSession, work_dir: str, folder: str) -> bool:
+        keep_model(spark, work_dir, folder)
+        return True
+
+
+_MODEL = "_model.json"  # a kept model's plan, written last: the model is complete
+
+
+def keep_model(spark: SparkSession, work: str, folder: str) -> None:
+    """The finished training in `work` -> folder: vocab/ (id, count, local; by part), syn0-i.npy
+    and syn1-i.npy (the last round's tables of partition i) and _model.json (the plan). Copied by
+    P tasks, not moved: the work folder stays whole until the output is committed, so a run killed
+    in between still resumes."""
+    plan = Plan.from_json(ResumePoints(spark, work, _RESUME_STATE).find("tokens")["plan"])
+    files = HadoopFiles(spark, folder)
+    files.delete(folder)
+    _each_task(spark, plan.partitions, lambda i: _copy_tables(plan, folder, i), "done long")
+    spark.read.parquet(f"{work}/vocab").write.partitionBy(C.PART).parquet(f"{folder}/vocab")
+    files.write_json(f"{folder}/{_MODEL}", plan.as_json())
+
+
+def _copy_tables(plan: Plan, folder: str, i: int) -> tuple[int]:
+    for name in ("syn0", "syn1"):
+        save_array(f"{folder}/{name}-{i}.npy", load_array(plan.table(plan.rounds, name, i)))
+    return (1,)
+
 
 def train_sgns(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work: str) -> DataFrame:
     """walks (walk_id, walk) -> embeddings (id, embedding array<float>), trained in P-task rounds;

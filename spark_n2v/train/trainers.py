@@ -35,6 +35,12 @@ class Trainer(ABC):
         command and inputs) is rerun, it holds what that run left, and a trainer may resume from
         it (sgns resumes after its last finished round)."""
 
+    def keep_model(self, spark: SparkSession, work_dir: str, folder: str) -> bool:
+        """After train (its embeddings written): copy the state a warm start of this trainer
+        needs from work_dir into folder (update.state.MODEL). False: it has none (no warm
+        start)."""
+        return False
+
 
 def trainer(name: str) -> Trainer:
     module, _, cls = TRAINERS[name].partition(":")

@@ -23,6 +23,8 @@ def test_embeddings_separate_planted_blocks(spark, tmp_path):
                  "--dim", "16", "--window", "5", "--epochs", "3", "--seed", "1"]) == 0
     table = pq.read_table(str(out / "embeddings")).to_pydict()
     assert sorted(table["id"]) == sorted(labels), "one embedding per node"
+    assert pq.read_table(str(out / "_update" / "edges")).num_rows == len(edges)
+    assert not (out / "_update" / "model").exists(), "MLlib's model cannot warm start"
     rows = [(i, float(labels[i]), e, int(i[1:]) % 2) for i, e in zip(table["id"], table["embedding"])]
     df = spark.createDataFrame(rows, "id string, label double, embedding array<float>, half int")
     df = df.withColumn("features", array_to_vector("embedding"))

@@ -325,6 +325,15 @@ def test_run_with_sgns_keeps_integer_ids(spark, tmp_path):
     table = pq.read_table(str(out / "embeddings"))
     assert str(table.schema.field("id").type) == "int64"
     assert sorted(table.column("id").to_pylist()) == [1, 2, 3, 4, 5]  # 5: a self-loop-only node
+    # what the next update needs: the checked edges, and the model whose syn0 is the embeddings
+    kept = out / "_update"
+    assert pq.read_table(str(kept / "edges")).num_rows == 5
+    assert (kept / "model" / "_model.json").exists()
+    vocab = pq.read_table(str(kept / "model" / "vocab")).to_pydict()
+    embedded = dict(zip(table.column("id").to_pylist(), table.column("embedding").to_pylist()))
+    for node, part, local in zip(vocab["id"], vocab["part"], vocab["local"]):
+        syn0 = np.load(kept / "model" / f"syn0-{part}.npy")
+        assert np.array_equal(syn0[local], np.array(embedded[node], np.float32))
 
 
 def test_bad_trainer_flags_are_refused(spark, capsys, planted_walks, tmp_path):
