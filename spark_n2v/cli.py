@@ -135,8 +135,13 @@ def _print_summary(record: RunRecord, output: str) -> None:
         print(f"graph: {graph['nodes']:,} nodes, {graph['edges']:,} edges ({kind}); "
               f"{graph['self_loops_dropped']:,} self-loops dropped, "
               f"{graph['duplicates_merged']:,} duplicate edges merged")
+    if "changes" in record.counts:
+        print("changes: " + ", ".join(f"{v:,} {k.replace('_', ' ')}"
+                                      for k, v in record.counts["changes"].items()))
     if "walks" in record.counts:
-        print(f"walks: {record.counts['walks']:,}")
+        again = record.counts.get("walked_again")
+        print(f"walks: {record.counts['walks']:,}"
+              + (f" ({again:,} walked again)" if again is not None else ""))
     for name, value in record.quality.items():
         print(f"{name}: {value}")
     print("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in record.seconds.items()))

@@ -259,6 +259,22 @@ class PlotConfig(_Config):
 
 
 @dataclass(frozen=True)
+class UpdateConfig(_Config):
+    """An incremental update: walk again near the changes, train from the previous model."""
+
+    TABLE: ClassVar[str] = "update"
+    radius: int = _opt(0, "--radius", "walk again from the nodes within this many hops of a "
+                       "changed edge's ends (0: the ends themselves; each hop takes in the "
+                       "neighbours, most of a graph of average degree 20 at 1; default 0)",
+                       _zero_or_more)
+    learning_rate: float = _opt(0.01, "--update-learning-rate", "initial learning rate of the "
+                                "training from the previous model, decaying linearly (default "
+                                "0.01: below a run's, so that unchanged nodes stay put)",
+                                lambda v: None if math.isfinite(v) and 0 < v <= 1
+                                else f"must be a number in (0, 1], got {v}")
+
+
+@dataclass(frozen=True)
 class LinkPredConfig(_Config):
     """Link prediction: held-out edges against as many non-edges."""
 
@@ -308,8 +324,8 @@ class SparkConfig(_Config):
 
 # Tables of a config file (and of `_run.json`'s parameters), by the config class they fill.
 CONFIG_TABLES: dict[str, type] = {cls.TABLE: cls for cls in (
-    EdgeInput, WalkConfig, TrainConfig, SimilarConfig, ClassifyConfig, ExportConfig, PlotConfig,
-    LinkPredConfig, TuneConfig, SparkConfig)}
+    EdgeInput, WalkConfig, TrainConfig, UpdateConfig, SimilarConfig, ClassifyConfig, ExportConfig,
+    PlotConfig, LinkPredConfig, TuneConfig, SparkConfig)}
 
 
 def field_of(param: str) -> dataclasses.Field | None:

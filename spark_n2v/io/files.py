@@ -77,6 +77,15 @@ class HadoopFiles:
             self.fs.mkdirs(parent)
         return bool(self.fs.rename(self.path(source), self.path(target)))
 
+    def copy(self, source: str, target: str) -> None:
+        """Copy a file or a folder (Hadoop's FileUtil: no Spark job), replacing the target."""
+        self.delete(target)
+        util = self._jvm.org.apache.hadoop.fs.FileUtil
+        source_fs = self.path(source).getFileSystem(self.fs.getConf())
+        if not util.copy(source_fs, self.path(source), self.fs, self.path(target), False,
+                         self.fs.getConf()):
+            raise OSError(f"could not copy {source} to {target}")
+
     def names(self, folder: str) -> list[str]:
         """The entries of a folder, in name order (none if it does not exist)."""
         if not self.exists(folder):

@@ -84,6 +84,7 @@ class Plan:
     seed: int
     sizes: tuple[int, ...]    # nodes per partition
     shares: tuple[float, ...]  # each partition's share of the unigram^0.75 mass
+    warm: str | None = None   # a kept model (keep_model) the tables start from, where it has the node
 
     @property
     def rounds(self) -> int:
@@ -309,10 +310,25 @@ def init_task(plan: Plan, task: int) -> tuple[int]:
     for a in range(0, len(ranks), OUTPUT_BATCH_ROWS):
         syn0[a:a + OUTPUT_BATCH_ROWS] = kernel.initial_vectors(
             plan.seed, ranks[a:a + OUTPUT_BATCH_ROWS], plan.dim)
+    syn1 = np.zeros((plan.sizes[i], plan.dim), np.float32)
+    if plan.warm:
+        _warm_rows(plan, i, syn0, syn1)
     save_array(plan.table(0, "syn0", i), syn0)
-    del syn0
-    save_array(plan.table(0, "syn1", i), np.zeros((plan.sizes[i], plan.dim), np.float32))
+    save_array(plan.table(0, "syn1", i), syn1)
     return (tokens,)
+
+
+def _warm_rows(plan: Plan, i: int, syn0: np.ndarray, syn1: np.ndarray) -> None:
+    """Partition i's rows of the nodes the kept model has, from its tables (_warm_map says where
+    each is); the other rows keep the trainer's start."""
+    where = read_parquet(f"{plan.work}/warm/{C.PART}={i}", [C.LOCAL, _KEPT_PART, _KEPT_LOCAL])
+    if where is None:
+        return
+    local, part, kept = (where.column(c).to_numpy() for c in (C.LOCAL, _KEPT_PART, _KEPT_LOCAL))
+    for j in np.unique(part):
+        mine = part == j
+        for name, table in (("syn0", syn0), ("syn1", syn1)):
+            table[local[mine]] = load_array(f"{plan.warm}/{name}-{j}.npy")[kept[mine]]
 
 
 class TaskReport(NamedTuple):
@@ -394,12 +410,44 @@ class SgnsTrainer(Trainer):
               ) -> DataFrame:
         return train_sgns(spark, walks, cfg, work_dir)
 
+    def train_from(self, spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work_dir: str,
+                   model: str, counts: DataFrame) -> DataFrame:
+        return train_sgns(spark, walks, cfg, work_dir, WarmStart(model, counts))
+
     def keep_model(self, spark: SparkSession, work_dir: str, folder: str) -> bool:
         keep_model(spark, work_dir, folder)
         return True
 
 
 _MODEL = "_model.json"  # a kept model's plan, written last: the model is complete
+_KEPT_PART, _KEPT_LOCAL = "_kept_part", "_kept_local"  # a node's place in the kept model
+
+
+@dataclass(frozen=True)
+class WarmStart:
+    """Training that starts from a kept model (keep_model's folder) instead of the trainer's
+    start: both tables' rows of the nodes the model has (others start as usual), and the
+    vocabulary counted in `counts` (id, count: the whole corpus the embeddings stand for, of
+    which the walks trained are a part) rather than in the walks trained."""
+
+    model: str
+    counts: DataFrame
+
+
+def kept_plan(spark: SparkSession, folder: str) -> Plan | None:
+    """The plan of the model kept at folder, or None if there is none (or an unfinished one)."""
+    fields = HadoopFiles(spark, folder).read_json(f"{folder}/{_MODEL}")
+    return Plan.from_json(fields) if fields else None
+
+
+def _warm_map(spark: SparkSession, vocab: DataFrame, model: str, work: str) -> None:
+    """Each partition's nodes that the kept model has, with their place in it: work/warm
+    (local, _kept_part, _kept_local; by part)."""
+    kept = spark.read.parquet(f"{model}/vocab").select(
+        C.ID, F.col(C.PART).alias(_KEPT_PART), F.col(C.LOCAL).alias(_KEPT_LOCAL))
+    (vocab.select(C.ID, C.PART, C.LOCAL).join(kept, C.ID)
+     .select(C.PART, C.LOCAL, _KEPT_PART, _KEPT_LOCAL)
+     .write.mode("overwrite").partitionBy(C.PART).parquet(f"{work}/warm"))
 
 
 def keep_model(spark: SparkSession, work: str, folder: str) -> None:
@@ -421,9 +469,10 @@ def _copy_tables(plan: Plan, folder: str, i: int) -> tuple[int]:
     return (1,)
 
 
-def train_sgns(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work: str) -> DataFrame:
-    """walks (walk_id, walk) -> embeddings (id, embedding array<float>), trained in P-task rounds;
-    resumes after the last round a killed run finished in `work`."""
+def train_sgns(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work: str,
+               warm: WarmStart | None = None) -> DataFrame:
+    """walks (walk_id, walk) -> embeddings (id, embedding array<float>), trained in P-task rounds,
+    from a kept model if `warm`; resumes after the last round a killed run finished in `work`."""
     if C.WALK_ID not in walks.columns:
         raise UserError("{train.trainer=sgns} needs the walks table's walk_id column (long), "
                         "which spark-n2v walk writes; add one, or use {train.trainer=mllib}")
@@ -435,7 +484,7 @@ def train_sgns(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work: st
         plan, tokens = Plan.from_json(split["plan"]), split["tokens"]
     else:
         HadoopFiles(spark, work).delete(work)  # a killed run's unfinished split: start afresh
-        plan, tokens = _split_tokens(spark, walks, cfg, work)
+        plan, tokens = _split_tokens(spark, walks, cfg, work, warm)
         points.mark("tokens", plan=plan.as_json(), tokens=tokens)
     P = plan.partitions
     workers = cfg.workers or task_workers(spark.sparkContext.defaultParallelism, P)
@@ -535,8 +584,8 @@ def _write_vocabulary(P: int, folder: str, batches: Iterator[pa.RecordBatch]
         names=[C.PART, "nodes", "mass"])
 
 
-def _split_tokens(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work: str
-                  ) -> tuple[Plan, int]:
+def _split_tokens(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work: str,
+                  warm: WarmStart | None) -> tuple[Plan, int]:
     """The vocabulary and the token files in `work`: (the plan, tokens per epoch).
 
     The walks pass through Spark once: a first pass turns them into token files by a hash of the
@@ -559,6 +608,10 @@ def _split_tokens(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work:
               .mapInArrow(first, T.StructType([T.StructField(C.ID, spark_id),
                                                T.StructField(C.COUNT, T.LongType())]))
               .groupBy(C.ID).agg(F.sum(C.COUNT).alias(C.COUNT)))
+    if warm is not None:
+        counts.agg(F.count("*")).first()  # the first pass: its token files, not its counts
+        counts = warm.counts.select(F.col(C.ID).cast(spark_id).alias(C.ID),
+                                    F.col(C.COUNT).cast("long"))
     if cfg.min_count > 1:
         counts = counts.where(F.col(C.COUNT) >= cfg.min_count)
     # cached: the first pass runs once, in this count
@@ -581,7 +634,10 @@ def _split_tokens(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work:
                 seed=cfg.seed,
                 sizes=tuple(per_part[i].nodes if i in per_part else 0 for i in range(P)),
                 shares=tuple(per_part[i].mass / mass if i in per_part else 0.0
-                             for i in range(P)))
+                             for i in range(P)),
+                warm=warm.model if warm is not None else None)
+    if warm is not None:
+        _warm_map(spark, vocab, warm.model, work)
     log.info("train: vocabulary of %s nodes in %.1f s", f"{nodes:,}", time.perf_counter() - started)
     describe(spark, "spark-n2v train: tokens by partition")
     started = time.perf_counter()

@@ -35,6 +35,13 @@ class Trainer(ABC):
         command and inputs) is rerun, it holds what that run left, and a trainer may resume from
         it (sgns resumes after its last finished round)."""
 
+    def train_from(self, spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work_dir: str,
+                   model: str, counts: DataFrame) -> DataFrame:
+        """train, starting from the model keep_model kept in `model` (its nodes' rows; others
+        start as in train), with the vocabulary's counts (id, count) of a whole corpus of which
+        `walks` is a part (an update trains only the walks near its changes)."""
+        raise NotImplementedError(f"the {self.name} trainer cannot start from a kept model")
+
     def keep_model(self, spark: SparkSession, work_dir: str, folder: str) -> bool:
         """After train (its embeddings written): copy the state a warm start of this trainer
         needs from work_dir into folder (update.state.MODEL). False: it has none (no warm

@@ -360,3 +360,35 @@ def test_guided_draws_are_the_binary_search_s():
         u = np.r_[rng.random(20000), 0.0, np.nextafter(1.0, 0), cum[:-1]]  # and the steps' edges
         expected = np.minimum(np.searchsorted(cum, u, "right"), len(cum) - 1)
         np.testing.assert_array_equal(sgns_kernel.draw(cum, u), expected)
+
+
+def test_a_warm_start_begins_at_the_kept_model_and_keeps_rows_it_does_not_train(
+        spark, planted_walks, tmp_path):
+    """An update's training: the kept model's rows (here kept at P = 2, warm-started at P = 3),
+    trained on the walks of two start nodes only; the vocabulary counted on the whole corpus."""
+    from dataclasses import replace
+
+    from pyspark.sql import functions as F
+
+    from spark_n2v.config import TrainConfig
+    from spark_n2v.train import sgns
+
+    def embeddings(frame):
+        return {r["id"]: np.asarray(r["embedding"], np.float32) for r in frame.collect()}
+
+    walks = spark.read.parquet(planted_walks[0])
+    cfg = TrainConfig(trainer="sgns", dim=16, window=5, partitions=2, chunks=2, seed=3)
+    before = embeddings(sgns.train_sgns(spark, walks, cfg, str(tmp_path / "first")))
+    sgns.keep_model(spark, str(tmp_path / "first"), str(tmp_path / "model"))
+    assert sgns.kept_plan(spark, str(tmp_path / "model")).partitions == 2
+    counts = walks.select(F.explode("walk").alias("id")).groupBy("id").count()
+    some = walks.where(F.col("walk")[0].isin("v0", "v31"))
+    trained = {node for r in some.collect() for node in r["walk"]}
+    warm = sgns.WarmStart(str(tmp_path / "model"), counts)
+    after = embeddings(sgns.train_sgns(spark, some, replace(cfg, partitions=3, learning_rate=0.01),
+                                       str(tmp_path / "update"), warm))
+    assert after.keys() == before.keys(), "every node of the corpus, not only of the walks trained"
+    untouched = before.keys() - trained
+    assert trained and untouched
+    assert all(np.array_equal(before[k], after[k]) for k in untouched)
+    assert not any(np.array_equal(before[k], after[k]) for k in trained)

@@ -1,0 +1,178 @@
+"""`spark-n2v update`: a previous run's output and new edges -> a complete new output, walking
+and training again only near what changed.
+
+1. Prepare the new edges (the graph store, and DIR/_update/edges for the next update) and diff
+   them against the previous output's edges (update.diff).
+2. Walk again from the nodes within --radius hops of a changed edge's ends, from the new nodes,
+   and from the starts of previous walks that visit a vanished node (those walks name a node the
+   graph no longer has): the very walks a full run on the new graph walks for these nodes
+   (walk.starts).
+3. The corpus, DIR/walks: every other node's previous walks (walk ids renumbered for the new
+   graph) and the new walks. Its token counts are the vocabulary's.
+4. Train from the previous model (update.state.MODEL: its rows; new nodes start as a run starts
+   them) on the new walks only, at --update-learning-rate -> DIR/embeddings, and the model
+   -> DIR/_update/model.
+
+Nothing changed: the previous tables are copied. Resumable like `run`: a killed update rerun
+with the same command keeps its new walks and corpus and resumes its training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from spark_n2v import columns as C
+from spark_n2v.errors import UserError
+from spark_n2v.io.files import HadoopFiles
+from spark_n2v.io.tables import read_walks
+from spark_n2v.progress import describe
+from spark_n2v.record import ResumePoints
+from spark_n2v.stages.stage import Context, Stage
+from spark_n2v.stages.walk import prepare, walk_graph
+from spark_n2v.train.trainers import trainer
+from spark_n2v.update import diff, state
+from spark_n2v.walk import starts as start_sets
+
+log = logging.getLogger(__name__)
+
+_RESUME_STATE = "_stages.json"
+# What an update must share with the run it updates, by config table: the walks it keeps and the
+# model it starts from were made with these.
+SAME = {"input": ("directed", "weighted"),
+        "walk": ("return_p", "inout_q", "walk_length", "num_walks"),
+        "train": ("dim", "window", "negatives", "min_count")}
+PREVIOUS_INPUT = ("previous", "output of an earlier spark-n2v run (or update) with --trainer "
+                  "sgns, made with the same walk and train flags")
+
+
+def check_previous(spark: SparkSession, previous: str, configs) -> dict:
+    """The previous output's _run.json, once it is known to be one an update can start from."""
+    files = HadoopFiles(spark, previous)
+    run = files.read_json(f"{previous}/_run.json")
+    if run is None or not files.exists(f"{previous}/{state.EDGES}") \
+            or not files.exists(f"{previous}/walks"):
+        raise UserError("{previous} {path} is not the output of spark-n2v run or update (it has no "
+                        "_run.json, walks or _update/edges): give such an output, or run the "
+                        "whole pipeline with spark-n2v run", path=previous)
+    params = run.get("parameters", {})
+    if params.get("train", {}).get("trainer") != "sgns" or \
+            not files.exists(f"{previous}/{state.MODEL}/_model.json"):
+        raise UserError("{previous} {path} was not trained with {train.trainer=sgns}, whose model "
+                        "an update starts from: rerun it with spark-n2v run {train.trainer=sgns}",
+                        path=previous)
+    if configs["train"].trainer != "sgns":
+        raise UserError("an update trains with {train.trainer=sgns}: pass it (or leave "
+                        "{train.trainer} as the previous run's)")
+    for table, names in SAME.items():
+        for name in names:
+            was, now = params.get(table, {}).get(name), getattr(configs[table], name)
+            if was != now:
+                raise UserError(f"{{previous}} {{path}} was made with {{{table}.{name}={was}}}, "
+                                f"this update has {{{table}.{name}={now}}}: give the previous "
+                                "run's walk and train settings, or rerun everything with "
+                                "spark-n2v run", path=previous)
+    return run
+
+
+def again_starts(spark: SparkSession, changes: diff.GraphDiff, new_arcs: DataFrame,
+                 previous_walks: DataFrame, radius: int) -> DataFrame:
+    """The ids whose walks are walked again: near a change, new, or starting a previous walk that
+    visits a vanished node."""
+    new_nodes = changes.nodes.where(F.col(C.CHANGE) == C.NEW).select(C.ID)
+    near = diff.near(new_arcs, changes.changed.union(new_nodes).distinct(), radius).select(C.ID)
+    vanished = changes.nodes.where(F.col(C.CHANGE) == C.VANISHED).select(C.ID)
+    visits = (previous_walks.select(F.col(C.WALK)[0].alias("_start"),
+                                    F.explode(C.WALK).alias(C.ID))
+              .join(vanished, C.ID, "left_semi").select(F.col("_start").alias(C.ID)))
+    return near.union(visits).distinct()
+
+
+def corpus(previous_walks: DataFrame, new_walks: DataFrame, again: DataFrame,
+           node_ids: DataFrame, previous_nodes: int, nodes: int) -> DataFrame:
+    """The new corpus: the previous walks of the nodes not walked again, their walk ids
+    renumbered for the new graph (walk r of node v is r x V + v, as a full run numbers it), and
+    the new walks."""
+    kept = (previous_walks.withColumn(C.ID, F.col(C.WALK)[0])
+            .join(again, C.ID, "left_anti").join(node_ids, C.ID)
+            .select(((F.col(C.WALK_ID) / previous_nodes).cast("long") * nodes + F.col(C.NODE))
+                    .alias(C.WALK_ID), C.WALK))
+    return kept.unionByName(new_walks.select(C.WALK_ID, C.WALK))
+
+
+def token_counts(walks: DataFrame) -> DataFrame:
+    """(id, count) of a walks table's tokens."""
+    return walks.select(F.explode(C.WALK).alias(C.ID)).groupBy(C.ID).agg(
+        F.count("*").alias(C.COUNT))
+
+
+def _update(ctx: Context) -> None:
+    spark, out, record, configs = ctx.spark, ctx.out, ctx.record, ctx.configs
+    previous = ctx.inputs["previous"]
+    run = check_previous(spark, previous, configs)
+    edges_cfg, walk_cfg, train_cfg = configs["input"], configs["walk"], configs["train"]
+    points = ResumePoints(spark, out.work, _RESUME_STATE)
+    graph = prepare(spark, ctx.edges, walk_cfg, out.work + "/walk", record,
+                    keep_edges=out.sub(state.EDGES))
+    try:
+        describe(spark, "spark-n2v update: what changed")
+        old_edges = spark.read.parquet(f"{previous}/{state.EDGES}")
+        new_edges = spark.read.parquet(out.sub(state.EDGES))
+        with record.timed("diff"):
+            changes = diff.diff(old_edges, new_edges, edges_cfg.directed, edges_cfg.weighted)
+        record.counts["changes"] = changes.counts.as_dict()
+        log.info("update: %s", ", ".join(f"{v:,} {k.replace('_', ' ')}"
+                                          for k, v in changes.counts.as_dict().items()))
+        if changes.counts.nothing:
+            _copy_previous(spark, previous, out)
+            return
+        previous_walks = read_walks(spark, f"{previous}/walks", "previous")
+        new_walks, again = out.work + "/new-walks", out.work + "/again"
+        if points.find("walked") is None:
+            again_starts(spark, changes, diff.arcs(new_edges, edges_cfg.directed,
+                                                   edges_cfg.weighted),
+                         previous_walks, configs["update"].radius
+                         ).write.mode("overwrite").parquet(again)
+            chosen = start_sets.write(spark, graph.store, spark.read.parquet(again),
+                                      out.work + "/starts")
+            walk_graph(spark, graph, walk_cfg, new_walks, out.work + "/walk/again", record, chosen)
+            points.mark("walked", starts=chosen.nodes, seconds=record.seconds["walk"])
+        walked = points.find("walked")
+        record.counts["walked_again"] = walked["starts"] * walk_cfg.num_walks
+        record.counts["walks"] = graph.stats.nodes * walk_cfg.num_walks  # the corpus
+        record.seconds["walk"] = walked["seconds"]
+        if points.find("corpus") is None:
+            describe(spark, "spark-n2v update: the new corpus")
+            corpus(previous_walks, spark.read.parquet(new_walks), spark.read.parquet(again),
+                   start_sets.node_ids(spark, graph.store),
+                   run["graph"]["nodes"], graph.stats.nodes
+                   ).write.mode("overwrite").parquet(out.sub("walks"))
+            points.mark("corpus")
+    finally:
+        graph.release()
+    with record.timed("train"):
+        describe(spark, "spark-n2v update: train from the previous model")
+        counts = token_counts(read_walks(spark, out.sub("walks")))
+        chosen_trainer = trainer(train_cfg.trainer)
+        embeddings = chosen_trainer.train_from(
+            spark, read_walks(spark, new_walks),
+            dataclasses.replace(train_cfg, learning_rate=configs["update"].learning_rate),
+            out.work + "/train", f"{previous}/{state.MODEL}", counts)
+        embeddings.write.mode("overwrite").parquet(out.sub("embeddings"))
+        chosen_trainer.keep_model(spark, out.work + "/train", out.sub(state.MODEL))
+
+
+def _copy_previous(spark: SparkSession, previous: str, out) -> None:
+    """Nothing changed: the previous output's tables and model, as they are."""
+    log.info("update: nothing changed since %s: its tables are copied", previous)
+    files = HadoopFiles(spark, previous)
+    for name in ("walks", "embeddings", state.MODEL):
+        files.copy(f"{previous}/{name}", out.sub(name))
+
+
+STAGE = Stage("update", "a previous run's output (--previous) and new edges -> a complete new "
+              "output: walks again near the changes, trains from the previous model", _update,
+              configs=("input", "walk", "train", "update"), inputs=(PREVIOUS_INPUT,))

@@ -1,0 +1,127 @@
+"""`spark-n2v update`: which walks are walked again, a complete and reproducible new output, an
+unchanged graph, and a --previous it cannot start from."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from spark_n2v import columns as C
+from spark_n2v.cli import main
+from spark_n2v.stages.update import again_starts
+from spark_n2v.update.diff import arcs, diff
+from tests.helpers import fails, planted_partition, write_csv
+
+WALK_AND_TRAIN = ["--trainer", "sgns", "--dim", "8", "--walk-length", "10", "--num-walks", "3",
+                  "--window", "3", "--seed", "5"]
+
+
+def _edges(spark, rows):
+    return spark.createDataFrame([(a, b, 1.0) for a, b in rows], "src string, dst string, weight double")
+
+
+def _walks(spark, rows):
+    return spark.createDataFrame(rows, "walk_id long, walk array<string>")
+
+
+PATH = [("a", "b"), ("b", "c"), ("c", "d"), ("d", "e"), ("e", "f"), ("f", "g")]
+
+
+@pytest.mark.parametrize("radius, expected", [(0, {"a", "c"}), (1, {"a", "b", "c", "d"})])
+def test_walked_again_near_an_added_edge(spark, radius, expected):
+    # a path a-...-g and a new edge a-c: its ends, and at radius 1 their neighbours
+    old, new = _edges(spark, PATH), _edges(spark, PATH + [("a", "c")])
+    changes = diff(old, new, directed=False, weighted=False)
+    previous = _walks(spark, [(0, ["g", "f", "e"]), (1, ["d", "c", "b"])])
+    again = again_starts(spark, changes, arcs(new, False, False), previous, radius)
+    assert {r[C.ID] for r in again.collect()} == expected
+
+
+def test_walked_again_new_nodes_and_the_starts_of_walks_through_a_vanished_node(spark):
+    # g vanishes (f-g removed), h arrives alone with a self-loop; a walk from d visited g
+    old = _edges(spark, PATH)
+    new = _edges(spark, PATH[:-1] + [("h", "h")])
+    changes = diff(old, new, directed=False, weighted=False)
+    previous = _walks(spark, [(0, ["d", "e", "f", "g"]), (1, ["b", "c", "d", "e"]),
+                              (2, ["g", "f", "e", "d"])])
+    again = again_starts(spark, changes, arcs(new, False, False), previous, 0)
+    # f: the removed edge's end in the new graph; h: new; d and g: their walks visited g (g is
+    # not in the new graph: the start set ignores it)
+    assert {r[C.ID] for r in again.collect()} == {"f", "h", "d", "g"}
+
+
+@pytest.fixture(scope="module")
+def previous(spark, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("update")
+    edges, labels = planted_partition()
+    out = tmp / "run"
+    assert main(["run", "--edges", write_csv(tmp / "e0.csv", edges), "--output", str(out),
+                 *WALK_AND_TRAIN]) == 0
+    # tonight: v5 loses every edge (vanishes), 3 edges go, v200 arrives, one edge is added
+    changed = [e for e in edges if "v5" not in e[:2]][3:] + \
+        [("v0", "v200", 1), ("v200", "v1", 1), ("v7", "v100", 1)]
+    return tmp, str(out), write_csv(tmp / "e1.csv", changed), changed
+
+
+def _table(path, key):
+    table = pq.read_table(str(path)).to_pydict()
+    return dict(zip(table[key], table["walk" if key == "walk_id" else "embedding"]))
+
+
+def test_update_writes_a_complete_output_the_same_for_the_same_seed(previous):
+    tmp, run, edges, changed = previous
+    outs = [tmp / f"update-{k}" for k in range(2)]
+    for out in outs:
+        assert main(["update", "--previous", run, "--edges", edges, "--output", str(out),
+                     *WALK_AND_TRAIN]) == 0
+    nodes = {a for e in changed for a in e[:2]}
+    first, again = _table(outs[0] / "embeddings", "id"), _table(outs[1] / "embeddings", "id")
+    assert set(first) == nodes and "v5" not in first and "v200" in first
+    assert all(np.array_equal(first[k], again[k]) for k in first), "same seed, same update"
+    walks, before = _table(outs[0] / "walks", "walk_id"), _table(f"{run}/walks", "walk_id")
+    ordered = sorted(nodes)
+    assert sorted(walks) == list(range(3 * len(nodes))), "every node's walks, numbered as a run"
+    assert all(w[0] == ordered[k % len(nodes)] for k, w in walks.items())
+    record = json.load(open(outs[0] / "_run.json"))
+    changes = record["counts"]["changes"]
+    assert changes["new_nodes"] == 1 and changes["vanished_nodes"] == 1
+    assert changes["added_edges"] == 3
+    walked_again = record["counts"]["walked_again"]
+    assert 0 < walked_again < len(walks)
+    # the walks not walked again are the previous run's, as they were
+    kept = [w for w in walks.values() if w in before.values()]
+    assert len(kept) >= len(walks) - walked_again
+    assert all(not ("v5" in w) for w in walks.values())
+    old = _table(f"{run}/embeddings", "id")
+    cosines = [np.dot(old[k], first[k]) / np.linalg.norm(old[k]) / np.linalg.norm(first[k])
+               for k in first if k in old]
+    assert np.median(cosines) > 0.9, "a warm start: vectors stay near the previous ones"
+
+
+def test_an_unchanged_graph_keeps_the_previous_tables(previous, tmp_path):
+    tmp, run, _, _ = previous
+    out = tmp_path / "same"
+    assert main(["update", "--previous", run, "--edges", str(tmp / "e0.csv"), "--output", str(out),
+                 *WALK_AND_TRAIN]) == 0
+    assert _table(out / "embeddings", "id").keys() == _table(f"{run}/embeddings", "id").keys()
+    same = _table(out / "embeddings", "id")
+    assert all(np.array_equal(v, _table(f"{run}/embeddings", "id")[k]) for k, v in same.items())
+    record = json.load(open(out / "_run.json"))
+    assert not any(record["counts"]["changes"].values())
+
+
+def test_a_previous_output_it_cannot_start_from_is_refused_in_one_line(capsys, previous, tmp_path):
+    tmp, run, edges, _ = previous
+    base = ["update", "--edges", edges, "--output", str(tmp_path / "out")]
+    fails(capsys, [*base, "--previous", str(tmp), *WALK_AND_TRAIN],
+          "is not the output of spark-n2v run or update")
+    other = [*WALK_AND_TRAIN[:-2], "--seed", "5"]
+    other[other.index("--walk-length") + 1] = "12"
+    fails(capsys, [*base, "--previous", run, *other],
+          "was made with --walk-length 10, this update has --walk-length 12")
+    fails(capsys, [*base, "--previous", run, *WALK_AND_TRAIN[2:]],
+          "an update trains with --trainer sgns")
+    assert not (tmp_path / "out").exists()
