@@ -1,12 +1,23 @@
-"""An example Airflow 3 DAG: walk -> train -> similar, each a spark-submit of our job files.
+"""An example Airflow 3 DAG, nightly: embed the edge table, then its nearest neighbours.
+
+    choose -> run | update -> similar
+
+`choose` takes `update` when an earlier run of this DAG succeeded, else `run`: `update` reads that
+run's output (ROOT/<its date>/run: walks, embeddings and _update) and the new edges, and walks and
+trains again only near what changed (spark-n2v update, README "Incremental updates"); `run` embeds
+the whole graph. Both write ROOT/<date>/run, whose embeddings `similar` reads. Airflow knows which
+run succeeded last (`prev_data_interval_start_success`): no file system access from Airflow.
+Outputs of runs older than the last success can be deleted: an update needs only the last one.
 
 Copy this file into the DAG folder and set its `JOBS` (where jobs/ lives on the Airflow worker) and
 the `spark_default` connection (master, deploy mode, queue). Paths and parameters are DAG params,
-so a manual trigger can change them; a scheduled run writes under ROOT/<logical date>/.
+so a manual trigger can change them; the walk and train parameters must stay those of the run
+that updates start from (an update refuses other ones and says which), so change them with
+`force_run`, which embeds the whole graph again.
 
-Every task passes --overwrite: an Airflow retry of a task that died midway reruns the same command,
-which resumes the unfinished work beside the output (see README, "Resume after a crash") instead
-of starting over; a retry with other params starts afresh.
+Every Spark task passes --overwrite: an Airflow retry of a task that died midway reruns the same
+command, which resumes the unfinished work beside the output (see README, "Resume after a crash")
+instead of starting over; a retry with other params starts afresh.
 
 Only Airflow is imported at the top level (DAG files are parsed often): no Spark, no numpy.
 Needs apache-airflow>=3 and apache-airflow-providers-apache-spark (pip install 'spark-n2v[airflow]').
@@ -18,18 +29,19 @@ import os
 from datetime import datetime, timedelta
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
-from airflow.sdk import DAG, Param
+from airflow.sdk import DAG, Param, task
 
 JOBS = os.environ.get("SPARK_N2V_JOBS", os.path.dirname(os.path.abspath(__file__)))
-RUN = "{{ params.root }}/{{ ds }}"  # this run's folder
+RUN = "{{ params.root }}/{{ ds }}/run"  # this night's output
+PREVIOUS = "{{ params.root }}/{{ prev_data_interval_start_success | ds }}/run"  # last success's
 
 with DAG(
     dag_id="spark_n2v",
-    description="node2vec embeddings and nearest neighbours of an edge table",
+    description="node2vec embeddings and nearest neighbours of an edge table, updated nightly",
     schedule="@daily",
     start_date=datetime(2026, 1, 1),
     catchup=False,
-    max_active_runs=1,  # runs share nothing, but one graph-sized job at a time is kinder to a cluster
+    max_active_runs=1,  # an update starts from the previous night's output: one night at a time
     default_args={"retries": 2, "retry_delay": timedelta(minutes=5)},
     params={
         "edges": Param("hdfs:///data/graph/edges.parquet", type="string",
@@ -37,6 +49,8 @@ with DAG(
         "root": Param("hdfs:///n2v", type="string", description="outputs go to ROOT/<date>/"),
         "py_files": Param("hdfs:///apps/spark_n2v-0.1.0.zip", type="string",
                           description="the --py-files zip from `make dist`"),
+        "force_run": Param(False, type="boolean",
+                           description="embed the whole graph even if an update could"),
         "p": Param(1.0, type="number", description="return parameter"),
         "q": Param(1.0, type="number", description="in-out parameter"),
         "num_walks": Param(10, type="integer", minimum=1),
@@ -49,20 +63,30 @@ with DAG(
     tags=["spark-n2v"],
 ) as dag:
 
-    def submit(job: str, *args: str) -> SparkSubmitOperator:
+    def submit(job: str, *args: str, **kwargs) -> SparkSubmitOperator:
         return SparkSubmitOperator(
             task_id=job, application=f"{JOBS}/{job}.py", name=f"spark-n2v {job} {{{{ ds }}}}",
             conn_id="spark_default", py_files="{{ params.py_files }}",
-            application_args=[*args, "--overwrite"])
+            application_args=[*args, "--overwrite"], **kwargs)
 
-    walk = submit("walk", "--edges", "{{ params.edges }}", "--output", f"{RUN}/walks",
-                  "--p", "{{ params.p }}", "--q", "{{ params.q }}",
-                  "--num-walks", "{{ params.num_walks }}", "--walk-length", "{{ params.walk_length }}",
-                  "--seed", "{{ params.seed }}")
-    train = submit("train", "--walks", f"{RUN}/walks", "--output", f"{RUN}/embeddings",
-                   "--trainer", "sgns", "--dim", "{{ params.dim }}", "--epochs", "{{ params.epochs }}",
-                   "--seed", "{{ params.seed }}")
+    # the same walk and train flags for run and update (an update checks them against its previous)
+    embed = ["--edges", "{{ params.edges }}", "--output", RUN,
+             "--p", "{{ params.p }}", "--q", "{{ params.q }}", "--num-walks", "{{ params.num_walks }}",
+             "--walk-length", "{{ params.walk_length }}", "--trainer", "sgns",
+             "--dim", "{{ params.dim }}", "--epochs", "{{ params.epochs }}",
+             "--seed", "{{ params.seed }}"]
+
+    @task.branch
+    def choose(params=None, prev_data_interval_start_success=None) -> str:
+        """update when an earlier night succeeded (its output is the previous), else run."""
+        if prev_data_interval_start_success is None or params["force_run"]:
+            return "run"
+        return "update"
+
+    run = submit("run", *embed)
+    update = submit("update", "--previous", PREVIOUS, *embed)
     similar = submit("similar", "--embeddings", f"{RUN}/embeddings", "--output",
-                     f"{RUN}/similar", "--top-k", "{{ params.top_k }}")
+                     "{{ params.root }}/{{ ds }}/similar", "--top-k", "{{ params.top_k }}",
+                     trigger_rule="none_failed_min_one_success")  # after whichever ran
 
-    walk >> train >> similar
+    choose() >> [run, update] >> similar

@@ -1,9 +1,12 @@
 """Run by tests/test_airflow.py with Airflow's Python (.venv-airflow): load the example DAG with
-Airflow's DagBag and print, as JSON, its import errors and each task's operator, downstream tasks,
-application and arguments rendered with the default params for one date."""
+Airflow's DagBag and print, as JSON, its import errors and each task's operator and downstream
+tasks; for the spark-submit tasks their application and arguments rendered with the default params
+for one date (and a previous successful run the day before); for the branch, what it chooses with
+and without a previous success."""
 
 import json
 import sys
+from datetime import datetime, timezone
 
 from airflow.dag_processing.dagbag import DagBag
 
@@ -11,10 +14,22 @@ bag = DagBag(dag_folder=sys.argv[1])
 report = {"import_errors": {k: str(v) for k, v in bag.import_errors.items()}, "tasks": {}}
 dag = bag.dags.get("spark_n2v")
 if dag is not None:
-    context = {"params": {k: dag.params[k] for k in dag.params}, "ds": "2026-11-21"}
+    params = {k: dag.params[k] for k in dag.params}
+    previous = datetime(2026, 11, 20, tzinfo=timezone.utc)
+    context = {"params": params, "ds": "2026-11-21", "prev_data_interval_start_success": previous}
     for task in dag.tasks:
-        report["tasks"][task.task_id] = {
-            "operator": type(task).__name__, "downstream": sorted(task.downstream_task_ids),
-            "application": task.application,
-            "args": [str(a) for a in task.render_template(task.application_args, context)]}
+        entry = {"operator": type(task).__name__, "downstream": sorted(task.downstream_task_ids),
+                 "trigger_rule": str(getattr(task.trigger_rule, "value", task.trigger_rule))}
+        if hasattr(task, "application"):
+            entry["application"] = task.application
+            entry["args"] = [str(a) for a in task.render_template(task.application_args, context)]
+        else:  # the branch: its callable with and without a previous success
+            entry["chooses"] = {
+                "first night": task.python_callable(params=params,
+                                                    prev_data_interval_start_success=None),
+                "after a success": task.python_callable(
+                    params=params, prev_data_interval_start_success=previous),
+                "forced": task.python_callable(params={**params, "force_run": True},
+                                               prev_data_interval_start_success=previous)}
+        report["tasks"][task.task_id] = entry
 print(json.dumps(report))

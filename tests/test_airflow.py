@@ -22,7 +22,7 @@ AIRFLOW_PYTHON = os.environ.get("SPARK_N2V_AIRFLOW_PYTHON", str(ROOT / ".venv-ai
 @pytest.mark.skipif(not os.path.exists(AIRFLOW_PYTHON),
                     reason=f"Airflow's virtualenv is missing ({AIRFLOW_PYTHON}): `make test` "
                            "makes it; or set SPARK_N2V_AIRFLOW_PYTHON")
-def test_dag_loads_and_runs_walk_train_similar(tmp_path):
+def test_dag_runs_or_updates_then_finds_neighbours(tmp_path):
     env = {**os.environ, "AIRFLOW_HOME": str(tmp_path), "SPARK_N2V_JOBS": str(ROOT / "jobs")}
     result = subprocess.run([AIRFLOW_PYTHON, str(ROOT / "tests" / "airflow_dag_check.py"),
                              str(ROOT / "jobs" / "airflow_dag.py")],
@@ -31,17 +31,22 @@ def test_dag_loads_and_runs_walk_train_similar(tmp_path):
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["import_errors"] == {}
     tasks = report["tasks"]
-    assert set(tasks) == {"walk", "train", "similar"}
-    assert tasks["walk"]["downstream"] == ["train"]
-    assert tasks["train"]["downstream"] == ["similar"]
-    assert tasks["similar"]["downstream"] == []
-    for name, task in tasks.items():
+    assert set(tasks) == {"choose", "run", "update", "similar"}
+    assert tasks["choose"]["downstream"] == ["run", "update"]
+    assert tasks["choose"]["chooses"] == {"first night": "run", "after a success": "update",
+                                          "forced": "run"}
+    assert tasks["run"]["downstream"] == tasks["update"]["downstream"] == ["similar"]
+    assert tasks["similar"]["trigger_rule"] == "none_failed_min_one_success"
+    for name in ("run", "update", "similar"):
+        task = tasks[name]
         assert task["operator"] == "SparkSubmitOperator"
         assert task["application"] == str(ROOT / "jobs" / f"{name}.py")
         args = build_parser().parse_args([name, *task["args"]])  # exits on an unknown flag
         _configs(args)  # and the values validate
-    # one run's tables feed the next
-    walk, train, similar = (tasks[n]["args"] for n in ("walk", "train", "similar"))
-    assert walk[walk.index("--output") + 1] == train[train.index("--walks") + 1]
-    assert train[train.index("--output") + 1] == similar[similar.index("--embeddings") + 1]
-    assert "2026-11-21" in walk[walk.index("--output") + 1]
+    run, update, similar = (tasks[n]["args"] for n in ("run", "update", "similar"))
+    # the night's output feeds similar; an update reads the last success's and repeats run's flags
+    assert run[run.index("--output") + 1] == update[update.index("--output") + 1]
+    assert run[run.index("--output") + 1].endswith("/2026-11-21/run")
+    assert similar[similar.index("--embeddings") + 1] == run[run.index("--output") + 1] + "/embeddings"
+    assert update[update.index("--previous") + 1].endswith("/2026-11-20/run")
+    assert update[2:] == run, "the same walk and train flags"
