@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test dist bench bench-walk bench-cluster bench-train bench-scale check-env clean
+.PHONY: demo test dist bench bench-walk bench-cluster bench-train bench-update bench-scale check-env clean
 
 demo: check-env $(STAMP)
 	$(BIN)/python -m spark_n2v.demo out/demo
@@ -37,9 +37,9 @@ dist: check-env
 
 # The benchmarks beside their peers (PecanPy, gensim: in their own virtualenv, PecanPy pins
 # numpy < 2). BENCH_ARGS passes options to bench/run.py, TRAIN_ARGS to bench/train.py, e.g.
-# make bench-walk BENCH_ARGS="--only planted --peer-timeout 600"; CLUSTER_ARGS to bench/cluster.py. bench-scale (SCALE_ARGS to
+# make bench-walk BENCH_ARGS="--only planted --peer-timeout 600"; CLUSTER_ARGS to bench/cluster.py, UPDATE_ARGS to bench/update.py. bench-scale (SCALE_ARGS to
 # bench/scale.py) trains a model past MLlib's ceiling: ~60 GB of disk, not part of `make bench`.
-bench: bench-walk bench-cluster bench-train
+bench: bench-walk bench-cluster bench-train bench-update
 
 bench-walk: check-env $(STAMP) .venv-peers/.installed-stamp
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
@@ -49,6 +49,9 @@ bench-cluster: check-env $(STAMP)
 
 bench-train: check-env $(STAMP) .venv-peers/.installed-stamp
 	$(BIN)/python bench/train.py $(TRAIN_ARGS)
+
+bench-update: check-env $(STAMP) .venv-peers/.installed-stamp
+	$(BIN)/python bench/update.py $(UPDATE_ARGS)
 
 bench-scale: check-env $(STAMP) .venv-peers/.installed-stamp
 	$(BIN)/python bench/scale.py $(SCALE_ARGS)

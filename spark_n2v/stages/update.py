@@ -81,9 +81,11 @@ def check_previous(spark: SparkSession, previous: str, configs) -> dict:
 def again_starts(spark: SparkSession, changes: diff.GraphDiff, new_arcs: DataFrame,
                  previous_walks: DataFrame, radius: int) -> DataFrame:
     """The ids whose walks are walked again: near a change, new, or starting a previous walk that
-    visits a vanished node."""
+    visits a vanished node (looked for only if a node vanished: it reads every previous walk)."""
     new_nodes = changes.nodes.where(F.col(C.CHANGE) == C.NEW).select(C.ID)
     near = diff.near(new_arcs, changes.changed.union(new_nodes).distinct(), radius).select(C.ID)
+    if not changes.counts.vanished_nodes:
+        return near.distinct()
     vanished = changes.nodes.where(F.col(C.CHANGE) == C.VANISHED).select(C.ID)
     visits = (previous_walks.select(F.col(C.WALK)[0].alias("_start"),
                                     F.explode(C.WALK).alias(C.ID))
@@ -109,6 +111,19 @@ def token_counts(walks: DataFrame) -> DataFrame:
         F.count("*").alias(C.COUNT))
 
 
+def corpus_counts(previous_counts: DataFrame, previous_walks: DataFrame, again: DataFrame,
+                  new_walks: DataFrame) -> DataFrame:
+    """The new corpus's token counts without reading all of it: the previous corpus's (the kept
+    model's vocabulary), less those of the walks walked again, plus the new walks'. Nodes left at
+    0 (vanished) are gone."""
+    replaced = previous_walks.join(again.select(F.col(C.ID).alias("_start")),
+                                   F.col(C.WALK)[0] == F.col("_start"), "left_semi")
+    removed = token_counts(replaced).select(C.ID, (-F.col(C.COUNT)).alias(C.COUNT))
+    return (previous_counts.select(C.ID, C.COUNT).unionByName(removed)
+            .unionByName(token_counts(new_walks))
+            .groupBy(C.ID).agg(F.sum(C.COUNT).alias(C.COUNT)).where(F.col(C.COUNT) > 0))
+
+
 def _update(ctx: Context) -> None:
     spark, out, record, configs = ctx.spark, ctx.out, ctx.record, ctx.configs
     previous = ctx.inputs["previous"]
@@ -127,6 +142,7 @@ def _update(ctx: Context) -> None:
         log.info("update: %s", ", ".join(f"{v:,} {k.replace('_', ' ')}"
                                           for k, v in changes.counts.as_dict().items()))
         if changes.counts.nothing:
+            changes.release()
             _copy_previous(spark, previous, out)
             return
         previous_walks = read_walks(spark, f"{previous}/walks", "previous")
@@ -151,16 +167,22 @@ def _update(ctx: Context) -> None:
                    run["graph"]["nodes"], graph.stats.nodes
                    ).write.mode("overwrite").parquet(out.sub("walks"))
             points.mark("corpus")
+        changes.release()
     finally:
         graph.release()
     with record.timed("train"):
         describe(spark, "spark-n2v update: train from the previous model")
-        counts = token_counts(read_walks(spark, out.sub("walks")))
+        model = f"{previous}/{state.MODEL}"
+        if train_cfg.min_count > 1:  # the kept vocabulary lacks the rare nodes: count them all
+            counts = token_counts(read_walks(spark, out.sub("walks")))
+        else:
+            counts = corpus_counts(spark.read.parquet(f"{model}/vocab"), previous_walks,
+                                   spark.read.parquet(again), read_walks(spark, new_walks))
         chosen_trainer = trainer(train_cfg.trainer)
         embeddings = chosen_trainer.train_from(
             spark, read_walks(spark, new_walks),
             dataclasses.replace(train_cfg, learning_rate=configs["update"].learning_rate),
-            out.work + "/train", f"{previous}/{state.MODEL}", counts)
+            out.work + "/train", model, counts)
         embeddings.write.mode("overwrite").parquet(out.sub("embeddings"))
         chosen_trainer.keep_model(spark, out.work + "/train", out.sub(state.MODEL))
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -75,6 +76,11 @@ class GraphDiff:
     changed: DataFrame
     counts: DiffCounts
 
+    def release(self) -> None:
+        """Free the cached changes."""
+        self.arcs.unpersist()
+        self.nodes.unpersist()
+
 
 def check_same_ids(old: DataFrame, new: DataFrame) -> None:
     """Both tables' ids must be of one type: an update keeps the previous run's ids."""
@@ -86,8 +92,9 @@ def check_same_ids(old: DataFrame, new: DataFrame) -> None:
 
 
 def diff(old: DataFrame, new: DataFrame, directed: bool, weighted: bool) -> GraphDiff:
-    """Checked edges of the previous run (old) and of now (new) -> what changed. The frames it
-    returns are plans: the caller caches what it reads more than once."""
+    """Checked edges of the previous run (old) and of now (new) -> what changed. The changed arcs
+    and nodes (a small share of the graph) are cached, as the counts and the caller read them
+    again (release() frees them)."""
     check_same_ids(old, new)
     before = arcs(old, directed, weighted).withColumnRenamed(C.WEIGHT, "_before")
     after = arcs(new, directed, weighted).withColumnRenamed(C.WEIGHT, "_after")
@@ -97,12 +104,12 @@ def diff(old: DataFrame, new: DataFrame, directed: bool, weighted: bool) -> Grap
                     F.lit(C.REWEIGHTED)))
     changed_arcs = (before.join(after, [C.SRC, C.DST], "full_outer")
                     .select(C.SRC, C.DST, change.alias(C.CHANGE))
-                    .where(F.col(C.CHANGE).isNotNull()))
+                    .where(F.col(C.CHANGE).isNotNull()).persist(StorageLevel.MEMORY_AND_DISK))
     was, now = nodes(old).withColumn("_was", F.lit(True)), nodes(new).withColumn("_now", F.lit(True))
     changed_nodes = (was.join(now, C.ID, "full_outer")
                      .select(C.ID, F.when(F.col("_was").isNull(), F.lit(C.NEW))
                              .when(F.col("_now").isNull(), F.lit(C.VANISHED)).alias(C.CHANGE))
-                     .where(F.col(C.CHANGE).isNotNull()))
+                     .where(F.col(C.CHANGE).isNotNull()).persist(StorageLevel.MEMORY_AND_DISK))
     ends = (changed_arcs.select(F.col(C.SRC).alias(C.ID))
             .union(changed_arcs.select(F.col(C.DST).alias(C.ID))).distinct())
     in_new = ends.join(changed_nodes.where(F.col(C.CHANGE) == C.VANISHED), C.ID, "left_anti")

@@ -11,6 +11,7 @@ import pytest
 
 from spark_n2v import columns as C
 from spark_n2v.cli import main
+from spark_n2v.record import ResumePoints
 from spark_n2v.stages.update import again_starts
 from spark_n2v.update.diff import arcs, diff
 from tests.helpers import fails, planted_partition, write_csv
@@ -71,16 +72,39 @@ def _table(path, key):
     return dict(zip(table[key], table["walk" if key == "walk_id" else "embedding"]))
 
 
-def test_update_writes_a_complete_output_the_same_for_the_same_seed(previous):
+class _Crash(Exception):
+    """Stands for a killed driver."""
+
+
+def test_update_writes_a_complete_output_the_same_for_the_same_seed_even_after_a_kill(
+        previous, monkeypatch, caplog):
     tmp, run, edges, changed = previous
     outs = [tmp / f"update-{k}" for k in range(2)]
-    for out in outs:
-        assert main(["update", "--previous", run, "--edges", edges, "--output", str(out),
-                     *WALK_AND_TRAIN]) == 0
+    command = ["update", "--previous", run, "--edges", edges, *WALK_AND_TRAIN]
+    real_mark = ResumePoints.mark
+
+    def crash_in_training(self, name, **info):
+        real_mark(self, name, **info)
+        if name == "rounds" and info["done"] == 3:
+            raise _Crash()
+
+    monkeypatch.setattr(ResumePoints, "mark", crash_in_training)
+    with pytest.raises(_Crash):
+        main([*command, "--output", str(outs[0])])
+    monkeypatch.setattr(ResumePoints, "mark", real_mark)
+    assert not outs[0].exists()
+    caplog.clear()
+    with caplog.at_level("INFO", logger="spark_n2v"):
+        assert main([*command, "--output", str(outs[0])]) == 0  # resumes
+    lines = [r.getMessage() for r in caplog.records]
+    assert any("resuming after round 3 of 8" in line for line in lines), lines
+    assert not any(line.startswith("walk:") for line in lines), "the new walks were kept"
+    assert main([*command, "--output", str(outs[1])]) == 0  # uninterrupted
     nodes = {a for e in changed for a in e[:2]}
     first, again = _table(outs[0] / "embeddings", "id"), _table(outs[1] / "embeddings", "id")
     assert set(first) == nodes and "v5" not in first and "v200" in first
-    assert all(np.array_equal(first[k], again[k]) for k in first), "same seed, same update"
+    assert all(np.array_equal(first[k], again[k]) for k in first), \
+        "same seed, same update, killed and resumed or not"
     walks, before = _table(outs[0] / "walks", "walk_id"), _table(f"{run}/walks", "walk_id")
     ordered = sorted(nodes)
     assert sorted(walks) == list(range(3 * len(nodes))), "every node's walks, numbered as a run"
