@@ -21,6 +21,12 @@
    embeddings.
 5. Output: each task turns its partition of syn0 into (id, embedding) rows.
 
+Warm start (`spark-n2v update`): keep_model copies a finished training's tables and vocabulary
+into the output (DIR/_update/model); train_sgns(warm=WarmStart(model, counts)) ranks the
+vocabulary by the given counts (the whole corpus, of which the walks trained are a part), and
+the init round starts each node the kept model has from its rows of both tables (work/warm says
+where each is), every other node as above.
+
 Resume: `_train.json` in the work folder records the token split (with the plan) and the rounds
 finished. A rerun of a killed run (same command and inputs: record.OutputPath) starts after the
 last finished round, from that round's table files, and ends with the same embeddings.
