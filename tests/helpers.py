@@ -55,6 +55,25 @@ def fails(capsys, argv, *expected) -> str:
     return err[0]
 
 
+class Crash(Exception):
+    """Stands for a killed driver."""
+
+
+def crash_after_round(monkeypatch, rounds: int):
+    """Make the sgns trainer's driver die right after it records `rounds` finished rounds;
+    returns the function that undoes it (the rerun that resumes)."""
+    from spark_n2v.record import ResumePoints
+    real_mark = ResumePoints.mark
+
+    def crash(self, name, **info):
+        real_mark(self, name, **info)
+        if name == "rounds" and info["done"] == rounds:
+            raise Crash()
+
+    monkeypatch.setattr(ResumePoints, "mark", crash)
+    return lambda: monkeypatch.setattr(ResumePoints, "mark", real_mark)
+
+
 BLOCKS, SIZE = 4, 30
 
 

@@ -78,8 +78,8 @@ def check_previous(spark: SparkSession, previous: str, configs) -> dict:
     return run
 
 
-def again_starts(spark: SparkSession, changes: diff.GraphDiff, new_arcs: DataFrame,
-                 previous_walks: DataFrame, radius: int) -> DataFrame:
+def again_starts(changes: diff.GraphDiff, new_arcs: DataFrame, previous_walks: DataFrame,
+                 radius: int) -> DataFrame:
     """The ids whose walks are walked again: near a change, new, or starting a previous walk that
     visits a vanished node (looked for only if a node vanished: it reads every previous walk)."""
     new_nodes = changes.nodes.where(F.col(C.CHANGE) == C.NEW).select(C.ID)
@@ -148,8 +148,8 @@ def _update(ctx: Context) -> None:
         previous_walks = read_walks(spark, f"{previous}/walks", "previous")
         new_walks, again = out.work + "/new-walks", out.work + "/again"
         if points.find("walked") is None:
-            again_starts(spark, changes, diff.arcs(new_edges, edges_cfg.directed,
-                                                   edges_cfg.weighted),
+            again_starts(changes, diff.arcs(new_edges, edges_cfg.directed,
+                                            edges_cfg.weighted),
                          previous_walks, configs["update"].radius
                          ).write.mode("overwrite").parquet(again)
             chosen = start_sets.write(spark, graph.store, spark.read.parquet(again),

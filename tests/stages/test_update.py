@@ -11,17 +11,17 @@ import pytest
 
 from spark_n2v import columns as C
 from spark_n2v.cli import main
-from spark_n2v.record import ResumePoints
 from spark_n2v.stages.update import again_starts
 from spark_n2v.update.diff import arcs, diff
-from tests.helpers import fails, planted_partition, write_csv
+from tests.helpers import Crash, crash_after_round, fails, planted_partition, write_csv
 
 WALK_AND_TRAIN = ["--trainer", "sgns", "--dim", "8", "--walk-length", "10", "--num-walks", "3",
                   "--window", "3", "--seed", "5"]
 
 
 def _edges(spark, rows):
-    return spark.createDataFrame([(a, b, 1.0) for a, b in rows], "src string, dst string, weight double")
+    return spark.createDataFrame([(a, b, 1.0) for a, b in rows],
+                                 "src string, dst string, weight double")
 
 
 def _walks(spark, rows):
@@ -37,7 +37,7 @@ def test_walked_again_near_an_added_edge(spark, radius, expected):
     old, new = _edges(spark, PATH), _edges(spark, PATH + [("a", "c")])
     changes = diff(old, new, directed=False, weighted=False)
     previous = _walks(spark, [(0, ["g", "f", "e"]), (1, ["d", "c", "b"])])
-    again = again_starts(spark, changes, arcs(new, False, False), previous, radius)
+    again = again_starts(changes, arcs(new, False, False), previous, radius)
     assert {r[C.ID] for r in again.collect()} == expected
 
 
@@ -48,7 +48,7 @@ def test_walked_again_new_nodes_and_the_starts_of_walks_through_a_vanished_node(
     changes = diff(old, new, directed=False, weighted=False)
     previous = _walks(spark, [(0, ["d", "e", "f", "g"]), (1, ["b", "c", "d", "e"]),
                               (2, ["g", "f", "e", "d"])])
-    again = again_starts(spark, changes, arcs(new, False, False), previous, 0)
+    again = again_starts(changes, arcs(new, False, False), previous, 0)
     # f: the removed edge's end in the new graph; h: new; d and g: their walks visited g (g is
     # not in the new graph: the start set ignores it)
     assert {r[C.ID] for r in again.collect()} == {"f", "h", "d", "g"}
@@ -72,26 +72,15 @@ def _table(path, key):
     return dict(zip(table[key], table["walk" if key == "walk_id" else "embedding"]))
 
 
-class _Crash(Exception):
-    """Stands for a killed driver."""
-
-
 def test_update_writes_a_complete_output_the_same_for_the_same_seed_even_after_a_kill(
         previous, monkeypatch, caplog):
     tmp, run, edges, changed = previous
     outs = [tmp / f"update-{k}" for k in range(2)]
     command = ["update", "--previous", run, "--edges", edges, *WALK_AND_TRAIN]
-    real_mark = ResumePoints.mark
-
-    def crash_in_training(self, name, **info):
-        real_mark(self, name, **info)
-        if name == "rounds" and info["done"] == 3:
-            raise _Crash()
-
-    monkeypatch.setattr(ResumePoints, "mark", crash_in_training)
-    with pytest.raises(_Crash):
+    revive = crash_after_round(monkeypatch, 3)
+    with pytest.raises(Crash):
         main([*command, "--output", str(outs[0])])
-    monkeypatch.setattr(ResumePoints, "mark", real_mark)
+    revive()
     assert not outs[0].exists()
     caplog.clear()
     with caplog.at_level("INFO", logger="spark_n2v"):

@@ -14,9 +14,8 @@ from pyspark.ml.functions import array_to_vector
 
 from spark_n2v import streams
 from spark_n2v.cli import main
-from spark_n2v.record import ResumePoints
 from spark_n2v.train import sgns_kernel
-from tests.helpers import fails, macro_f1, planted_partition, write_csv
+from tests.helpers import Crash, crash_after_round, fails, macro_f1, planted_partition, write_csv
 
 
 def _sigmoid(x):
@@ -285,25 +284,14 @@ def test_vocabulary_ranked_in_one_task_or_in_spark_trains_the_same(spark, plante
     assert all(np.array_equal(one[k], spread[k]) for k in one)
 
 
-class _Crash(Exception):
-    """Stands for a killed driver."""
-
-
 def test_killed_training_resumes_after_its_last_round(spark, planted_walks, tmp_path,
                                                       monkeypatch, caplog):
     walks, _ = planted_walks
     flags = ("--partitions", "2", "--chunks", "2", "--epochs", "2")  # 8 rounds
-    real_mark = ResumePoints.mark
-
-    def crash_after_round_three(self, name, **info):
-        real_mark(self, name, **info)
-        if name == "rounds" and info["done"] == 3:
-            raise _Crash()
-
-    monkeypatch.setattr(ResumePoints, "mark", crash_after_round_three)
-    with pytest.raises(_Crash):
+    revive = crash_after_round(monkeypatch, 3)
+    with pytest.raises(Crash):
         _train(walks, tmp_path / "out", *flags)
-    monkeypatch.setattr(ResumePoints, "mark", real_mark)
+    revive()
     assert not (tmp_path / "out").exists()
     caplog.clear()
     with caplog.at_level("INFO", logger="spark_n2v"):
