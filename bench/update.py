@@ -45,8 +45,9 @@ def _graph(args, work: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return src, dst, labels
 
 
-def _changed_edges(src, dst, labels, args, work: str) -> np.ndarray:
-    """1% of the edges changed: the new graph's folder; returns the changed edges' ends."""
+def _changed_edges(src, dst, labels, args, work: str) -> tuple[np.ndarray, dict]:
+    """1% of the edges changed: the new graph's folder; returns the changed edges' ends and the
+    added and removed edges (pairs of ids)."""
     rng = np.random.default_rng(2)
     change = int(len(src) * args.change / 2)
     keep = np.ones(len(src), bool)
@@ -59,11 +60,13 @@ def _changed_edges(src, dst, labels, args, work: str) -> np.ndarray:
     new_src = np.concatenate([src[keep], more_src[fresh]])
     new_dst = np.concatenate([dst[keep], more_dst[fresh]])
     write(os.path.join(work, "edges"), new_src, new_dst, labels)
-    return np.unique(np.concatenate([src[~keep], dst[~keep], more_src[fresh], more_dst[fresh]]))
+    ends = np.unique(np.concatenate([src[~keep], dst[~keep], more_src[fresh], more_dst[fresh]]))
+    return ends, {"added": (more_src[fresh], more_dst[fresh]), "removed": (src[~keep], dst[~keep])}
 
 
-def _new_nodes(src, dst, labels, args, work: str) -> tuple[np.ndarray, np.ndarray]:
-    """1% new nodes with their edges: the new graph's folder; returns (changed ends, new ids)."""
+def _new_nodes(src, dst, labels, args, work: str) -> tuple[np.ndarray, np.ndarray, dict]:
+    """1% new nodes with their edges: the new graph's folder; returns (changed ends, new ids, the
+    added edges)."""
     rng = np.random.default_rng(4)
     count = int(args.nodes * args.change)
     ends = np.concatenate([src, dst])
@@ -80,7 +83,7 @@ def _new_nodes(src, dst, labels, args, work: str) -> tuple[np.ndarray, np.ndarra
     us, vs = np.concatenate(us), np.concatenate(vs)
     write(os.path.join(work, "nodes"), np.concatenate([src, us]), np.concatenate([dst, vs]),
           np.concatenate([labels, block]))
-    return np.unique(np.concatenate([us, vs])), new
+    return np.unique(np.concatenate([us, vs])), new, {"added": (us, vs)}
 
 
 def _hops(folder: str, ends: np.ndarray) -> np.ndarray:
@@ -119,6 +122,19 @@ def _score(folder: str, out: str, work: str, only: np.ndarray | None = None) -> 
     scored = subprocess.run([PEERS, os.path.join(HERE, "peers", "score.py"), labels_npz,
                              vectors_npz], check=True, capture_output=True, text=True).stdout
     return json.loads(scored)[vectors_npz]["macro_f1"]
+
+
+def _edge_cosines(out: str, pairs: dict) -> dict:
+    """Median cosine between the two ends of the added and of the removed edges (those whose ends
+    the output has): how far an output moved the changed edges' ends together and apart."""
+    ids, vectors = _vectors(out)
+    vectors = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    medians = {}
+    for kind, (a, b) in pairs.items():
+        both = np.isin(a, ids) & np.isin(b, ids)
+        u, v = vectors[np.searchsorted(ids, a[both])], vectors[np.searchsorted(ids, b[both])]
+        medians[kind] = float(np.median((u * v).sum(1))) if both.any() else None
+    return medians
 
 
 def _stability(previous: str, out: str, hops: np.ndarray) -> dict:
@@ -163,9 +179,9 @@ def main() -> None:
     for scenario in args.only.split(","):
         folder = os.path.join(work, scenario)
         if scenario == "edges":
-            ends, new = _changed_edges(src, dst, labels, args, work), None
+            (ends, pairs), new = _changed_edges(src, dst, labels, args, work), None
         else:
-            ends, new = _new_nodes(src, dst, labels, args, work)
+            ends, new, pairs = _new_nodes(src, dst, labels, args, work)
         edges = os.path.join(folder, "edges.parquet")
         full_out, update_out = os.path.join(folder, "full"), os.path.join(folder, "update")
         full = _ours(["run", "--edges", edges], full_out, args, f"{scenario}: full run")
@@ -177,10 +193,14 @@ def main() -> None:
                "time_ratio": update["seconds"] / full["seconds"],
                "changes": record["counts"]["changes"],
                "walked_again": record["counts"]["walked_again"],
+               "trained_walks": record["counts"]["trained_walks"],
                "walks": record["counts"]["walks"],
                "f1_full": _score(folder, full_out, work), "f1_update": _score(folder, update_out, work),
                "stability_update": _stability(previous, update_out, hops),
                "stability_full": _stability(previous, full_out, hops),
+               "edge_cosines": {name: _edge_cosines(out, pairs) for name, out in
+                                (("previous", previous), ("full", full_out),
+                                 ("update", update_out))},
                "changed_ends": int(len(ends))}
         if new is not None:
             row["f1_new_full"] = _score(folder, full_out, work, new)
@@ -204,13 +224,20 @@ def _table(rows: list[dict], base: dict) -> str:
         stab_full = " / ".join(f"{v:.3f}" for v in r["stability_full"].values())
         new = (f"{r['f1_new_full']:.4f} | {r['f1_new_update']:.4f}" if "f1_new_full" in r
                else " | ")
-        lines.append(f"| {r['scenario']} | {changes} | {r['walked_again']:,} of {r['walks']:,} "
+        lines.append(f"| {r['scenario']} | {changes} | {r['walked_again']:,} ({r['trained_walks']:,} "
+                     f"trained) of {r['walks']:,} "
                      f"| {r['full']['seconds']:.1f} | {r['update']['seconds']:.1f} | "
                      f"{r['time_ratio']:.2f} | {r['f1_full']:.4f} | {r['f1_update']:.4f} "
                      f"({r['f1_update'] - r['f1_full']:+.4f}) | {new} | {stab} | {stab_full} |")
     stages = [f"- {r['scenario']}: full run {r['full']['stages']}; update "
               f"{r['update']['stages']}" for r in rows]
-    return "\n".join(lines + ["", "Stage seconds (from _run.json):", *stages])
+    cosines = ["", "How far each output moved the changed edges' ends (median cosine between the "
+               "ends of the added / removed edges; the previous output has no new node):"]
+    for r in rows:
+        cosines.append(f"- {r['scenario']}: " + "; ".join(
+            f"{name} " + " / ".join("-" if v is None else f"{v:.3f}" for v in kinds.values())
+            for name, kinds in r["edge_cosines"].items()))
+    return "\n".join(lines + ["", "Stage seconds (from _run.json):", *stages, *cosines])
 
 
 if __name__ == "__main__":

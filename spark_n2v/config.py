@@ -267,6 +267,12 @@ class UpdateConfig(_Config):
                        "changed edge's ends (0: the ends themselves; each hop takes in the "
                        "neighbours, most of a graph of average degree 20 at 1; default 0)",
                        _zero_or_more)
+    walks: int | None = _opt(None, "--update-walks", "train on this many of the walks of each "
+                             "node walked again near a change, its first ones (a new node trains "
+                             "all its walks; all are walked, for the corpus). More moves the "
+                             "changed nodes further towards a full run's vectors, at the cost of "
+                             "time (bench/update.py); default: a fifth of --num-walks, rounded up",
+                             _optional(_at_least(1)))
     learning_rate: float = _opt(0.01, "--update-learning-rate", "initial learning rate of the "
                                 "training from the previous model, decaying linearly (default "
                                 "0.01: below a run's, so that unchanged nodes stay put)",

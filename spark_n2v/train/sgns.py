@@ -131,6 +131,16 @@ def auto_partitions(nodes: int, dim: int) -> int:
     return max(1, math.ceil(2 * nodes * dim * 4 / TASK_TABLE_BYTES))
 
 
+def warm_chunks(cfg: TrainConfig, nodes: int, share: float) -> int:
+    """Chunks of a warm start that trains `share` of the corpus's walks: at P = 1 chunks only cut
+    an epoch into rounds, each reloading the tables (they matter for quality at P > 1 only: see
+    the module's docstring), so a small share trains in as many rounds as the same share of a
+    run's tokens takes (one for an update's 10%: 7 rounds' reloads fewer)."""
+    if (cfg.partitions or auto_partitions(nodes, cfg.dim)) > 1:
+        return cfg.chunks
+    return max(1, min(cfg.chunks, math.ceil(cfg.chunks * share)))
+
+
 def task_workers(cores: int, partitions: int) -> int:
     """Processes per training task by default: the cores each of a round's P tasks has, but no
     more than a snapshot has batches."""

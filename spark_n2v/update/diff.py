@@ -40,12 +40,6 @@ def arcs(edges: DataFrame, directed: bool, weighted: bool) -> DataFrame:
     return merged if weighted else merged.withColumn(C.WEIGHT, F.lit(1.0))
 
 
-def nodes(edges: DataFrame) -> DataFrame:
-    """Checked edges -> the graph's node ids (id), self-loops' included."""
-    return (edges.select(F.col(C.SRC).alias(C.ID))
-            .union(edges.select(F.col(C.DST).alias(C.ID))).distinct())
-
-
 @dataclass(frozen=True)
 class DiffCounts:
     """How much changed (edges: undirected edges count once). `_run.json` records these."""
@@ -91,30 +85,63 @@ def check_same_ids(old: DataFrame, new: DataFrame) -> None:
                         "run) instead", now=now.simpleString(), was=was.simpleString())
 
 
-def diff(old: DataFrame, new: DataFrame, directed: bool, weighted: bool) -> GraphDiff:
-    """Checked edges of the previous run (old) and of now (new) -> what changed. The changed arcs
+def _edges(edges: DataFrame, directed: bool, weighted: bool, unique: bool) -> DataFrame:
+    """Checked edges -> one row per edge as the store merges them (src, dst, weight): self-loops
+    dropped, duplicates merged; an undirected edge once, its smaller id first (its two arcs
+    carry the same merged weight, so comparing edges compares arcs at half the rows)."""
+    rows = edges.where(F.col(C.SRC) != F.col(C.DST))
+    if not directed:
+        rows = rows.select(F.least(C.SRC, C.DST).alias(C.SRC),
+                           F.greatest(C.SRC, C.DST).alias(C.DST), C.WEIGHT)
+    if unique:  # nothing to merge: spare the aggregate's hashing of every edge
+        return rows.select(C.SRC, C.DST, (F.col(C.WEIGHT) if weighted else F.lit(1.0))
+                           .cast("double").alias(C.WEIGHT))
+    weight = F.sum(C.WEIGHT) if weighted else F.lit(1.0)
+    return rows.groupBy(C.SRC, C.DST).agg(weight.alias(C.WEIGHT))
+
+
+def diff(old: DataFrame, new: DataFrame, directed: bool, weighted: bool,
+         unique: bool = False) -> GraphDiff:
+    """Checked edges of the previous run (old) and of now (new) -> what changed; `unique`: each
+    table holds an edge once (their graphs merged no duplicates). The changed arcs
     and nodes (a small share of the graph) are cached, as the counts and the caller read them
-    again (release() frees them)."""
+    again (release() frees them). Two shuffles of the edges (merged once per side, joined on the
+    same keys) and one of the node ids."""
     check_same_ids(old, new)
-    before = arcs(old, directed, weighted).withColumnRenamed(C.WEIGHT, "_before")
-    after = arcs(new, directed, weighted).withColumnRenamed(C.WEIGHT, "_after")
+    before = _edges(old, directed, weighted, unique).withColumnRenamed(C.WEIGHT, "_before")
+    after = _edges(new, directed, weighted, unique).withColumnRenamed(C.WEIGHT, "_after")
     b, a = F.col("_before"), F.col("_after")
     change = (F.when(b.isNull(), F.lit(C.ADDED)).when(a.isNull(), F.lit(C.REMOVED))
               .when(F.abs(a - b) > F.lit(WEIGHT_TOLERANCE) * F.greatest(F.abs(a), F.abs(b)),
                     F.lit(C.REWEIGHTED)))
-    changed_arcs = (before.join(after, [C.SRC, C.DST], "full_outer")
-                    .select(C.SRC, C.DST, change.alias(C.CHANGE))
-                    .where(F.col(C.CHANGE).isNotNull()).persist(StorageLevel.MEMORY_AND_DISK))
-    was, now = nodes(old).withColumn("_was", F.lit(True)), nodes(new).withColumn("_now", F.lit(True))
-    changed_nodes = (was.join(now, C.ID, "full_outer")
-                     .select(C.ID, F.when(F.col("_was").isNull(), F.lit(C.NEW))
-                             .when(F.col("_now").isNull(), F.lit(C.VANISHED)).alias(C.CHANGE))
-                     .where(F.col(C.CHANGE).isNotNull()).persist(StorageLevel.MEMORY_AND_DISK))
+    changed_edges = (before.join(after, [C.SRC, C.DST], "full_outer")
+                     .select(C.SRC, C.DST, change.alias(C.CHANGE))
+                     .where(F.col(C.CHANGE).isNotNull()))
+    if not directed:  # both arcs of a changed edge
+        changed_edges = changed_edges.union(changed_edges.select(
+            F.col(C.DST).alias(C.SRC), F.col(C.SRC).alias(C.DST), C.CHANGE))
+    # cached as few partitions: a shuffle's 200 would each be a task at every read (AQE does not
+    # coalesce a cached plan's partitions; frames.cached_count)
+    tasks = old.sparkSession.sparkContext.defaultParallelism
+    changed_arcs = changed_edges.coalesce(tasks).persist(StorageLevel.MEMORY_AND_DISK)
+    # each id with where it is (1: old, 2: new, 3: both), partial sums before the shuffle
+    side = F.when(F.col("_side") == 1, F.lit(C.VANISHED)).when(F.col("_side") == 2,
+                                                                  F.lit(C.NEW))
+    changed_nodes = (_ids(old, 1).union(_ids(new, 2)).groupBy(C.ID)
+                     .agg(F.bit_or("_side").alias("_side"))
+                     .select(C.ID, side.alias(C.CHANGE)).where(F.col(C.CHANGE).isNotNull())
+                     .coalesce(tasks).persist(StorageLevel.MEMORY_AND_DISK))
     ends = (changed_arcs.select(F.col(C.SRC).alias(C.ID))
             .union(changed_arcs.select(F.col(C.DST).alias(C.ID))).distinct())
     in_new = ends.join(changed_nodes.where(F.col(C.CHANGE) == C.VANISHED), C.ID, "left_anti")
     return GraphDiff(changed_arcs, changed_nodes, in_new, _counts(changed_arcs, changed_nodes,
                                                                   in_new, directed))
+
+
+def _ids(edges: DataFrame, side: int) -> DataFrame:
+    """(id, _side) for both ends of every row."""
+    return (edges.select(F.col(C.SRC).alias(C.ID)).union(edges.select(F.col(C.DST).alias(C.ID)))
+            .withColumn("_side", F.lit(side)))
 
 
 def _counts(changed_arcs: DataFrame, changed_nodes: DataFrame, changed: DataFrame,

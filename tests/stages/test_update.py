@@ -4,6 +4,7 @@ unchanged graph, and a --previous it cannot start from."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -11,7 +12,10 @@ import pytest
 
 from spark_n2v import columns as C
 from spark_n2v.cli import main
-from spark_n2v.stages.update import again_starts
+from spark_n2v.config import TrainConfig
+from spark_n2v.stages.update import (again_starts, default_walks, token_counts,
+                                     trained_walks)
+from spark_n2v.train.sgns import warm_chunks
 from spark_n2v.update.diff import arcs, diff
 from tests.helpers import Crash, crash_after_round, fails, planted_partition, write_csv
 
@@ -54,6 +58,34 @@ def test_walked_again_new_nodes_and_the_starts_of_walks_through_a_vanished_node(
     assert {r[C.ID] for r in again.collect()} == {"f", "h", "d", "g"}
 
 
+def test_the_walks_trained_are_each_nodes_first_ones_and_all_of_a_new_nodes(spark):
+    # 3 nodes, 4 walks each (walk r of node v: r x 3 + v); c is new
+    starts = ["a", "b", "c"]
+    walks = _walks(spark, [(r * 3 + v, [starts[v], "x"]) for r in range(4) for v in range(3)])
+    new = spark.createDataFrame([("c",)], "id string")
+    trained = sorted(r[C.WALK_ID] for r in trained_walks(walks, new, 3, 2).collect())
+    assert trained == [0, 1, 2, 3, 4, 5, 8, 11]
+    assert trained_walks(walks, new, 3, 4).count() == 12
+    assert default_walks(10) == 2 and default_walks(3) == 1 and default_walks(1) == 1
+
+
+@pytest.mark.parametrize("id_type, walks", [
+    ("string", [["a", "b", "a"], ["c"], [], ["b", "b"]]),
+    ("long", [[1, 2, 1], [3], [], [2, 2]])])
+def test_token_counts_count_every_token(spark, id_type, walks):
+    frame = spark.createDataFrame(list(enumerate(walks)), f"walk_id long, walk array<{id_type}>")
+    counted = {r[C.ID]: r[C.COUNT] for r in token_counts(frame.repartition(3)).collect()}
+    assert counted == Counter(t for w in walks for t in w)
+
+
+def test_a_warm_start_at_one_partition_trains_its_share_in_fewer_rounds():
+    one, four = TrainConfig(trainer="sgns", chunks=8), TrainConfig(trainer="sgns", chunks=8,
+                                                                  partitions=4)
+    assert warm_chunks(one, 1000, 0.1) == 1 and warm_chunks(one, 1000, 0.3) == 3
+    assert warm_chunks(one, 1000, 1.0) == 8
+    assert warm_chunks(four, 1000, 0.1) == 8, "at P > 1 chunks matter for quality: kept"
+
+
 @pytest.fixture(scope="module")
 def previous(spark, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("update")
@@ -76,8 +108,9 @@ def test_update_writes_a_complete_output_the_same_for_the_same_seed_even_after_a
         previous, monkeypatch, caplog):
     tmp, run, edges, changed = previous
     outs = [tmp / f"update-{k}" for k in range(2)]
-    command = ["update", "--previous", run, "--edges", edges, *WALK_AND_TRAIN]
-    revive = crash_after_round(monkeypatch, 3)
+    command = ["update", "--previous", run, "--edges", edges, *WALK_AND_TRAIN,
+               "--update-walks", "2"]
+    revive = crash_after_round(monkeypatch, 1)  # of 2: a warm start's share in fewer rounds
     with pytest.raises(Crash):
         main([*command, "--output", str(outs[0])])
     revive()
@@ -86,7 +119,7 @@ def test_update_writes_a_complete_output_the_same_for_the_same_seed_even_after_a
     with caplog.at_level("INFO", logger="spark_n2v"):
         assert main([*command, "--output", str(outs[0])]) == 0  # resumes
     lines = [r.getMessage() for r in caplog.records]
-    assert any("resuming after round 3 of 8" in line for line in lines), lines
+    assert any("resuming after round 1 of 2" in line for line in lines), lines
     assert not any(line.startswith("walk:") for line in lines), "the new walks were kept"
     assert main([*command, "--output", str(outs[1])]) == 0  # uninterrupted
     nodes = {a for e in changed for a in e[:2]}
@@ -104,6 +137,8 @@ def test_update_writes_a_complete_output_the_same_for_the_same_seed_even_after_a
     assert changes["added_edges"] == 3
     walked_again = record["counts"]["walked_again"]
     assert 0 < walked_again < len(walks)
+    # the first 2 of each node's new walks trained, all 3 of v200's
+    assert record["counts"]["trained_walks"] == walked_again // 3 * 2 + 1
     # the walks not walked again are the previous run's, as they were
     kept = [w for w in walks.values() if w in before.values()]
     assert len(kept) >= len(walks) - walked_again

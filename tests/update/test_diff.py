@@ -35,13 +35,14 @@ def test_unchanged_edges_differ_in_nothing_whatever_their_order_and_duplicates(s
     assert _arcs(d) == [] and _nodes(d) == [] and _ids(d.changed) == []
 
 
-def test_added_removed_and_reweighted_edges_with_new_and_vanished_nodes(spark):
+@pytest.mark.parametrize("unique", [False, True])  # no edge twice: the merge may be skipped
+def test_added_removed_and_reweighted_edges_with_new_and_vanished_nodes(spark, unique):
     old = _edges(spark, [("a", "b", 1.0), ("b", "c", 1.0), ("c", "d", 1.0), ("d", "e", 1.0)])
     # a-b reweighted, b-c kept, c-d kept, d-e removed (e vanishes), c-f added (f is new),
     # a-c added between old nodes, g only a self-loop (a new node with no arcs)
     new = _edges(spark, [("a", "b", 2.0), ("b", "c", 1.0), ("c", "d", 1.0), ("c", "f", 1.0),
                          ("a", "c", 1.0), ("g", "g", 1.0)])
-    d = diff(old, new, directed=False, weighted=True)
+    d = diff(old, new, directed=False, weighted=True, unique=unique)
     assert _arcs(d) == sorted([
         ("a", "b", C.REWEIGHTED), ("b", "a", C.REWEIGHTED), ("d", "e", C.REMOVED),
         ("e", "d", C.REMOVED), ("c", "f", C.ADDED), ("f", "c", C.ADDED), ("a", "c", C.ADDED),
@@ -58,9 +59,10 @@ def test_unweighted_graphs_ignore_weights_and_directed_graphs_keep_direction(spa
     new = _edges(spark, [(1, 2, 7.0), (3, 2, 1.0)], "long")
     unweighted = diff(old, new, directed=False, weighted=False)
     assert unweighted.counts.nothing, "the same undirected edges, weights ignored"
-    directed = diff(old, new, directed=True, weighted=False)
-    assert _arcs(directed) == [(2, 3, C.REMOVED), (3, 2, C.ADDED)]
-    assert directed.counts == DiffCounts(1, 1, 0, 0, 0, 2)
+    for unique in (False, True):
+        directed = diff(old, new, directed=True, weighted=False, unique=unique)
+        assert _arcs(directed) == [(2, 3, C.REMOVED), (3, 2, C.ADDED)]
+        assert directed.counts == DiffCounts(1, 1, 0, 0, 0, 2)
     assert diff(old, new, directed=True, weighted=True).counts.reweighted_edges == 1
 
 
