@@ -14,7 +14,7 @@ from spark_n2v import columns as C
 from spark_n2v.cli import main
 from spark_n2v.config import TrainConfig
 from spark_n2v.stages.update import (again_starts, default_walks, token_counts,
-                                     trained_walks)
+                                     trained_walks, whole_ids)
 from spark_n2v.train.sgns import warm_chunks
 from spark_n2v.update.diff import arcs, diff
 from tests.helpers import Crash, crash_after_round, fails, planted_partition, write_csv
@@ -26,6 +26,10 @@ WALK_AND_TRAIN = ["--trainer", "sgns", "--dim", "8", "--walk-length", "10", "--n
 def _edges(spark, rows):
     return spark.createDataFrame([(a, b, 1.0) for a, b in rows],
                                  "src string, dst string, weight double")
+
+
+def _ids(frame):
+    return sorted(r[C.ID] for r in frame.collect())
 
 
 def _walks(spark, rows):
@@ -67,6 +71,14 @@ def test_the_walks_trained_are_each_nodes_first_ones_and_all_of_a_new_nodes(spar
     assert trained == [0, 1, 2, 3, 4, 5, 8, 11]
     assert trained_walks(walks, new, 3, 4).count() == 12
     assert default_walks(10) == 2 and default_walks(3) == 1 and default_walks(1) == 1
+
+
+@pytest.mark.parametrize("directed", [False, True])
+def test_new_nodes_and_their_neighbours_train_all_their_walks(spark, directed):
+    # h arrives with h -> a and x -> h (x also new); b-d is added between old nodes
+    old, new = _edges(spark, PATH), _edges(spark, PATH + [("h", "a"), ("x", "h"), ("b", "d")])
+    changes = diff(old, new, directed=directed, weighted=False)
+    assert _ids(whole_ids(changes)) == ["a", "h", "x"]
 
 
 @pytest.mark.parametrize("id_type, walks", [
@@ -137,8 +149,8 @@ def test_update_writes_a_complete_output_the_same_for_the_same_seed_even_after_a
     assert changes["added_edges"] == 3
     walked_again = record["counts"]["walked_again"]
     assert 0 < walked_again < len(walks)
-    # the first 2 of each node's new walks trained, all 3 of v200's
-    assert record["counts"]["trained_walks"] == walked_again // 3 * 2 + 1
+    # the first 2 of each node's new walks trained, all 3 of v200's and its neighbours v0, v1
+    assert record["counts"]["trained_walks"] == walked_again // 3 * 2 + 3
     # the walks not walked again are the previous run's, as they were
     kept = [w for w in walks.values() if w in before.values()]
     assert len(kept) >= len(walks) - walked_again
