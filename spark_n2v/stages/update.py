@@ -136,12 +136,11 @@ def whole_ids(changes: diff.GraphDiff) -> DataFrame:
     return new.union(out_neighbours).union(in_neighbours).distinct()
 
 
-def trained_walks(new_walks: DataFrame, whole_ids: DataFrame, nodes: int, walks: int
-                  ) -> DataFrame:
+def trained_walks(new_walks: DataFrame, whole: DataFrame, nodes: int, walks: int) -> DataFrame:
     """The new walks an update trains on: each node's first `walks` (walk ids r x V + v: r <
-    walks), and all of those of the nodes in whole_ids."""
+    walks), and all of those of the nodes in `whole` (id: whole_ids)."""
     first = (F.col(C.WALK_ID) / nodes).cast("long") < walks
-    rest = (new_walks.where(~first).join(whole_ids.withColumnRenamed(C.ID, "_whole"),
+    rest = (new_walks.where(~first).join(whole.withColumnRenamed(C.ID, "_whole"),
                                           F.col(C.WALK)[0] == F.col("_whole"), "left_semi"))
     return new_walks.where(first).unionByName(rest)
 
