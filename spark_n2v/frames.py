@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import pyarrow as pa
 from pyspark import StorageLevel
@@ -74,6 +74,15 @@ def split_counts(table: DataFrame) -> dict[str, int]:
     """Rows per value of the split column (train, test) of an evaluation table."""
     counted = {r[C.SPLIT]: r["count"] for r in table.groupBy(C.SPLIT).count().collect()}  # 2 rows
     return {C.TRAIN: counted.get(C.TRAIN, 0), C.TEST: counted.get(C.TEST, 0)}
+
+
+def count_ids(tables: Iterable[pa.Table]) -> Iterator[pa.RecordBatch]:
+    """(id, count) of the ids in the tables' `id` columns: each table counted as it comes, then
+    the counts summed (a task holds its counts, not its tokens)."""
+    counts = [t.group_by(C.ID).aggregate([(C.ID, "count")]) for t in tables if t.num_rows]
+    if counts:
+        total = pa.concat_tables(counts).group_by(C.ID).aggregate([(f"{C.ID}_count", "sum")])
+        yield from total.rename_columns([C.ID, C.COUNT]).to_batches()
 
 
 def partition_table(batches: Iterator[pa.RecordBatch]) -> pa.Table | None:

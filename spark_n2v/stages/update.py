@@ -32,6 +32,7 @@ from pyspark.sql import functions as F
 
 from spark_n2v import columns as C
 from spark_n2v.errors import UserError
+from spark_n2v.frames import count_ids
 from spark_n2v.io.files import HadoopFiles
 from spark_n2v.io.tables import read_walks
 from spark_n2v.progress import describe
@@ -88,11 +89,11 @@ def again_starts(changes: diff.GraphDiff, new_arcs: DataFrame, previous_walks: D
                  radius: int) -> DataFrame:
     """The ids whose walks are walked again: near a change, new, or starting a previous walk that
     visits a vanished node (looked for only if a node vanished: it reads every previous walk)."""
-    new_nodes = changes.nodes.where(F.col(C.CHANGE) == C.NEW).select(C.ID)
-    near = diff.near(new_arcs, changes.changed.union(new_nodes).distinct(), radius).select(C.ID)
+    near = diff.near(new_arcs, changes.changed.union(changes.ids(C.NEW)).distinct(),
+                     radius).select(C.ID)
     if not changes.counts.vanished_nodes:
         return near.distinct()
-    vanished = changes.nodes.where(F.col(C.CHANGE) == C.VANISHED).select(C.ID)
+    vanished = changes.ids(C.VANISHED)
     visits = (previous_walks.select(F.col(C.WALK)[0].alias("_start"),
                                     F.explode(C.WALK).alias(C.ID))
               .join(vanished, C.ID, "left_semi").select(F.col("_start").alias(C.ID)))
@@ -106,9 +107,14 @@ def corpus(previous_walks: DataFrame, new_walks: DataFrame, again: DataFrame,
     the new walks."""
     kept = (previous_walks.withColumn(C.ID, F.col(C.WALK)[0])
             .join(again, C.ID, "left_anti").join(node_ids, C.ID)
-            .select(((F.col(C.WALK_ID) / previous_nodes).cast("long") * nodes + F.col(C.NODE))
+            .select((_repetition(previous_nodes) * nodes + F.col(C.NODE))
                     .alias(C.WALK_ID), C.WALK))
     return kept.unionByName(new_walks.select(C.WALK_ID, C.WALK))
+
+
+def _repetition(nodes: int):
+    """r of walk id r x V + v (the walk's repetition; a run numbers walks so)."""
+    return (F.col(C.WALK_ID) / nodes).cast("long")
 
 
 def default_walks(num_walks: int) -> int:
@@ -126,7 +132,7 @@ def whole_ids(changes: diff.GraphDiff) -> DataFrame:
     and their neighbours, whose walks are most of the contexts that place a new node (on the 200k
     benchmark graph with 1% new nodes, training only their own walks and 2 of each neighbour's
     left the new nodes' macro-F1 at 0.77 against a full run's 0.87; all of them: 0.89)."""
-    new = changes.nodes.where(F.col(C.CHANGE) == C.NEW).select(C.ID)
+    new = changes.ids(C.NEW)
     added = changes.arcs.where(F.col(C.CHANGE) == C.ADDED)
     # both ways: a directed graph's walks reach a new node from its in-neighbours
     out_neighbours = (added.join(new.withColumnRenamed(C.ID, C.SRC), C.SRC, "left_semi")
@@ -139,7 +145,7 @@ def whole_ids(changes: diff.GraphDiff) -> DataFrame:
 def trained_walks(new_walks: DataFrame, whole: DataFrame, nodes: int, walks: int) -> DataFrame:
     """The new walks an update trains on: each node's first `walks` (walk ids r x V + v: r <
     walks), and all of those of the nodes in `whole` (id: whole_ids)."""
-    first = (F.col(C.WALK_ID) / nodes).cast("long") < walks
+    first = _repetition(nodes) < walks
     rest = (new_walks.where(~first).join(whole.withColumnRenamed(C.ID, "_whole"),
                                           F.col(C.WALK)[0] == F.col("_whole"), "left_semi"))
     return new_walks.where(first).unionByName(rest)
@@ -154,14 +160,7 @@ def token_counts(walks: DataFrame) -> DataFrame:
 
 
 def _count_tokens(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    counts = [pa.table({C.ID: pc.list_flatten(b.column(0))}).group_by(C.ID).aggregate(
-        [(C.ID, "count")]) for b in batches if b.num_rows]
-    if counts:
-        total = (pa.concat_tables(counts).group_by(C.ID)
-                 .aggregate([(f"{C.ID}_count", "sum")]).combine_chunks())
-        yield pa.RecordBatch.from_arrays(
-            [total.column(C.ID).chunk(0), total.column(f"{C.ID}_count_sum").chunk(0)],
-            names=[C.ID, C.COUNT])
+    yield from count_ids(pa.table({C.ID: pc.list_flatten(b.column(0))}) for b in batches)
 
 
 def corpus_counts(previous_counts: DataFrame, previous_walks: DataFrame, again: DataFrame,

@@ -53,7 +53,8 @@ from pyspark.sql import types as T
 from spark_n2v import columns as C
 from spark_n2v.config import TrainConfig
 from spark_n2v.errors import UserError
-from spark_n2v.frames import RANK_IN_ONE_TASK, cached_count, partition_table, rank_rows
+from spark_n2v.frames import (RANK_IN_ONE_TASK, cached_count, count_ids, partition_table,
+                              rank_rows)
 from spark_n2v.io.files import (HadoopFiles, arrow_fs, delete_folder, load_array, read_parquet,
                                 save_array)
 from spark_n2v.progress import LIVE, describe, duration
@@ -187,16 +188,17 @@ def _bucket_tokens(folder: str, seed: int, window: int, chunks: int, id_type: pa
     """First pass, over the walks: a task's tokens into folder/bucket=b/task-N.parquet (with their
     node ids), and the task's token count of each id."""
     from pyspark import TaskContext
-    counts = []
     name = f"task-{TaskContext.get().partitionId():05d}"
-    with _GroupedFiles(folder, name, [C.BUCKET], _BUCKET_FILE_COLUMNS) as files:
+
+    def written(files: _GroupedFiles) -> Iterator[pa.Table]:
         for batch in batches:
             table = _token_table(seed, window, chunks, id_type, batch)
-            counts.append(table.group_by(C.ID).aggregate([(C.ID, "count")]))
             files.add(table)
-    if counts:
-        total = pa.concat_tables(counts).group_by(C.ID).aggregate([(f"{C.ID}_count", "sum")])
-        yield from total.rename_columns([C.ID, C.COUNT]).to_batches()
+            yield table
+
+    with _GroupedFiles(folder, name, [C.BUCKET], _BUCKET_FILE_COLUMNS) as files:
+        counts = list(count_ids(written(files)))
+    yield from counts
 
 
 def _split_buckets(by_id: str, folder: str, batches: Iterator[pa.RecordBatch]

@@ -31,13 +31,14 @@ WEIGHT_TOLERANCE = 1e-9
 def arcs(edges: DataFrame, directed: bool, weighted: bool) -> DataFrame:
     """Checked edges -> the graph's arcs (src, dst, weight): self-loops dropped, duplicates merged
     (weights summed; 1.0 when unweighted), both arcs of an undirected edge."""
-    rows = edges.where(F.col(C.SRC) != F.col(C.DST)).select(
-        C.SRC, C.DST, (F.col(C.WEIGHT) if weighted else F.lit(1.0)).alias(C.WEIGHT))
-    if not directed:
-        rows = rows.union(rows.select(F.col(C.DST).alias(C.SRC), F.col(C.SRC).alias(C.DST),
-                                      C.WEIGHT))
-    merged = rows.groupBy(C.SRC, C.DST).agg(F.sum(C.WEIGHT).alias(C.WEIGHT))
-    return merged if weighted else merged.withColumn(C.WEIGHT, F.lit(1.0))
+    merged = _edges(edges, directed, weighted, unique=False)
+    return merged if directed else _both_ways(merged)
+
+
+def _both_ways(rows: DataFrame) -> DataFrame:
+    """Rows of undirected edges, one per edge -> one per arc: each also reversed."""
+    return rows.union(rows.select(F.col(C.DST).alias(C.SRC), F.col(C.SRC).alias(C.DST),
+                                  *rows.columns[2:]))
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,10 @@ class GraphDiff:
     nodes: DataFrame
     changed: DataFrame
     counts: DiffCounts
+
+    def ids(self, change: str) -> DataFrame:
+        """The nodes (id) of one kind of change: C.NEW or C.VANISHED."""
+        return self.nodes.where(F.col(C.CHANGE) == change).select(C.ID)
 
     def release(self) -> None:
         """Free the cached changes."""
@@ -118,8 +123,7 @@ def diff(old: DataFrame, new: DataFrame, directed: bool, weighted: bool,
                      .select(C.SRC, C.DST, change.alias(C.CHANGE))
                      .where(F.col(C.CHANGE).isNotNull()))
     if not directed:  # both arcs of a changed edge
-        changed_edges = changed_edges.union(changed_edges.select(
-            F.col(C.DST).alias(C.SRC), F.col(C.SRC).alias(C.DST), C.CHANGE))
+        changed_edges = _both_ways(changed_edges)
     # cached as few partitions: a shuffle's 200 would each be a task at every read (AQE does not
     # coalesce a cached plan's partitions; frames.cached_count)
     tasks = old.sparkSession.sparkContext.defaultParallelism
