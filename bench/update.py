@@ -9,7 +9,8 @@ the trainer benchmark's hard graph, 10x larger) changes in two ways, each measur
   the graph's, each edge inside the block with the generator's probability, to endpoints drawn in
   proportion to their degree).
 The previous output is `spark-n2v run` on the old graph (once, not timed against). Then, on the
-new graph, `run` (the full rerun) and `update --previous`, each timed as a whole process. Scores:
+new graph, `run` (the full rerun) and `update --previous` (for new nodes, with each
+--new-node-start), each timed as a whole process. Scores:
 macro-F1 of logistic regression on 50/50 splits (bench/peers/score.py) over every node of the new
 graph, and over the new nodes alone; stability: median cosine between a node's previous and new
 vector over the nodes that are not an end of a changed edge, by hops from the nearest end (a full
@@ -36,6 +37,9 @@ from run import HERE, OURS, PEERS, measure, stage_seconds, write_report
 
 WALK_AND_TRAIN = ["--trainer", "sgns", "--seed", "1", "--master", "local[2]"]
 HOPS = 3  # stability reported at 1, 2 and >= 3 hops
+# The updates measured in each scenario (output folder, flags): new nodes both ways they start.
+VARIANTS = {"edges": [("update", [])],
+            "nodes": [("update", []), ("update-trainer-start", ["--new-node-start", "trainer"])]}
 
 
 def _graph(args, work: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -183,30 +187,34 @@ def main() -> None:
         else:
             ends, new, pairs = _new_nodes(src, dst, labels, args, work)
         edges = os.path.join(folder, "edges.parquet")
-        full_out, update_out = os.path.join(folder, "full"), os.path.join(folder, "update")
+        full_out = os.path.join(folder, "full")
         full = _ours(["run", "--edges", edges], full_out, args, f"{scenario}: full run")
-        update = _ours(["update", "--previous", previous, "--edges", edges], update_out, args,
-                       f"{scenario}: update")
         hops = _hops(folder, ends)
-        record = json.load(open(os.path.join(update_out, "_run.json")))
-        row = {"scenario": scenario, "full": full, "update": update,
-               "time_ratio": update["seconds"] / full["seconds"],
-               "changes": record["counts"]["changes"],
-               "walked_again": record["counts"]["walked_again"],
-               "trained_walks": record["counts"]["trained_walks"],
-               "walks": record["counts"]["walks"],
-               "f1_full": _score(folder, full_out, work), "f1_update": _score(folder, update_out, work),
-               "stability_update": _stability(previous, update_out, hops),
-               "stability_full": _stability(previous, full_out, hops),
-               "edge_cosines": {name: _edge_cosines(out, pairs) for name, out in
-                                (("previous", previous), ("full", full_out),
-                                 ("update", update_out))},
-               "changed_ends": int(len(ends))}
+        of_full = {"f1_full": _score(folder, full_out, work),
+                   "stability_full": _stability(previous, full_out, hops)}
         if new is not None:
-            row["f1_new_full"] = _score(folder, full_out, work, new)
-            row["f1_new_update"] = _score(folder, update_out, work, new)
-        rows.append(row)
-        print(json.dumps(row), file=sys.stderr, flush=True)
+            of_full["f1_new_full"] = _score(folder, full_out, work, new)
+        for name, flags in VARIANTS[scenario]:
+            update_out = os.path.join(folder, name)
+            update = _ours(["update", "--previous", previous, "--edges", edges, *flags],
+                           update_out, args, f"{scenario}: {name}")
+            record = json.load(open(os.path.join(update_out, "_run.json")))
+            row = {"scenario": " ".join([scenario, *flags]), "full": full, "update": update,
+                   "time_ratio": update["seconds"] / full["seconds"],
+                   "changes": record["counts"]["changes"],
+                   "walked_again": record["counts"]["walked_again"],
+                   "trained_walks": record["counts"]["trained_walks"],
+                   "walks": record["counts"]["walks"],
+                   **of_full, "f1_update": _score(folder, update_out, work),
+                   "stability_update": _stability(previous, update_out, hops),
+                   "edge_cosines": {kind: _edge_cosines(out, pairs) for kind, out in
+                                    (("previous", previous), ("full", full_out),
+                                     ("update", update_out))},
+                   "changed_ends": int(len(ends))}
+            if new is not None:
+                row["f1_new_update"] = _score(folder, update_out, work, new)
+            rows.append(row)
+            print(json.dumps(row), file=sys.stderr, flush=True)
     report = _table(rows, base)
     print(report)
     write_report("update", "Update benchmark", report, rows)

@@ -53,6 +53,7 @@ CHANGE = "change"        # an arc's or a node's change: one of the values below
 ADDED, REMOVED, REWEIGHTED = "added", "removed", "reweighted"  # arcs' changes
 NEW, VANISHED = "new", "vanished"  # nodes' changes
 HOPS = "hops"            # a node's hops to the nearest changed node (0: it is one)
+NEIGHBOUR = "neighbour"  # a new node's neighbour (in the previous graph), whose vectors it starts at
 
 # Evaluation stages (internal).
 LABELS = "labels"        # classify: a node's labels, array<string>, sorted

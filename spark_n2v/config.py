@@ -29,6 +29,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 SIMILAR_METHODS = ("exact", "approx")
 EXPORT_FORMATS = ("projector", "word2vec")
+NEW_NODE_STARTS = ("neighbours", "trainer")  # update: where a new node's vectors start
 # The sgns trainer stores a position's reduced window in 16 bits; no walk needs windows this wide.
 MAX_WINDOW = 1000
 
@@ -273,6 +274,12 @@ class UpdateConfig(_Config):
                              "changed nodes further towards a full run's vectors, at the cost of "
                              "time (bench/update.py); default: a fifth of --num-walks, rounded up",
                              _optional(_at_least(1)))
+    new_node_start: str = _opt("neighbours", "--new-node-start", "where a new node's vectors "
+                               "start: neighbours (the mean of its neighbours' previous vectors; "
+                               "it then trains its own walks) or trainer (as a run starts a node; "
+                               "it and its neighbours then train all their walks, which takes "
+                               "longer); default neighbours", _one_of(NEW_NODE_STARTS),
+                               choices=NEW_NODE_STARTS)
     learning_rate: float = _opt(0.01, "--update-learning-rate", "initial learning rate of the "
                                 "training from the previous model, decaying linearly (default "
                                 "0.01: below a run's, so that unchanged nodes stay put)",

@@ -9,10 +9,11 @@ and training again only near what changed.
    (walk.starts).
 3. The corpus, DIR/walks: every other node's previous walks (walk ids renumbered for the new
    graph) and the new walks. Its token counts are the vocabulary's.
-4. Train from the previous model (update.state.MODEL: its rows; new nodes start as a run starts
-   them) on the first --update-walks of each node's new walks (all of a new node's and of its
-   neighbours'), at --update-learning-rate -> DIR/embeddings, and the model ->
-   DIR/_update/model.
+4. Train from the previous model (update.state.MODEL: its rows; a new node starts at the mean of
+   its neighbours' rows, or with --new-node-start trainer as a run starts it) on the first
+   --update-walks of each node's new walks (all of a new node's, and with --new-node-start
+   trainer all of its neighbours'), at --update-learning-rate -> DIR/embeddings, and the model
+   -> DIR/_update/model.
 
 Nothing changed: the previous tables are copied. Resumable like `run`: a killed update rerun
 with the same command keeps its new walks and corpus and resumes its training.
@@ -127,19 +128,28 @@ def default_walks(num_walks: int) -> int:
     return max(1, -(-num_walks // 5))
 
 
-def whole_ids(changes: diff.GraphDiff) -> DataFrame:
-    """The nodes that train all their new walks (id): the new nodes, which have no earlier walks,
-    and their neighbours, whose walks are most of the contexts that place a new node (on the 200k
-    benchmark graph with 1% new nodes, training only their own walks and 2 of each neighbour's
-    left the new nodes' macro-F1 at 0.77 against a full run's 0.87; all of them: 0.89)."""
+def new_neighbours(changes: diff.GraphDiff) -> DataFrame:
+    """(id, neighbour): each new node with its neighbours that are not new (both ways: a directed
+    graph's walks reach a new node from its in-neighbours too), where it starts (WarmStart)."""
     new = changes.ids(C.NEW)
     added = changes.arcs.where(F.col(C.CHANGE) == C.ADDED)
-    # both ways: a directed graph's walks reach a new node from its in-neighbours
-    out_neighbours = (added.join(new.withColumnRenamed(C.ID, C.SRC), C.SRC, "left_semi")
-                      .select(F.col(C.DST).alias(C.ID)))
-    in_neighbours = (added.join(new.withColumnRenamed(C.ID, C.DST), C.DST, "left_semi")
-                     .select(F.col(C.SRC).alias(C.ID)))
-    return new.union(out_neighbours).union(in_neighbours).distinct()
+    both = added.select(C.SRC, C.DST).union(added.select(F.col(C.DST).alias(C.SRC),
+                                                        F.col(C.SRC).alias(C.DST)))
+    return (both.join(new.withColumnRenamed(C.ID, C.SRC), C.SRC, "left_semi")
+            .join(new.withColumnRenamed(C.ID, C.DST), C.DST, "left_anti")
+            .select(F.col(C.SRC).alias(C.ID), F.col(C.DST).alias(C.NEIGHBOUR)).distinct())
+
+
+def whole_ids(changes: diff.GraphDiff, neighbours: bool) -> DataFrame:
+    """The nodes that train all their new walks (id): the new nodes, which have no earlier walks,
+    and if `neighbours`, their neighbours, whose walks are most of the contexts that place a new
+    node (on the 200k benchmark graph with 1% new nodes started as a run starts them, training
+    only their own walks and 2 of each neighbour's left the new nodes' macro-F1 at 0.77 against
+    a full run's 0.87; all of them: 0.89)."""
+    new = changes.ids(C.NEW)
+    if not neighbours:
+        return new
+    return new.union(new_neighbours(changes).select(F.col(C.NEIGHBOUR).alias(C.ID))).distinct()
 
 
 def trained_walks(new_walks: DataFrame, whole: DataFrame, nodes: int, walks: int) -> DataFrame:
@@ -182,6 +192,7 @@ def _update(ctx: Context) -> None:
     run = check_previous(spark, previous, configs)
     edges_cfg, walk_cfg, train_cfg = configs["input"], configs["walk"], configs["train"]
     points = ResumePoints(spark, out.work, _RESUME_STATE)
+    from_neighbours = configs["update"].new_node_start == "neighbours"
     graph = prepare(spark, ctx.edges, walk_cfg, out.work + "/walk", record,
                     keep_edges=out.sub(state.EDGES))
     try:
@@ -201,13 +212,17 @@ def _update(ctx: Context) -> None:
             return
         previous_walks = read_walks(spark, f"{previous}/walks", "previous")
         new_walks, again = out.work + "/new-walks", out.work + "/again"
+        neighbours = out.work + "/new-neighbours"  # (id, neighbour) if from_neighbours
         if points.find("walked") is None:
             with record.timed("starts"):
                 again_starts(changes, diff.arcs(new_edges, edges_cfg.directed,
                                                 edges_cfg.weighted),
                              previous_walks, configs["update"].radius
                              ).write.mode("overwrite").parquet(again)
-                whole_ids(changes).write.mode("overwrite").parquet(out.work + "/whole-ids")
+                whole_ids(changes, neighbours=not from_neighbours
+                          ).write.mode("overwrite").parquet(out.work + "/whole-ids")
+                if from_neighbours:
+                    new_neighbours(changes).write.mode("overwrite").parquet(neighbours)
                 whole = spark.read.parquet(out.work + "/whole-ids").count()
                 chosen = start_sets.write(spark, graph.store, spark.read.parquet(again),
                                           out.work + "/starts")
@@ -252,7 +267,8 @@ def _update(ctx: Context) -> None:
                                  spark.read.parquet(out.work + "/whole-ids"), nodes, first),
             dataclasses.replace(train_cfg, learning_rate=update_cfg.learning_rate,
                                 chunks=warm_chunks(train_cfg, nodes, share)),
-            out.work + "/train", model, counts)
+            out.work + "/train", model, counts,
+            spark.read.parquet(neighbours) if from_neighbours else None)
         embeddings.write.mode("overwrite").parquet(out.sub("embeddings"))
         chosen_trainer.keep_model(spark, out.work + "/train", out.sub(state.MODEL))
 

@@ -36,10 +36,12 @@ class Trainer(ABC):
         it (sgns resumes after its last finished round)."""
 
     def train_from(self, spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work_dir: str,
-                   model: str, counts: DataFrame) -> DataFrame:
-        """train, starting from the model keep_model kept in `model` (its nodes' rows; others
-        start as in train), with the vocabulary's counts (id, count) of a whole corpus of which
-        `walks` is a part (an update trains only the walks near its changes)."""
+                   model: str, counts: DataFrame, neighbours: DataFrame | None = None
+                   ) -> DataFrame:
+        """train, starting from the model keep_model kept in `model` (its nodes' rows; a node it
+        lacks starts at the mean of the rows of its `neighbours` (id, neighbour) the model has,
+        or, with none, as in train), with the vocabulary's counts (id, count) of a whole corpus
+        of which `walks` is a part (an update trains only the walks near its changes)."""
         raise NotImplementedError(f"the {self.name} trainer cannot start from a kept model")
 
     def keep_model(self, spark: SparkSession, work_dir: str, folder: str) -> bool:

@@ -13,7 +13,7 @@ import pytest
 from spark_n2v import columns as C
 from spark_n2v.cli import main
 from spark_n2v.config import TrainConfig
-from spark_n2v.stages.update import (again_starts, default_walks, token_counts,
+from spark_n2v.stages.update import (again_starts, default_walks, new_neighbours, token_counts,
                                      trained_walks, whole_ids)
 from spark_n2v.train.sgns import warm_chunks
 from spark_n2v.update.diff import arcs, diff
@@ -74,11 +74,15 @@ def test_the_walks_trained_are_each_nodes_first_ones_and_all_of_a_new_nodes(spar
 
 
 @pytest.mark.parametrize("directed", [False, True])
-def test_new_nodes_and_their_neighbours_train_all_their_walks(spark, directed):
-    # h arrives with h -> a and x -> h (x also new); b-d is added between old nodes
-    old, new = _edges(spark, PATH), _edges(spark, PATH + [("h", "a"), ("x", "h"), ("b", "d")])
+def test_new_nodes_start_at_their_old_neighbours_or_train_theirs_whole(spark, directed):
+    # h arrives with h -> a, c -> h and x -> h (x also new); b-d is added between old nodes
+    old = _edges(spark, PATH)
+    new = _edges(spark, PATH + [("h", "a"), ("c", "h"), ("x", "h"), ("b", "d")])
     changes = diff(old, new, directed=directed, weighted=False)
-    assert _ids(whole_ids(changes)) == ["a", "h", "x"]
+    pairs = sorted((r[C.ID], r[C.NEIGHBOUR]) for r in new_neighbours(changes).collect())
+    assert pairs == [("h", "a"), ("h", "c")], "old neighbours either way, not the new x"
+    assert _ids(whole_ids(changes, neighbours=False)) == ["h", "x"]
+    assert _ids(whole_ids(changes, neighbours=True)) == ["a", "c", "h", "x"]
 
 
 @pytest.mark.parametrize("id_type, walks", [
@@ -149,8 +153,9 @@ def test_update_writes_a_complete_output_the_same_for_the_same_seed_even_after_a
     assert changes["added_edges"] == 3
     walked_again = record["counts"]["walked_again"]
     assert 0 < walked_again < len(walks)
-    # the first 2 of each node's new walks trained, all 3 of v200's and its neighbours v0, v1
-    assert record["counts"]["trained_walks"] == walked_again // 3 * 2 + 3
+    # the first 2 of each node's new walks trained and all 3 of the new v200's (it starts at
+    # its neighbours' mean: theirs need no more)
+    assert record["counts"]["trained_walks"] == walked_again // 3 * 2 + 1
     # the walks not walked again are the previous run's, as they were
     kept = [w for w in walks.values() if w in before.values()]
     assert len(kept) >= len(walks) - walked_again

@@ -353,7 +353,8 @@ def test_guided_draws_are_the_binary_search_s():
 def test_a_warm_start_begins_at_the_kept_model_and_keeps_rows_it_does_not_train(
         spark, planted_walks, tmp_path):
     """An update's training: the kept model's rows (here kept at P = 2, warm-started at P = 3),
-    trained on the walks of two start nodes only; the vocabulary counted on the whole corpus."""
+    trained on the walks of two start nodes only; the vocabulary counted on the whole corpus,
+    with three nodes the model lacks: two start at their neighbours' mean, one as a run's."""
     from dataclasses import replace
 
     from pyspark.sql import functions as F
@@ -369,14 +370,22 @@ def test_a_warm_start_begins_at_the_kept_model_and_keeps_rows_it_does_not_train(
     before = embeddings(sgns.train_sgns(spark, walks, cfg, str(tmp_path / "first")))
     sgns.keep_model(spark, str(tmp_path / "first"), str(tmp_path / "model"))
     assert sgns.kept_plan(spark, str(tmp_path / "model")).partitions == 2
-    counts = walks.select(F.explode("walk").alias("id")).groupBy("id").count()
+    new = spark.createDataFrame([("n1", 30), ("n2", 20), ("n3", 10)], "id string, count long")
+    counts = walks.select(F.explode("walk").alias("id")).groupBy("id").count().unionByName(new)
+    neighbours = spark.createDataFrame(  # "gone" is no node of the model: no part of a start
+        [("n1", "v1"), ("n1", "v2"), ("n1", "v40"), ("n1", "gone"), ("n2", "v7")],
+        "id string, neighbour string")
     some = walks.where(F.col("walk")[0].isin("v0", "v31"))
     trained = {node for r in some.collect() for node in r["walk"]}
-    warm = sgns.WarmStart(str(tmp_path / "model"), counts)
+    warm = sgns.WarmStart(str(tmp_path / "model"), counts, neighbours)
     after = embeddings(sgns.train_sgns(spark, some, replace(cfg, partitions=3, learning_rate=0.01),
                                        str(tmp_path / "update"), warm))
-    assert after.keys() == before.keys(), "every node of the corpus, not only of the walks trained"
+    assert after.keys() == before.keys() | {"n1", "n2", "n3"}, "every node counted"
     untouched = before.keys() - trained
     assert trained and untouched
     assert all(np.array_equal(before[k], after[k]) for k in untouched)
     assert not any(np.array_equal(before[k], after[k]) for k in trained)
+    mean = np.mean([before[k].astype(np.float64) for k in ("v1", "v2", "v40")], axis=0)
+    np.testing.assert_allclose(after["n1"], mean, rtol=1e-6)
+    np.testing.assert_array_equal(after["n2"], before["v7"])
+    assert not any(np.allclose(after["n3"], v) for v in before.values()), "a run's start"
