@@ -316,33 +316,34 @@ def _negative_table(plan: Plan, part: int) -> np.ndarray:
 def init_task(plan: Plan, task: int) -> tuple[int]:
     """Round 0, in P x chunks tasks: task (chunk c, partition i) sorts partition i's tokens of
     chunk c; in chunk 0's tasks also syn0[i] from each node's rank (the same start for any P) and
-    syn1[i] zeros. Returns (tokens sorted,)."""
+    syn1[i] zeros, or a warm start's rows. Returns (tokens sorted,)."""
     i, chunk = task % plan.partitions, task // plan.partitions
     tokens = _sort_tokens(plan, i, chunk)
     if chunk:
         return (tokens,)
-    ranks = i + plan.partitions * np.arange(plan.sizes[i], dtype=np.int64)
     syn0 = np.empty((plan.sizes[i], plan.dim), np.float32)
+    syn1 = np.zeros((plan.sizes[i], plan.dim), np.float32)
+    fresh = np.ones(plan.sizes[i], bool)  # rows a warm start does not set
+    if plan.warm:
+        fresh[_warm_rows(plan, i, syn0, syn1)] = False
+    rows = np.flatnonzero(fresh)
     # in slices: the hashes take 8 bytes per cell and their temporaries several times that (a
     # 4.25M x 128 partition at once took over 20 GB and was killed)
-    for a in range(0, len(ranks), OUTPUT_BATCH_ROWS):
-        syn0[a:a + OUTPUT_BATCH_ROWS] = kernel.initial_vectors(
-            plan.seed, ranks[a:a + OUTPUT_BATCH_ROWS], plan.dim)
-    syn1 = np.zeros((plan.sizes[i], plan.dim), np.float32)
-    if plan.warm:
-        _warm_rows(plan, i, syn0, syn1)
+    for a in range(0, len(rows), OUTPUT_BATCH_ROWS):
+        some = rows[a:a + OUTPUT_BATCH_ROWS]
+        syn0[some] = kernel.initial_vectors(plan.seed, i + plan.partitions * some, plan.dim)
     save_array(plan.table(0, "syn0", i), syn0)
     save_array(plan.table(0, "syn1", i), syn1)
     return (tokens,)
 
 
-def _warm_rows(plan: Plan, i: int, syn0: np.ndarray, syn1: np.ndarray) -> None:
+def _warm_rows(plan: Plan, i: int, syn0: np.ndarray, syn1: np.ndarray) -> np.ndarray:
     """Partition i's rows that start from the kept model: each the mean of its rows there
-    (_warm_map says where they are: one, its own, for a node the model has); the other rows keep
-    the trainer's start."""
+    (_warm_map says where they are: one, its own, for a node the model has). Returns those rows;
+    the others take the trainer's start."""
     where = read_parquet(f"{plan.work}/warm/{C.PART}={i}", [C.LOCAL, _KEPT_PART, _KEPT_LOCAL])
     if where is None or where.num_rows == 0:
-        return
+        return np.zeros(0, np.int64)
     local, part, kept = (where.column(c).to_numpy() for c in (C.LOCAL, _KEPT_PART, _KEPT_LOCAL))
     # in one order whatever the files' (a mean's float sum depends on it)
     order = np.lexsort((kept, part, local))
@@ -360,6 +361,7 @@ def _warm_rows(plan: Plan, i: int, syn0: np.ndarray, syn1: np.ndarray) -> None:
             table[local[own]] = kept_table[kept[own]]
             np.add.at(sums, slot[mine[shared]], kept_table[kept[mine & shared]])
         table[averaged] = (sums / many[many > 1, None]).astype(np.float32)
+    return rows
 
 
 class TaskReport(NamedTuple):

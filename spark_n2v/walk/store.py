@@ -121,8 +121,11 @@ def index_ids(edges: DataFrame, partitions: int) -> tuple[DataFrame, int]:
 # Input rows up to which one task prepares the whole graph (ids ranked in numpy, every shard
 # written by that task): a graph this small spends most of the spread-out path's ~20 Spark jobs
 # waiting on the scheduler (1.5k nodes / 15k edges: 10 s of jobs and gaps, against ~1 s of work).
-# One task holds the edges as Arrow arrays: 2M rows of long ids are ~100 MB with the sort's copies.
-ONE_TASK_EDGES = 2_000_000
+# One task holds the edges as Arrow arrays and sorts them: its Python worker peaked at 0.5, 1.0
+# and 1.5 GB for 2M, 4M and 8M undirected edges of long ids. On 2 cores the one task was the
+# faster up to at least 8M (2M / 4M / 8M edges: 5.5 / 10 / 14 s against the spread path's 13 /
+# 18 / 34 s in a warm session).
+ONE_TASK_EDGES = 4_000_000
 
 _ARCS, _IDS = 0, 1  # what a row of the writers' reports counts
 _REPORT = "kind int, shard int, rows long, with_out_edges long, bytes long"
