@@ -179,6 +179,21 @@ def save_arrow(path: str, column: pa.Array, name: str) -> None:
         writer.write_batch(batch)
 
 
+@contextlib.contextmanager
+def parquet_output(path: str, schema: pa.Schema) -> Iterator[pq.ParquetWriter]:
+    """A Parquet writer whose file appears at path, whole, when the block ends."""
+    with _atomic_output(path) as out, pq.ParquetWriter(out, schema) as writer:
+        yield writer
+
+
+def copy_file(source: str, target: str) -> None:
+    """A file copied whole (it appears at target only when complete)."""
+    fs, local = arrow_fs(source)
+    with fs.open_input_stream(local) as data, _atomic_output(target) as out:
+        while chunk := data.read(1 << 24):
+            out.write(chunk)
+
+
 def load_array(path: str) -> np.ndarray:
     fs, local = arrow_fs(path)
     with fs.open_input_file(local) as handle:

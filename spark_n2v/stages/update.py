@@ -8,7 +8,8 @@ and training again only near what changed.
    graph no longer has): the very walks a full run on the new graph walks for these nodes
    (walk.starts).
 3. The corpus, DIR/walks: every other node's previous walks (walk ids renumbered for the new
-   graph) and the new walks. Its token counts are the vocabulary's.
+   graph) and the new walks, written by Python tasks file by file (update.corpus), which count
+   the tokens it loses and gains: with the previous model's counts, the vocabulary's.
 4. Train from the previous model (update.state.MODEL: its rows; a new node starts at the mean of
    its neighbours' rows, or with --new-node-start trainer as a run starts it) on the first
    --update-walks of each node's new walks (all of a new node's, and with --new-node-start
@@ -42,6 +43,7 @@ from spark_n2v.stages.stage import Context, Stage
 from spark_n2v.stages.walk import prepare, walk_graph
 from spark_n2v.train.sgns import warm_chunks
 from spark_n2v.train.trainers import trainer
+from spark_n2v.update import corpus as update_corpus
 from spark_n2v.update import diff, state
 from spark_n2v.walk import starts as start_sets
 
@@ -99,18 +101,6 @@ def again_starts(changes: diff.GraphDiff, new_arcs: DataFrame, previous_walks: D
                                     F.explode(C.WALK).alias(C.ID))
               .join(vanished, C.ID, "left_semi").select(F.col("_start").alias(C.ID)))
     return near.union(visits).distinct()
-
-
-def corpus(previous_walks: DataFrame, new_walks: DataFrame, again: DataFrame,
-           node_ids: DataFrame, previous_nodes: int, nodes: int) -> DataFrame:
-    """The new corpus: the previous walks of the nodes not walked again, their walk ids
-    renumbered for the new graph (walk r of node v is r x V + v, as a full run numbers it), and
-    the new walks."""
-    kept = (previous_walks.withColumn(C.ID, F.col(C.WALK)[0])
-            .join(again, C.ID, "left_anti").join(node_ids, C.ID)
-            .select((_repetition(previous_nodes) * nodes + F.col(C.NODE))
-                    .alias(C.WALK_ID), C.WALK))
-    return kept.unionByName(new_walks.select(C.WALK_ID, C.WALK))
 
 
 def _repetition(nodes: int):
@@ -173,19 +163,6 @@ def _count_tokens(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]
     yield from count_ids(pa.table({C.ID: pc.list_flatten(b.column(0))}) for b in batches)
 
 
-def corpus_counts(previous_counts: DataFrame, previous_walks: DataFrame, again: DataFrame,
-                  new_walks: DataFrame) -> DataFrame:
-    """The new corpus's token counts without reading all of it: the previous corpus's (the kept
-    model's vocabulary), less those of the walks walked again, plus the new walks'. Nodes left at
-    0 (vanished) are gone."""
-    replaced = previous_walks.join(again.select(F.col(C.ID).alias("_start")),
-                                   F.col(C.WALK)[0] == F.col("_start"), "left_semi")
-    removed = token_counts(replaced).select(C.ID, (-F.col(C.COUNT)).alias(C.COUNT))
-    return (previous_counts.select(C.ID, C.COUNT).unionByName(removed)
-            .unionByName(token_counts(new_walks))
-            .groupBy(C.ID).agg(F.sum(C.COUNT).alias(C.COUNT)).where(F.col(C.COUNT) > 0))
-
-
 def _update(ctx: Context) -> None:
     spark, out, record, configs = ctx.spark, ctx.out, ctx.record, ctx.configs
     previous = ctx.inputs["previous"]
@@ -212,6 +189,7 @@ def _update(ctx: Context) -> None:
             return
         previous_walks = read_walks(spark, f"{previous}/walks", "previous")
         new_walks, again = out.work + "/new-walks", out.work + "/again"
+        model, counted = f"{previous}/{state.MODEL}", out.work + "/counts"
         neighbours = out.work + "/new-neighbours"  # (id, neighbour) if from_neighbours
         if points.find("walked") is None:
             with record.timed("starts"):
@@ -223,6 +201,8 @@ def _update(ctx: Context) -> None:
                           ).write.mode("overwrite").parquet(out.work + "/whole-ids")
                 if from_neighbours:
                     new_neighbours(changes).write.mode("overwrite").parquet(neighbours)
+                for change in (C.NEW, C.VANISHED):  # for the corpus's tasks
+                    changes.ids(change).write.mode("overwrite").parquet(f"{out.work}/{change}")
                 whole = spark.read.parquet(out.work + "/whole-ids").count()
                 chosen = start_sets.write(spark, graph.store, spark.read.parquet(again),
                                           out.work + "/starts")
@@ -236,13 +216,15 @@ def _update(ctx: Context) -> None:
         if points.find("corpus") is None:
             with record.timed("corpus"):
                 describe(spark, "spark-n2v update: the new corpus")
-                # as a table, so that Spark knows its size: a small graph's is broadcast to the
-                # walks rather than the walks shuffled to it
-                ids = out.work + "/node-ids"
-                start_sets.node_ids(spark, graph.store).write.mode("overwrite").parquet(ids)
-                corpus(previous_walks, spark.read.parquet(new_walks), spark.read.parquet(again),
-                       spark.read.parquet(ids), run["graph"]["nodes"], graph.stats.nodes
-                       ).write.mode("overwrite").parquet(out.sub("walks"))
+                HadoopFiles(spark, out.sub("walks")).delete(out.sub("walks"))  # a killed try's
+                changed = update_corpus.write(
+                    spark, f"{previous}/walks", new_walks, out.sub("walks"),
+                    update_corpus.Changes(again, f"{out.work}/{C.NEW}",
+                                          f"{out.work}/{C.VANISHED}", run["graph"]["nodes"],
+                                          graph.stats.nodes),
+                    previous_walks.schema[C.WALK].dataType.elementType.simpleString())
+                update_corpus.counts(spark.read.parquet(f"{model}/vocab"), changed
+                                     ).write.mode("overwrite").parquet(counted)
             points.mark("corpus", seconds=record.seconds["corpus"])
         record.seconds["corpus"] = points.find("corpus")["seconds"]
         changes.release()
@@ -250,12 +232,10 @@ def _update(ctx: Context) -> None:
         graph.release()
     with record.timed("train"):
         describe(spark, "spark-n2v update: train from the previous model")
-        model = f"{previous}/{state.MODEL}"
         if train_cfg.min_count > 1:  # the kept vocabulary lacks the rare nodes: count them all
             counts = token_counts(read_walks(spark, out.sub("walks")))
         else:
-            counts = corpus_counts(spark.read.parquet(f"{model}/vocab"), previous_walks,
-                                   spark.read.parquet(again), read_walks(spark, new_walks))
+            counts = spark.read.parquet(counted)
         update_cfg, nodes = configs["update"], graph.stats.nodes
         first = min(update_cfg.walks or default_walks(walk_cfg.num_walks), walk_cfg.num_walks)
         record.counts["trained_walks"] = (walked["starts"] * first + walked["whole"]
