@@ -223,6 +223,7 @@ def _update(ctx: Context) -> None:
                                           f"{out.work}/{C.VANISHED}", run["graph"]["nodes"],
                                           graph.stats.nodes),
                     previous_walks.schema[C.WALK].dataType.elementType.simpleString())
+                # computing the counts writes the corpus (with min_count > 1 they go unused)
                 update_corpus.counts(spark.read.parquet(f"{model}/vocab"), changed
                                      ).write.mode("overwrite").parquet(counted)
             points.mark("corpus", seconds=record.seconds["corpus"])
