@@ -123,8 +123,7 @@ def new_neighbours(changes: diff.GraphDiff) -> DataFrame:
     graph's walks reach a new node from its in-neighbours too), where it starts (WarmStart)."""
     new = changes.ids(C.NEW)
     added = changes.arcs.where(F.col(C.CHANGE) == C.ADDED)
-    both = added.select(C.SRC, C.DST).union(added.select(F.col(C.DST).alias(C.SRC),
-                                                        F.col(C.SRC).alias(C.DST)))
+    both = diff.both_ways(added.select(C.SRC, C.DST))
     return (both.join(new.withColumnRenamed(C.ID, C.SRC), C.SRC, "left_semi")
             .join(new.withColumnRenamed(C.ID, C.DST), C.DST, "left_anti")
             .select(F.col(C.SRC).alias(C.ID), F.col(C.DST).alias(C.NEIGHBOUR)).distinct())

@@ -94,37 +94,42 @@ def _tokens(walks: pa.RecordBatch) -> pa.Table:
 def _copy(source: str, name: str) -> Iterator[pa.Table]:
     """A new walks file, as it is: its tokens."""
     copy_file(source, name)
-    for batch in _batches(name):
+    for batch in _batches(source):
         yield _tokens(batch)
 
 
 def _keep(source: str, name: str, changes: Changes) -> Iterator[pa.Table]:
     """A previous walks file without the walks it replaces (their tokens) or that start at a
     vanished node, the others renumbered."""
-    schema = _schema(source)
-    id_type = schema.field(C.WALK).type.value_type
-    again, new, vanished = (_ids(folder, id_type) for folder in
-                            (changes.again, changes.new, changes.vanished))
-    gone = pa.concat_arrays([again, vanished])
-    shift = (_sorted(new), _sorted(vanished)) if len(new) or len(vanished) else None
-    with parquet_output(name, schema) as writer:
-        for batch in _batches(source):
-            start = pc.list_element(batch.column(C.WALK), 0)
-            dropped = pc.is_in(start, value_set=gone)
-            yield _tokens(batch.filter(dropped))
-            kept = batch.filter(pc.invert(dropped))
-            writer.write_batch(pa.record_batch(
-                [_renumbered(kept, shift, changes), kept.column(C.WALK)], schema=schema))
+    fs, path = arrow_fs(source)
+    with fs.open_input_file(path) as handle:
+        file = pq.ParquetFile(handle)
+        found = file.schema_arrow
+        schema = pa.schema([found.field(C.WALK_ID), found.field(C.WALK)], found.metadata)
+        id_type = schema.field(C.WALK).type.value_type
+        again, new, vanished = (_ids(folder, id_type) for folder in
+                                (changes.again, changes.new, changes.vanished))
+        gone = pa.concat_arrays([again, vanished])
+        shift = (_sorted(new), _sorted(vanished)) if len(new) or len(vanished) else None
+        with parquet_output(name, schema) as writer:
+            for batch in file.iter_batches(columns=[C.WALK_ID, C.WALK]):
+                start = pc.list_element(batch.column(C.WALK), 0)
+                dropped = pc.is_in(start, value_set=gone)
+                yield _tokens(batch.filter(dropped))
+                kept, stays = batch.filter(pc.invert(dropped)), start.filter(pc.invert(dropped))
+                writer.write_batch(pa.record_batch(
+                    [_renumbered(kept.column(C.WALK_ID), stays, shift, changes),
+                     kept.column(C.WALK)], schema=schema))
 
 
-def _renumbered(kept: pa.RecordBatch, shift: tuple[np.ndarray, np.ndarray] | None,
-                changes: Changes) -> pa.Array:
+def _renumbered(walk_ids: pa.Array, starts: pa.Array,
+                shift: tuple[np.ndarray, np.ndarray] | None, changes: Changes) -> pa.Array:
     """Walk ids r x V0 + v -> r x V + v', v' the start's place among the new graph's ids: v plus
     the new ids sorted before it less the vanished ones (shift: both sorted; None if none)."""
-    walk_id = kept.column(C.WALK_ID).to_numpy()
+    walk_id = walk_ids.to_numpy()
     repetition, place = walk_id // changes.previous_nodes, walk_id % changes.previous_nodes
     if shift is not None:
-        start = pc.list_element(kept.column(C.WALK), 0).to_numpy(zero_copy_only=False)
+        start = starts.to_numpy(zero_copy_only=False)
         new, vanished = shift
         place = (place + np.searchsorted(new, start, side="left")
                  - np.searchsorted(vanished, start, side="left"))
@@ -142,13 +147,6 @@ def _ids(folder: str, id_type: pa.DataType) -> pa.Array:
     if table is None or table.num_rows == 0:
         return pa.array([], id_type)
     return table.column(C.ID).combine_chunks().cast(id_type)
-
-
-def _schema(source: str) -> pa.Schema:
-    fs, path = arrow_fs(source)
-    with fs.open_input_file(path) as handle:
-        schema = pq.ParquetFile(handle).schema_arrow
-    return pa.schema([schema.field(C.WALK_ID), schema.field(C.WALK)], schema.metadata)
 
 
 def _negated(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:

@@ -32,11 +32,11 @@ def arcs(edges: DataFrame, directed: bool, weighted: bool) -> DataFrame:
     """Checked edges -> the graph's arcs (src, dst, weight): self-loops dropped, duplicates merged
     (weights summed; 1.0 when unweighted), both arcs of an undirected edge."""
     merged = _edges(edges, directed, weighted, unique=False)
-    return merged if directed else _both_ways(merged)
+    return merged if directed else both_ways(merged)
 
 
-def _both_ways(rows: DataFrame) -> DataFrame:
-    """Rows of undirected edges, one per edge -> one per arc: each also reversed."""
+def both_ways(rows: DataFrame) -> DataFrame:
+    """Rows of undirected edges (src, dst, ...), one per edge -> one per arc: each also reversed."""
     return rows.union(rows.select(F.col(C.DST).alias(C.SRC), F.col(C.SRC).alias(C.DST),
                                   *rows.columns[2:]))
 
@@ -123,7 +123,7 @@ def diff(old: DataFrame, new: DataFrame, directed: bool, weighted: bool,
                      .select(C.SRC, C.DST, change.alias(C.CHANGE))
                      .where(F.col(C.CHANGE).isNotNull()))
     if not directed:  # both arcs of a changed edge
-        changed_edges = _both_ways(changed_edges)
+        changed_edges = both_ways(changed_edges)
     # cached as few partitions: a shuffle's 200 would each be a task at every read (AQE does not
     # coalesce a cached plan's partitions; frames.cached_count)
     tasks = old.sparkSession.sparkContext.defaultParallelism
