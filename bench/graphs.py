@@ -6,6 +6,9 @@ PecanPy reads, so every tool walks the very same graph.
   probability `inside`, else joins two uniform nodes (labels = block, for classification).
 - Chung-Lu power law: endpoint i drawn with weight (i + offset)^(-1/(gamma-1)), so the degree
   distribution has exponent gamma; `offset` tunes the largest hub.
+
+`--relabel` renumbers the nodes by a random permutation, so that ids say nothing about blocks
+(a trainer that sorts by id would otherwise find the communities for free).
 """
 
 from __future__ import annotations
@@ -66,6 +69,16 @@ def chung_lu(nodes: int, edges: int, gamma: float, offset: float, seed: int):
     return _simple(np.minimum(src, nodes - 1), np.minimum(dst, nodes - 1), nodes, edges, rng)
 
 
+def relabel(src: np.ndarray, dst: np.ndarray, labels: np.ndarray | None, nodes: int, seed: int):
+    """Node i becomes node perm[i], for a random permutation perm: (src, dst, labels by new id)."""
+    perm = np.random.default_rng([seed, 1]).permutation(nodes)
+    moved = None
+    if labels is not None:
+        moved = np.empty_like(labels)
+        moved[perm] = labels
+    return perm[src], perm[dst], moved
+
+
 def write(folder: str, src: np.ndarray, dst: np.ndarray, labels: np.ndarray | None = None) -> None:
     os.makedirs(folder, exist_ok=True)
     pq.write_table(pa.table({"src": src.astype(np.int64), "dst": dst.astype(np.int64)}),
@@ -96,6 +109,8 @@ def main() -> None:
     parser.add_argument("--pareto", type=float, default=None,
                         help="planted: Pareto shape of node weights (default: uniform endpoints)")
     parser.add_argument("--blocks", type=int, default=20, help="planted: blocks (default 20)")
+    parser.add_argument("--relabel", action="store_true",
+                        help="renumber the nodes by a random permutation (ids say nothing)")
     args = parser.parse_args()
     labels = None
     if args.kind == "planted":
@@ -103,6 +118,8 @@ def main() -> None:
                                              args.seed, args.pareto)
     else:
         src, dst = chung_lu(args.nodes, args.edges, 2.2, 1.0, args.seed)
+    if args.relabel:
+        src, dst, labels = relabel(src, dst, labels, args.nodes, args.seed)
     write(args.folder, src, dst, labels)
     print(degree_stats(src, dst, args.nodes))
 

@@ -56,7 +56,6 @@ with DAG(
         "num_walks": Param(10, type="integer", minimum=1),
         "walk_length": Param(80, type="integer", minimum=2),
         "dim": Param(128, type="integer", minimum=1),
-        "epochs": Param(1, type="integer", minimum=1),
         "top_k": Param(10, type="integer", minimum=1),
         "seed": Param(42, type="integer"),
     },
@@ -73,8 +72,7 @@ with DAG(
     embed = ["--edges", "{{ params.edges }}", "--output", RUN,
              "--p", "{{ params.p }}", "--q", "{{ params.q }}", "--num-walks", "{{ params.num_walks }}",
              "--walk-length", "{{ params.walk_length }}", "--trainer", "sgns",
-             "--dim", "{{ params.dim }}", "--epochs", "{{ params.epochs }}",
-             "--seed", "{{ params.seed }}"]
+             "--dim", "{{ params.dim }}", "--seed", "{{ params.seed }}"]  # epochs: automatic
 
     @task.branch
     def choose(params=None, prev_data_interval_start_success=None) -> str:

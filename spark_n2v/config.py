@@ -175,7 +175,10 @@ class TrainConfig(_Config):
     dim: int = _opt(128, "--dim", "embedding dimension (default 128)", _at_least(1))
     window: int = _opt(10, "--window", "context window (default 10)",
                        (_at_least(1), _at_most(MAX_WINDOW)))
-    epochs: int = _opt(1, "--epochs", "passes over the walks (default 1)", _at_least(1))
+    epochs: int | None = _opt(None, "--epochs", "passes over the walks (default: mllib 1; sgns "
+                              "as many as give each node about 400 training tokens, at most 5 "
+                              "(gensim's default): 1 for 10 walks of 80 per node, 5 for 2 walks "
+                              "of 40)", _optional(_at_least(1)))
     negatives: int = _opt(5, "--negatives", "sgns: negative samples per pair (default 5)",
                           _at_least(1))
     chunks: int = _opt(8, "--chunks", "sgns: each epoch's walks train in this many chunks of P "

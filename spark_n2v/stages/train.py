@@ -23,8 +23,9 @@ def train_walks(spark: SparkSession, walks_dir: str, cfg: TrainConfig, embedding
     with record.timed("train"):
         walks = read_walks(spark, walks_dir)
         chosen = trainer(cfg.trainer)
-        embeddings = chosen.train(spark, walks, cfg, work_dir)
-        embeddings.write.mode("overwrite").parquet(embeddings_dir)
+        trained = chosen.train(spark, walks, cfg, work_dir)
+        trained.embeddings.write.mode("overwrite").parquet(embeddings_dir)
+        record.counts["epochs"] = trained.epochs
         if keep_model:
             chosen.keep_model(spark, work_dir, keep_model)
     log.info("train: %.1f s", record.seconds["train"])

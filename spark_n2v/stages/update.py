@@ -242,14 +242,15 @@ def _update(ctx: Context) -> None:
                                           * (walk_cfg.num_walks - first))
         share = record.counts["trained_walks"] / record.counts["walks"]
         chosen_trainer = trainer(train_cfg.trainer)
-        embeddings = chosen_trainer.train_from(
+        trained = chosen_trainer.train_from(
             spark, trained_walks(read_walks(spark, new_walks),
                                  spark.read.parquet(out.work + "/whole-ids"), nodes, first),
             dataclasses.replace(train_cfg, learning_rate=update_cfg.learning_rate,
                                 chunks=warm_chunks(train_cfg, nodes, share)),
             out.work + "/train", model, counts,
             spark.read.parquet(neighbours) if from_neighbours else None)
-        embeddings.write.mode("overwrite").parquet(out.sub("embeddings"))
+        trained.embeddings.write.mode("overwrite").parquet(out.sub("embeddings"))
+        record.counts["epochs"] = trained.epochs
         chosen_trainer.keep_model(spark, out.work + "/train", out.sub(state.MODEL))
 
 

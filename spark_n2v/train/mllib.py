@@ -16,7 +16,7 @@ from spark_n2v import columns as C
 from spark_n2v.config import TrainConfig
 from spark_n2v.errors import UserError
 from spark_n2v.progress import describe
-from spark_n2v.train.trainers import Trainer
+from spark_n2v.train.trainers import Trained, Trainer
 
 # MLlib Word2Vec refuses vocabulary x dimension at or above Int.MaxValue (it would overflow its
 # arrays).
@@ -27,9 +27,12 @@ class MLlibTrainer(Trainer):
     name = "mllib"
 
     def train(self, spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work_dir: str
-              ) -> DataFrame:
+              ) -> Trained:
         describe(spark, "spark-n2v train: MLlib Word2Vec")
-        return train_word2vec(walks, cfg)
+        # One pass unless asked for more: hierarchical softmax has no common direction to grow
+        # out of (see sgns.auto_epochs); on thin corpora one pass already embeds well.
+        epochs = cfg.epochs or 1
+        return Trained(train_word2vec(walks, cfg, epochs), epochs)
 
 
 def vocabulary_size(walks: DataFrame, min_count: int) -> int:
@@ -50,8 +53,9 @@ def check_mllib_capacity(vocabulary: int, dim: int) -> None:
             cells=vocabulary * dim, most=(MLLIB_MAX_CELLS - 1) // vocabulary)
 
 
-def train_word2vec(walks: DataFrame, cfg: TrainConfig) -> DataFrame:
-    """walks (walk_id, walk) -> embeddings (id in the walks' id type, embedding array<float>)."""
+def train_word2vec(walks: DataFrame, cfg: TrainConfig, epochs: int) -> DataFrame:
+    """walks (walk_id, walk) -> embeddings (id in the walks' id type, embedding array<float>),
+    trained in `epochs` passes."""
     id_type = walks.schema[C.WALK].dataType.elementType
     check_mllib_capacity(vocabulary_size(walks, cfg.min_count), cfg.dim)
     # MLlib's result depends on the order of the sentences: fix it, so that the same walks give the
@@ -59,7 +63,7 @@ def train_word2vec(walks: DataFrame, cfg: TrainConfig) -> DataFrame:
     ordered = walks.orderBy(C.WALK_ID) if C.WALK_ID in walks.columns else walks
     sentences = ordered.select(F.transform(C.WALK, lambda x: x.cast("string")).alias("_sentence"))
     model = Word2Vec(
-        vectorSize=cfg.dim, windowSize=cfg.window, maxIter=cfg.epochs, minCount=cfg.min_count,
+        vectorSize=cfg.dim, windowSize=cfg.window, maxIter=epochs, minCount=cfg.min_count,
         stepSize=cfg.learning_rate, numPartitions=cfg.partitions or 1, seed=cfg.seed,
         inputCol="_sentence").fit(sentences)
     return model.getVectors().select(

@@ -61,11 +61,15 @@ from spark_n2v.progress import LIVE, describe, duration
 from spark_n2v.record import ResumePoints
 from spark_n2v.streams import TRAIN_TOKEN_BUCKET, column_hash
 from spark_n2v.train import sgns_kernel as kernel
-from spark_n2v.train.trainers import Trainer
+from spark_n2v.train.trainers import Trained, Trainer
 
 log = logging.getLogger(__name__)
 
 TASK_TABLE_BYTES = 1 << 30  # automatic P keeps a task's two table partitions near 1 GiB
+# Automatic epochs: enough passes for this many training tokens per node (5 passes of 2 walks of
+# 40), at most gensim's default of 5 passes (see auto_epochs).
+AUTO_EPOCH_TOKENS = 400
+MAX_AUTO_EPOCHS = 5
 # Shared negatives per walk per negative (50 for 5). Measured at P = 1 on the trainer bench's
 # skewed 45-class graph (its cached walks, one after another, 2026-12-02): macro-F1 0.3812 with 5,
 # 0.3892 with 10, 0.3890 with 20 (gensim 0.3883); train 97 s with 5, 124 s with 10 (112 s once
@@ -130,6 +134,18 @@ def auto_partitions(nodes: int, dim: int) -> int:
     cores, planted 20k graph, 16M tokens: train 59.4 s at P = 1 with 2 workers a task, 80.6 s
     at P = 4, 133.6 s at P = 16 with 2 chunks)."""
     return max(1, math.ceil(2 * nodes * dim * 4 / TASK_TABLE_BYTES))
+
+
+def auto_epochs(tokens: int, nodes: int) -> int:
+    """Passes over the walks when train.epochs is unset: enough that the corpus trains each node
+    on about AUTO_EPOCH_TOKENS tokens, between 1 and MAX_AUTO_EPOCHS. Skip-gram with negative
+    sampling first grows every vector along one shared direction (the inputs one way, the
+    outputs the other: positive pairs score below zero), and only then tells communities
+    apart; one pass over a thin corpus (2 walks of 40 per node, 80 tokens a node) ends inside
+    that first phase, with every embedding nearly parallel and a classifier below chance, as
+    gensim's one pass does too. node2vec's 10 walks of 80 need one pass."""
+    per_node = tokens / max(nodes, 1)
+    return max(1, min(MAX_AUTO_EPOCHS, math.ceil(AUTO_EPOCH_TOKENS / max(per_node, 1))))
 
 
 def warm_chunks(cfg: TrainConfig, nodes: int, share: float) -> int:
@@ -440,12 +456,12 @@ class SgnsTrainer(Trainer):
     name = "sgns"
 
     def train(self, spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work_dir: str
-              ) -> DataFrame:
+              ) -> Trained:
         return train_sgns(spark, walks, cfg, work_dir)
 
     def train_from(self, spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work_dir: str,
                    model: str, counts: DataFrame, neighbours: DataFrame | None = None
-                   ) -> DataFrame:
+                   ) -> Trained:
         return train_sgns(spark, walks, cfg, work_dir, WarmStart(model, counts, neighbours))
 
     def keep_model(self, spark: SparkSession, work_dir: str, folder: str) -> bool:
@@ -520,9 +536,11 @@ def _copy_tables(plan: Plan, folder: str, i: int) -> tuple[int]:
 
 
 def train_sgns(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work: str,
-               warm: WarmStart | None = None) -> DataFrame:
+               warm: WarmStart | None = None) -> Trained:
     """walks (walk_id, walk) -> embeddings (id, embedding array<float>), trained in P-task rounds,
-    from a kept model if `warm`; resumes after the last round a killed run finished in `work`."""
+    from a kept model if `warm`; resumes after the last round a killed run finished in `work`.
+    The epochs: cfg.epochs, or auto_epochs of the vocabulary's counts (a warm start's: the whole
+    corpus, so an update trains as many passes as the run it updates)."""
     if C.WALK_ID not in walks.columns:
         raise UserError("{train.trainer=sgns} needs the walks table's walk_id column (long), "
                         "which spark-n2v walk writes; add one, or use {train.trainer=mllib}")
@@ -573,17 +591,19 @@ def train_sgns(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work: st
                            T.StructField(C.EMBEDDING, T.ArrayType(T.FloatType()))])
     embeddings = spark.range(0, P, 1, P).mapInArrow(
         lambda it: _embedding_rows(plan, arrow_id, it), schema)
-    return embeddings.withColumn(C.ID, F.col(C.ID).cast(id_field))
+    return Trained(embeddings.withColumn(C.ID, F.col(C.ID).cast(id_field)), plan.epochs)
 
 
 class PartStats(NamedTuple):
-    """A node partition's vocabulary: its nodes and its unigram^0.75 mass (not normalised)."""
+    """A node partition's vocabulary: its nodes, its unigram^0.75 mass (not normalised) and its
+    tokens."""
 
     nodes: int
     mass: float
+    tokens: int
 
 
-_PART_STATS = f"{C.PART} int, nodes long, mass double"
+_PART_STATS = f"{C.PART} int, nodes long, mass double, tokens long"
 
 
 def _vocabulary(spark: SparkSession, counts: DataFrame, nodes: int, P: int, folder: str
@@ -598,9 +618,10 @@ def _vocabulary(spark: SparkSession, counts: DataFrame, nodes: int, P: int, fold
                   (F.col(C.RANK) / P).cast("long").alias(C.LOCAL))
      .write.mode("overwrite").partitionBy(C.PART).parquet(folder))
     vocab.unpersist()
-    return {r[C.PART]: PartStats(r["nodes"], r["mass"]) for r in spark.read.parquet(folder)
-            .groupBy(C.PART).agg(F.count("*").alias("nodes"),
-                                 F.sum(F.pow(C.COUNT, 0.75)).alias("mass")).collect()}  # P rows
+    return {r[C.PART]: PartStats(r["nodes"], r["mass"], r["tokens"])
+            for r in spark.read.parquet(folder).groupBy(C.PART).agg(
+                F.count("*").alias("nodes"), F.sum(F.pow(C.COUNT, 0.75)).alias("mass"),
+                F.sum(C.COUNT).alias("tokens")).collect()}  # P rows
 
 
 def _vocabulary_in_one_task(spark: SparkSession, counts: DataFrame, nodes: int, P: int,
@@ -608,7 +629,7 @@ def _vocabulary_in_one_task(spark: SparkSession, counts: DataFrame, nodes: int, 
     """_vocabulary's files, written by one task (a vocabulary of up to RANK_IN_ONE_TASK nodes:
     ranking it in Spark took ~10 jobs, seconds on a small graph)."""
     body = functools.partial(_write_vocabulary, P, folder)
-    return {r[C.PART]: PartStats(r["nodes"], r["mass"])
+    return {r[C.PART]: PartStats(r["nodes"], r["mass"], r["tokens"])
             for r in counts.repartition(1).mapInArrow(body, _PART_STATS).collect()}  # P rows
 
 
@@ -626,12 +647,14 @@ def _write_vocabulary(P: int, folder: str, batches: Iterator[pa.RecordBatch]
     with _GroupedFiles(folder, "part-00000", [C.PART], [C.ID, C.COUNT, C.LOCAL]) as files:
         files.add(table)
     part = table.column(C.PART).to_numpy()
-    mass = np.bincount(part, weights=table.column(C.COUNT).to_numpy() ** 0.75, minlength=P)
+    count = table.column(C.COUNT).to_numpy()
+    mass = np.bincount(part, weights=count ** 0.75, minlength=P)
     nodes = np.bincount(part, minlength=P)
+    tokens = np.bincount(part, weights=count, minlength=P).astype(np.int64)
     kept = np.flatnonzero(nodes)
     yield pa.RecordBatch.from_arrays(
-        [pa.array(kept.astype(np.int32)), pa.array(nodes[kept]), pa.array(mass[kept])],
-        names=[C.PART, "nodes", "mass"])
+        [pa.array(kept.astype(np.int32)), pa.array(nodes[kept]), pa.array(mass[kept]),
+         pa.array(tokens[kept])], names=[C.PART, "nodes", "mass", "tokens"])
 
 
 def _split_tokens(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work: str,
@@ -679,8 +702,13 @@ def _split_tokens(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work:
     counts.unpersist()  # (the Spark ranking released it already)
     vocab = spark.read.parquet(f"{work}/vocab")
     mass = sum(r.mass for r in per_part.values())
+    counted = sum(r.tokens for r in per_part.values())
+    epochs = cfg.epochs or auto_epochs(counted, nodes)
+    if cfg.epochs is None:
+        log.info("train: %d epoch%s (%.0f tokens a node; --epochs sets it)", epochs,
+                 "" if epochs == 1 else "s", counted / nodes)
     plan = Plan(work=work, partitions=P, dim=cfg.dim, negatives=cfg.negatives,
-                learning_rate=cfg.learning_rate, epochs=cfg.epochs, chunks=cfg.chunks,
+                learning_rate=cfg.learning_rate, epochs=epochs, chunks=cfg.chunks,
                 seed=cfg.seed,
                 sizes=tuple(per_part[i].nodes if i in per_part else 0 for i in range(P)),
                 shares=tuple(per_part[i].mass / mass if i in per_part else 0.0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
 if TYPE_CHECKING:  # the trainers use the configs; the configs list TRAINERS' names
     from pyspark.sql import DataFrame, SparkSession
@@ -23,12 +23,20 @@ TRAINERS = {
 }
 
 
+class Trained(NamedTuple):
+    """What a trainer returns: the embeddings table and the passes it made over the walks
+    (train.epochs, or the trainer's choice when it is unset)."""
+
+    embeddings: DataFrame
+    epochs: int
+
+
 class Trainer(ABC):
     name: ClassVar[str]
 
     @abstractmethod
     def train(self, spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work_dir: str
-              ) -> DataFrame:
+              ) -> Trained:
         """walks (walk_id, walk) -> embeddings (id in the walks' id type, embedding
         array<float>), one row per node (at least min_count times in the walks). work_dir:
         scratch space beside the output, deleted after; when a killed run of the same job (same
@@ -37,7 +45,7 @@ class Trainer(ABC):
 
     def train_from(self, spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work_dir: str,
                    model: str, counts: DataFrame, neighbours: DataFrame | None = None
-                   ) -> DataFrame:
+                   ) -> Trained:
         """train, starting from the model keep_model kept in `model` (its nodes' rows; a node it
         lacks starts at the mean of the rows of its `neighbours` (id, neighbour) the model has,
         or, with none, as in train), with the vocabulary's counts (id, count) of a whole corpus

@@ -80,7 +80,7 @@ def test_quoted_fields_and_a_bom_are_read_as_rfc_4180(spark, capsys, tmp_path, n
     (tmp_path / name).write_bytes(text.encode("utf-8"))
     output = tmp_path / "out"
     assert main(["run", "--edges", str(tmp_path / name), "--output", str(output), "--trainer",
-                 "sgns", "--dim", "4", *FAST]) == 0
+                 "sgns", "--dim", "4", "--epochs", "1", *FAST]) == 0
     walks = pq.read_table(str(output / "walks")).to_pydict()["walk"]
     assert {node for walk in walks for node in walk} == ids
     assert set(pq.read_table(str(output / "embeddings")).to_pydict()["id"]) == ids

@@ -19,8 +19,9 @@ from spark_n2v.train.sgns import warm_chunks
 from spark_n2v.update.diff import arcs, diff
 from tests.helpers import Crash, crash_after_round, fails, planted_partition, write_csv
 
+# one epoch: rounds the kill test can count (30 tokens a node would train 5 by default)
 WALK_AND_TRAIN = ["--trainer", "sgns", "--dim", "8", "--walk-length", "10", "--num-walks", "3",
-                  "--window", "3", "--seed", "5"]
+                  "--window", "3", "--epochs", "1", "--seed", "5"]
 
 
 def _edges(spark, rows):
