@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test dist bench bench-walk bench-cluster bench-train bench-update bench-scale check-env clean
+.PHONY: demo test jars dist bench bench-walk bench-cluster bench-train bench-update bench-scale check-env clean
 
 demo: check-env $(STAMP)
 	$(BIN)/python -m spark_n2v.demo out/demo
@@ -12,9 +12,18 @@ demo: check-env $(STAMP)
 # Airflow (for the example DAG's test) has its own virtualenv: it pins libraries Spark's side
 # does not want, and in production it runs on other machines than the Spark jobs.
 AIRFLOW_STAMP := .venv-airflow/.installed-stamp
+# The JVM libraries the tests start their storage services with (Hadoop's mini HDFS, S3A, an S3
+# server), from Maven Central into .jars/ (tests/jvm/jars.py: Python only, checked by SHA-1).
+JARS_STAMP := .jars/.installed-stamp
 
-test: check-env $(STAMP) $(AIRFLOW_STAMP)
+test: check-env $(STAMP) $(AIRFLOW_STAMP) $(JARS_STAMP)
 	$(BIN)/python -m pytest -q
+
+jars: $(JARS_STAMP)
+
+$(JARS_STAMP): tests/jvm/jars.py
+	$(PYTHON) tests/jvm/jars.py .jars
+	touch $@
 
 $(AIRFLOW_STAMP): tests/airflow-requirements.txt
 	$(PYTHON) -m venv .venv-airflow
@@ -78,4 +87,4 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) .venv-peers .venv-airflow out dist .pytest_cache build *.egg-info
+	rm -rf $(VENV) .venv-peers .venv-airflow .jars out dist .pytest_cache build *.egg-info

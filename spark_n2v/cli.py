@@ -23,6 +23,7 @@ from spark_n2v.errors import UserError
 from spark_n2v.io.edges import EdgeSource, inspect_local
 from spark_n2v.io.files import is_local, local_path
 from spark_n2v.progress import LiveLine, finish_live_line, live_line
+from spark_n2v.redaction import RedactingFilter, pattern_of, redact_argv, redact_text
 from spark_n2v.record import RunRecord, check_output_free, check_output_writable, file_fingerprints
 from spark_n2v.stages import STAGES
 from spark_n2v.stages.stage import Stage, execute
@@ -165,7 +166,9 @@ def run_command(args: argparse.Namespace, argv: Sequence[str]) -> None:
             raise UserError("{" + name + "} {path}: no such file or folder", path=path)
 
     spark, owned = get_session(configs["spark"], f"{PROG} {args.command}")
-    record = RunRecord(command=" ".join(shlex.quote(a) for a in [PROG, *argv]))
+    # without secrets (a --conf key=value whose key spark.redaction.regex matches)
+    record = RunRecord(command=" ".join(shlex.quote(a) for a in
+                                        [PROG, *redact_argv(argv, pattern_of(spark))]))
     record.parameters = {name: dataclasses.asdict(cfg) for name, cfg in configs.items()
                          if name != SparkConfig.TABLE}
     try:
@@ -194,6 +197,9 @@ def _logging(verbose: bool) -> None:
         live.setFormatter(logging.Formatter("%(message)s"))
         ours.addHandler(live)
         ours.propagate = False
+    for handler in [*logging.getLogger().handlers, *ours.handlers]:  # no secret in a line
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -205,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         finish_live_line()
         sys.stdout.flush()
-        message = exc.render(flag_namer(args.command if args else ""))
+        message = redact_text(exc.render(flag_namer(args.command if args else "")))
         print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
         return 2
     return 0

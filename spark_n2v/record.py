@@ -30,6 +30,7 @@ from spark_n2v import __version__
 from spark_n2v.errors import UserError, first_line
 from spark_n2v.io.files import HadoopFiles, is_local, json_bytes, local_path
 from spark_n2v.progress import finish_live_line
+from spark_n2v.redaction import pattern_of, redact_value
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +68,11 @@ class RunRecord:
         self.counts.update(part["counts"])
 
     def as_dict(self, spark: SparkSession) -> dict:
+        """What `_run.json` holds, without secrets (redaction.py)."""
         import numpy
         import pyarrow
         import pyspark
-        return {**asdict(self), "versions": {
+        return {**redact_value(asdict(self), pattern_of(spark)), "versions": {
             "spark_n2v": __version__, "pyspark": pyspark.__version__, "spark": spark.version,
             "python": platform.python_version(), "numpy": numpy.__version__,
             "pyarrow": pyarrow.__version__}}
@@ -342,8 +344,9 @@ def staged_run(spark: SparkSession, path: str, overwrite: bool, job_name: str, r
     (UserError) forgets the run; anything else (a lost executor, a kill) keeps the finished work
     for a rerun."""
     # what a rerun must match to resume this run's work (JSON's view: tuples become lists)
-    job = json.loads(json.dumps({"command": job_name, "parameters": record.parameters,
-                                 "inputs": record.inputs}))
+    job = json.loads(json.dumps(redact_value(
+        {"command": job_name, "parameters": record.parameters, "inputs": record.inputs},
+        pattern_of(spark))))
     out = OutputPath(spark, path, overwrite, job)
     try:
         try:

@@ -1,0 +1,178 @@
+"""Storage services on loopback, for the tests and benchmarks that run on HDFS and S3: Hadoop's mini
+HDFS (a NameNode and a DataNode in one JVM) and an S3-compatible server (s3proxy), each started
+from the jars `make jars` fetches (tests/jvm/jars.py) and stopped with every process it started.
+
+Every address is 127.0.0.1; each service is a child process that the kernel ends if this
+process dies first (Linux: PR_SET_PDEATHSIG), so a killed test session leaves nothing running.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import glob
+import json
+import os
+import signal
+import subprocess
+import urllib.error
+import urllib.request
+
+from spark_n2v.standalone import _wait, free_port
+
+S3_REGION = "us-east-1"
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGKILL when the parent dies (Linux; elsewhere a no-op)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def java() -> str:
+    """The java binary Spark uses: $JAVA_HOME's, else the one on PATH."""
+    home = os.environ.get("JAVA_HOME")
+    return os.path.join(home, "bin", "java") if home else "java"
+
+
+def jar_set(jars: str, name: str) -> list[str]:
+    """The jars of one set fetched into `jars` (tests/jvm/jars.py), or [] if it was not fetched."""
+    return sorted(glob.glob(os.path.join(jars, name, "*.jar")))
+
+
+def _hadoop_client_jars() -> list[str]:
+    """pyspark's own Hadoop client (the mini cluster is built against the same version)."""
+    import pyspark
+    return sorted(glob.glob(os.path.join(os.path.dirname(pyspark.__file__), "jars",
+                                         "hadoop-client-*.jar")))
+
+
+class _Service:
+    """A JVM child process with its log in `scratch`; stop() ends it (SIGTERM, then SIGKILL)."""
+
+    def __init__(self, scratch: str, name: str, command: list[str]):
+        os.makedirs(scratch, exist_ok=True)
+        self.log = os.path.join(scratch, f"{name}.log")
+        with open(self.log, "w") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, cwd=scratch,
+                                            preexec_fn=_die_with_parent)
+
+    def check_alive(self, what: str) -> None:
+        if self.process.poll() is not None:
+            with open(self.log) as log:
+                tail = log.read()[-2000:]
+            raise RuntimeError(f"{what} exited with code {self.process.returncode}:\n{tail}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class MiniHdfs(_Service):
+    """Hadoop's MiniDFSCluster (one DataNode) from its own launcher; `uri` is hdfs://127.0.0.1:PORT.
+    Permissions are checked as on a real cluster: the user who starts it is the superuser."""
+
+    def __init__(self, jars: str, scratch: str, timeout: float = 120):
+        found = jar_set(jars, "hdfs")
+        if not found:
+            raise FileNotFoundError(f"no mini cluster jars in {jars}/hdfs: run `make jars`")
+        details = os.path.join(scratch, "hdfs.json")
+        loopback = {"dfs.namenode.rpc-bind-host": "127.0.0.1",
+                    "dfs.namenode.http-bind-host": "127.0.0.1",
+                    "dfs.datanode.address": "127.0.0.1:0",
+                    "dfs.datanode.http.address": "127.0.0.1:0",
+                    "dfs.datanode.ipc.address": "127.0.0.1:0",
+                    "dfs.datanode.hostname": "127.0.0.1",
+                    "hdfs.minidfs.basedir": os.path.join(scratch, "hdfs")}
+        super().__init__(scratch, "hdfs", [
+            java(), "-Xmx512m", f"-Dtest.build.data={os.path.join(scratch, 'data')}", "-cp",
+            ":".join(found + _hadoop_client_jars()), "org.apache.hadoop.test.MiniDFSClusterManager",
+            "-datanodes", "1", "-nnport", "0", "-httpport", "0", "-format", "-writeDetails", details,
+            *[arg for key, value in loopback.items() for arg in ("-D", f"{key}={value}")]])
+
+        def ready():
+            self.check_alive("the mini HDFS")
+            with open(details) as handle:
+                return json.load(handle)["namenode_port"]
+
+        self.uri = f"hdfs://127.0.0.1:{_wait(ready, timeout, 'the mini HDFS did not start')}"
+
+
+ACCESS_KEY, SECRET_KEY = "test-access", "test-secret-0123456789"
+
+
+class S3Server(_Service):
+    """s3proxy on 127.0.0.1 with a file-system backend and static credentials (signed requests
+    only: a wrong key is refused), holding one bucket. `spark_conf()` is what Spark's S3A client
+    needs to reach it."""
+
+    def __init__(self, jars: str, scratch: str, bucket: str = "spark-n2v",
+                 access_key: str = ACCESS_KEY, secret_key: str = SECRET_KEY,
+                 port: int | None = None, timeout: float = 60):
+        found = jar_set(jars, "s3proxy")
+        if not found:
+            raise FileNotFoundError(f"no s3proxy jar in {jars}/s3proxy: run `make jars`")
+        self.port = port or free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.bucket, self.access_key, self.secret_key = bucket, access_key, secret_key
+        data = os.path.join(scratch, "s3")
+        os.makedirs(os.path.join(data, bucket), exist_ok=True)  # a bucket is a folder there
+        properties = os.path.join(scratch, "s3proxy.properties")
+        with open(properties, "w") as handle:
+            handle.write("\n".join([
+                f"s3proxy.endpoint={self.endpoint}", "s3proxy.authorization=aws-v2-or-v4",
+                f"s3proxy.identity={access_key}", f"s3proxy.credential={secret_key}",
+                "jclouds.provider=filesystem", f"jclouds.filesystem.basedir={data}", ""]))
+        logback = os.path.join(scratch, "s3proxy-logback.xml")
+        with open(logback, "w") as handle:  # its default is DEBUG: megabytes a test
+            handle.write('<configuration><appender name="o" class="ch.qos.logback.core.'
+                         'ConsoleAppender"><encoder><pattern>%d %level %logger - %msg%n</pattern>'
+                         '</encoder></appender><root level="WARN"><appender-ref ref="o"/></root>'
+                         '</configuration>')
+        super().__init__(scratch, "s3proxy", [
+            java(), "-Xmx256m", f"-Dlogback.configurationFile={logback}", "-cp", ":".join(found),
+            "org.gaul.s3proxy.Main", "--properties", properties])
+
+        def ready():
+            self.check_alive("s3proxy")
+            try:
+                urllib.request.urlopen(self.endpoint, timeout=2)
+            except urllib.error.HTTPError:  # an unsigned request is refused: it is up
+                return True
+            return True
+
+        _wait(ready, timeout, "s3proxy did not start")
+
+    def url(self, path: str = "") -> str:
+        return f"s3a://{self.bucket}/{path.lstrip('/')}"
+
+    def spark_conf(self, access_key: str | None = None, secret_key: str | None = None
+                   ) -> dict[str, str]:
+        """S3A settings for this server (with other credentials: to be refused)."""
+        return self.settings(self.port, access_key or self.access_key,
+                             secret_key or self.secret_key)
+
+    @staticmethod
+    def settings(port: int, access_key: str = ACCESS_KEY, secret_key: str = SECRET_KEY
+                 ) -> dict[str, str]:
+        """S3A settings for a server on 127.0.0.1:port: its endpoint, path-style addressing,
+        plain HTTP, static credentials, and nothing looked up elsewhere."""
+        prefix = "spark.hadoop.fs.s3a."
+        return {f"{prefix}{key}": value for key, value in {
+            "endpoint": f"http://127.0.0.1:{port}", "endpoint.region": S3_REGION,
+            "path.style.access": "true", "connection.ssl.enabled": "false",
+            "aws.credentials.provider": "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
+            "access.key": access_key, "secret.key": secret_key}.items()}
