@@ -48,6 +48,11 @@ POS = "pos"              # a token's position in its walk
 WIN = "win"              # a centre's reduced window
 BUCKET = "bucket"        # a node id's bucket of token files before the split (folder key)
 
+# Files of Python tasks sent through Spark (io/taskfiles.py, internal).
+FILE = "file"            # the file a row belongs to (folder key: file=NAME)
+SEQ = "seq"              # the row's piece of its file, from 0
+DATA = "data"            # the piece's bytes, binary
+
 # Incremental updates (internal): what changed between two edge tables.
 CHANGE = "change"        # an arc's or a node's change: one of the values below
 ADDED, REMOVED, REWEIGHTED = "added", "removed", "reweighted"  # arcs' changes

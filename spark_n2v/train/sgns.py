@@ -40,13 +40,13 @@ import math
 import resource
 import time
 from dataclasses import asdict, dataclass
-from typing import Callable, Iterator, NamedTuple
+from typing import Iterator, NamedTuple
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from pyspark.sql import Column, DataFrame, Row, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -55,8 +55,8 @@ from spark_n2v.config import TrainConfig
 from spark_n2v.errors import UserError
 from spark_n2v.frames import (RANK_IN_ONE_TASK, cached_count, count_ids, partition_table,
                               rank_rows)
-from spark_n2v.io.files import (HadoopFiles, arrow_fs, delete_folder, load_array, read_parquet,
-                                save_array)
+from spark_n2v.io.files import HadoopFiles, arrow_fs, read_parquet
+from spark_n2v.io.taskfiles import FileRef, Inputs, Outputs, Ref, TableRef, TaskFiles
 from spark_n2v.progress import LIVE, describe, duration
 from spark_n2v.record import ResumePoints
 from spark_n2v.streams import TRAIN_TOKEN_BUCKET, column_hash
@@ -111,12 +111,6 @@ class Plan:
     def lr(self, k: int) -> float:
         """Learning rate at the start of round k: linear decay to 1e-4 of the start, as word2vec."""
         return self.learning_rate * max(kernel.MIN_LR_FRACTION, 1.0 - k / self.rounds)
-
-    def table(self, k: int, name: str, part: int) -> str:
-        return f"{self.work}/state/{k}/{name}-{part}.npy"
-
-    def sorted_tokens(self, part: int, chunk: int) -> str:
-        return f"{self.work}/sorted/{part}-{chunk}.npy"
 
     def as_json(self) -> dict:
         return asdict(self)
@@ -180,19 +174,30 @@ def _bucket_of(node: Column, buckets: int) -> Column:
 
 def _token_table(seed: int, window: int, chunks: int, id_type: pa.DataType,
                  batch: pa.RecordBatch) -> pa.Table:
-    """(walk_id, walk, bucket) -> one row per position: (walk_id, chunk, pos, id, win, bucket)."""
+    """(walk_id, walk[, bucket]) -> one row per position: (walk_id, chunk, pos, id, win[,
+    bucket])."""
     walks = batch.column(C.WALK)
     lengths = pc.list_value_length(walks).fill_null(0).to_numpy().astype(np.int64)
     walks_id = batch.column(C.WALK_ID).to_numpy()
     walk_id = np.repeat(walks_id, lengths)
     starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
     pos = np.arange(len(walk_id), dtype=np.int64) - starts
-    return pa.table([
+    columns = [
         pa.array(walk_id), pa.array(np.repeat(kernel.chunk_of(seed, walks_id, chunks), lengths)),
         pa.array(pos.astype(np.int32)), pc.list_flatten(walks).cast(id_type),
-        pa.array(kernel.reduced_windows(seed, walk_id, pos, window).astype(np.int16)),
-        pc.list_flatten(batch.column(C.BUCKET))],
-        names=[C.WALK_ID, C.CHUNK, C.POS, C.ID, C.WIN, C.BUCKET])
+        pa.array(kernel.reduced_windows(seed, walk_id, pos, window).astype(np.int16))]
+    names = [C.WALK_ID, C.CHUNK, C.POS, C.ID, C.WIN]
+    if C.BUCKET in batch.schema.names:
+        columns.append(pc.list_flatten(batch.column(C.BUCKET)))
+        names.append(C.BUCKET)
+    return pa.table(columns, names=names)
+
+
+def _token_rows(seed: int, window: int, chunks: int, id_type: pa.DataType,
+                batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """mapInArrow body: walks (walk_id, walk) -> their tokens (walk_id, chunk, pos, id, win)."""
+    for batch in batches:
+        yield from _token_table(seed, window, chunks, id_type, batch).to_batches()
 
 
 _BUCKET_FILE_COLUMNS = [C.WALK_ID, C.CHUNK, C.POS, C.ID, C.WIN]
@@ -304,60 +309,69 @@ class _GroupedFiles:
 
 
 # --- tasks -------------------------------------------------------------------------------------------
+# Each job's tasks read and write the work folder's files through TaskFiles (io/taskfiles.py):
+# directly on local disk, through Spark elsewhere. Datasets: tokens/part=i/chunk=c (the split,
+# Parquet), sorted (each partition's tokens of each chunk, sorted), state/k (the tables at the
+# start of round k), vocab/part=i and warm/part=i (Parquet, written by Spark).
 
-def _sort_tokens(plan: Plan, part: int, chunk: int) -> int:
-    """A partition's tokens of a chunk, from the split's Parquet files to one array sorted by
-    (walk, pos): done once, in the init round, where every round read and sorted the Parquet
-    files again (at P = 16 a round's tasks read and sorted 2 x its chunk's tokens, 32 x the
-    corpus an epoch)."""
-    table = read_parquet(f"{plan.work}/tokens/{C.PART}={part}/{C.CHUNK}={chunk}",
-                         _TOKEN_FILE_COLUMNS)
-    columns = [table.column(c).to_numpy() if table else np.zeros(0, np.int64)
-               for c in _TOKEN_FILE_COLUMNS]
-    save_array(plan.sorted_tokens(part, chunk), kernel.Tokens.sorted(*columns).stacked())
-    return len(columns[0])
+def _sorted_name(part: int, chunk: int) -> str:
+    return f"{part}-{chunk}"
 
 
-def _tokens(plan: Plan, part: int, chunk: int) -> kernel.Tokens:
-    return kernel.Tokens.of_stacked(load_array(plan.sorted_tokens(part, chunk)))
+def _table(k: int, name: str, part: int) -> FileRef:
+    return FileRef(f"state/{k}", f"{name}-{part}")
 
 
-def _negative_table(plan: Plan, part: int) -> np.ndarray:
-    table = read_parquet(f"{plan.work}/vocab/{C.PART}={part}", [C.LOCAL, C.COUNT])
-    counts = np.zeros(plan.sizes[part], np.float64)
+def _tokens_of(found: Inputs, part: int, chunk: int) -> kernel.Tokens:
+    stacked = found.array(_sorted_name(part, chunk))
+    return kernel.Tokens.of_stacked(stacked if stacked is not None
+                                    else np.zeros((4, 0), np.int64))
+
+
+def _negative_table(found: Inputs, size: int) -> np.ndarray:
+    table = found.table("vocab", [C.LOCAL, C.COUNT])
+    counts = np.zeros(size, np.float64)
     counts[table.column(C.LOCAL).to_numpy()] = table.column(C.COUNT).to_numpy()
     return kernel.negative_table(counts)
 
 
-def init_task(plan: Plan, task: int) -> tuple[int]:
-    """Round 0, in P x chunks tasks: task (chunk c, partition i) sorts partition i's tokens of
-    chunk c; in chunk 0's tasks also syn0[i] from each node's rank (the same start for any P) and
-    syn1[i] zeros, or a warm start's rows. Returns (tokens sorted,)."""
+def sort_task(plan: Plan, task: int, found: Inputs, out: Outputs) -> Iterator[tuple[int]]:
+    """Task (chunk c, partition i) of the init: partition i's tokens of chunk c, from the split's
+    Parquet files to one array sorted by (walk, pos), read by every round that trains them (where
+    every round read and sorted the Parquet files again, at P = 16 a round's tasks read and sorted
+    2 x its chunk's tokens, 32 x the corpus an epoch). Reports (tokens sorted,)."""
     i, chunk = task % plan.partitions, task // plan.partitions
-    tokens = _sort_tokens(plan, i, chunk)
-    if chunk:
-        return (tokens,)
+    table = found.table("tokens", _TOKEN_FILE_COLUMNS)
+    columns = [table.column(c).to_numpy() if table else np.zeros(0, np.int64)
+               for c in _TOKEN_FILE_COLUMNS]
+    out.array(_sorted_name(i, chunk), kernel.Tokens.sorted(*columns).stacked())
+    yield (len(columns[0]),)
+
+
+def init_tables_task(plan: Plan, i: int, found: Inputs, out: Outputs) -> Iterator[tuple[int]]:
+    """Partition i's tables at the start: syn0[i] from each node's rank (the same start for any
+    P) and syn1[i] zeros, or a warm start's rows. Reports (rows,)."""
     syn0 = np.empty((plan.sizes[i], plan.dim), np.float32)
     syn1 = np.zeros((plan.sizes[i], plan.dim), np.float32)
     fresh = np.ones(plan.sizes[i], bool)  # rows a warm start does not set
     if plan.warm:
-        fresh[_warm_rows(plan, i, syn0, syn1)] = False
+        fresh[_warm_rows(plan, found, syn0, syn1)] = False
     rows = np.flatnonzero(fresh)
     # in slices: the hashes take 8 bytes per cell and their temporaries several times that (a
     # 4.25M x 128 partition at once took over 20 GB and was killed)
     for a in range(0, len(rows), OUTPUT_BATCH_ROWS):
         some = rows[a:a + OUTPUT_BATCH_ROWS]
         syn0[some] = kernel.initial_vectors(plan.seed, i + plan.partitions * some, plan.dim)
-    save_array(plan.table(0, "syn0", i), syn0)
-    save_array(plan.table(0, "syn1", i), syn1)
-    return (tokens,)
+    out.array(f"syn0-{i}", syn0)
+    out.array(f"syn1-{i}", syn1)
+    yield (plan.sizes[i],)
 
 
-def _warm_rows(plan: Plan, i: int, syn0: np.ndarray, syn1: np.ndarray) -> np.ndarray:
+def _warm_rows(plan: Plan, found: Inputs, syn0: np.ndarray, syn1: np.ndarray) -> np.ndarray:
     """Partition i's rows that start from the kept model: each the mean of its rows there
     (_warm_map says where they are: one, its own, for a node the model has). Returns those rows;
     the others take the trainer's start."""
-    where = read_parquet(f"{plan.work}/warm/{C.PART}={i}", [C.LOCAL, _KEPT_PART, _KEPT_LOCAL])
+    where = found.table("warm", [C.LOCAL, _KEPT_PART, _KEPT_LOCAL])
     if where is None or where.num_rows == 0:
         return np.zeros(0, np.int64)
     local, part, kept = (where.column(c).to_numpy() for c in (C.LOCAL, _KEPT_PART, _KEPT_LOCAL))
@@ -372,7 +386,7 @@ def _warm_rows(plan: Plan, i: int, syn0: np.ndarray, syn1: np.ndarray) -> np.nda
         sums = np.zeros((len(averaged), plan.dim), np.float64)
         for j in np.unique(part):
             mine = part == j
-            kept_table = load_array(f"{plan.warm}/{name}-{j}.npy")
+            kept_table = found.array(f"kept-{name}-{j}")
             own = mine & ~shared
             table[local[own]] = kept_table[kept[own]]
             np.add.at(sums, slot[mine[shared]], kept_table[kept[mine & shared]])
@@ -388,35 +402,31 @@ class TaskReport(NamedTuple):
     peak_bytes: int    # the Python worker's peak resident memory so far
 
 
-_REPORT_SCHEMA = "loss double, pairs long, io_s double, train_s double, peak_bytes long"
+def _round_inputs(plan: Plan, k: int) -> list[list[Ref]]:
+    """What each task of round k reads: its tables, both partitions' tokens of the round's chunk,
+    the output partition's vocabulary (its negatives' law)."""
+    P, chunk = plan.partitions, plan.chunk(k)
+    inputs = []
+    for i in range(P):
+        j = (i + k) % P
+        sorted_ = [FileRef("sorted", _sorted_name(p, chunk)) for p in sorted({i, j})]
+        inputs.append([_table(k, "syn0", i), _table(k, "syn1", j), *sorted_,
+                       TableRef(f"vocab/{C.PART}={j}", "vocab")])
+    return inputs
 
 
-def _each_task(spark: SparkSession, tasks: int, work: Callable[[int], tuple], schema: str
-               ) -> list[Row]:
-    """work(i) in task i of `tasks`, in one Spark job; its rows (one per task) on the driver. A
-    DataFrame's mapInArrow, not an RDD: SQL and RDD jobs start separate pools of Python workers,
-    and a second pool costs its start again (~2 s on 2 cores, the small graph's init round)."""
-    names = [field.split()[0] for field in schema.split(",")]
-
-    def body(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        for batch in batches:
-            for i in batch.column("id").to_numpy():
-                yield pa.RecordBatch.from_pylist([dict(zip(names, work(int(i))))])
-
-    return spark.range(0, tasks, 1, tasks).mapInArrow(body, schema).collect()
-
-
-def train_task(plan: Plan, k: int, i: int, workers: int) -> TaskReport:
+def train_task(plan: Plan, k: int, workers: int, i: int, found: Inputs, out: Outputs
+               ) -> Iterator[TaskReport]:
     """Round k (0-based) trains bucket (i, j): syn0[i] against syn1[j] with `workers` processes;
     writes both for round k+1."""
     P = plan.partitions
     j = (i + k) % P
     started = time.perf_counter()
-    syn0 = load_array(plan.table(k, "syn0", i))
-    syn1 = load_array(plan.table(k, "syn1", j))
-    rows = _tokens(plan, i, plan.chunk(k))
-    cols = rows if j == i else _tokens(plan, j, plan.chunk(k))
-    neg_cum = _negative_table(plan, j) if plan.sizes[j] else None
+    syn0 = found.array(f"syn0-{i}")
+    syn1 = found.array(f"syn1-{j}")
+    rows = _tokens_of(found, i, plan.chunk(k))
+    cols = rows if j == i else _tokens_of(found, j, plan.chunk(k))
+    neg_cum = _negative_table(found, plan.sizes[j]) if plan.sizes[j] else None
     law = kernel.BucketLaw(lr_start=plan.lr(k), lr_end=plan.lr(k + 1), negatives=plan.negatives,
                              shared=plan.shared(j), seed=plan.seed,
                              key=k * P * P + i * P + j)
@@ -425,29 +435,27 @@ def train_task(plan: Plan, k: int, i: int, workers: int) -> TaskReport:
     if len(rows) and neg_cum is not None:
         loss, pairs = kernel.train_bucket(syn0, syn1, rows, cols, neg_cum, law, workers)
     trained = time.perf_counter()
-    save_array(plan.table(k + 1, "syn0", i), syn0)
-    save_array(plan.table(k + 1, "syn1", j), syn1)
-    return TaskReport(loss, pairs, loaded - started + time.perf_counter() - trained,
-                      trained - loaded, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    out.array(f"syn0-{i}", syn0)
+    out.array(f"syn1-{j}", syn1)
+    yield TaskReport(loss, pairs, loaded - started + time.perf_counter() - trained,
+                     trained - loaded, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
 
 
-def _embedding_rows(plan: Plan, id_type: pa.DataType, parts: Iterator[pa.RecordBatch]
+def _embedding_rows(plan: Plan, id_type: pa.DataType, i: int, found: Inputs
                     ) -> Iterator[pa.RecordBatch]:
-    for batch in parts:
-        for i in batch.column("id").to_numpy():
-            vocab = read_parquet(f"{plan.work}/vocab/{C.PART}={int(i)}", [C.ID, C.LOCAL])
-            if vocab is None:
-                continue
-            syn0 = load_array(plan.table(plan.rounds, "syn0", int(i)))
-            local = vocab.column(C.LOCAL).to_numpy()
-            ids = vocab.column(C.ID).combine_chunks().cast(id_type)
-            # slices keep each Arrow buffer far below the JVM's 2 GiB limit on large partitions
-            for a in range(0, len(local), OUTPUT_BATCH_ROWS):
-                rows = syn0[local[a:a + OUTPUT_BATCH_ROWS]]
-                vectors = pa.FixedSizeListArray.from_arrays(pa.array(rows.ravel()), plan.dim)
-                yield pa.RecordBatch.from_arrays(
-                    [ids.slice(a, len(rows)), vectors.cast(pa.list_(pa.float32()))],
-                    names=[C.ID, C.EMBEDDING])
+    vocab = found.table("vocab", [C.ID, C.LOCAL])
+    if vocab is None:
+        return
+    syn0 = found.array(f"syn0-{i}")
+    local = vocab.column(C.LOCAL).to_numpy()
+    ids = vocab.column(C.ID).combine_chunks().cast(id_type)
+    # slices keep each Arrow buffer far below the JVM's 2 GiB limit on large partitions
+    for a in range(0, len(local), OUTPUT_BATCH_ROWS):
+        rows = syn0[local[a:a + OUTPUT_BATCH_ROWS]]
+        vectors = pa.FixedSizeListArray.from_arrays(pa.array(rows.ravel()), plan.dim)
+        yield pa.RecordBatch.from_arrays(
+            [ids.slice(a, len(rows)), vectors.cast(pa.list_(pa.float32()))],
+            names=[C.ID, C.EMBEDDING])
 
 
 # --- the driver's side -------------------------------------------------------------------------------
@@ -517,22 +525,45 @@ def _warm_map(spark: SparkSession, vocab: DataFrame, warm: WarmStart, work: str)
 
 
 def keep_model(spark: SparkSession, work: str, folder: str) -> None:
-    """The finished training in `work` -> folder: vocab/ (id, count, local; by part), syn0-i.npy
-    and syn1-i.npy (the last round's tables of partition i) and _model.json (the plan). Copied by
-    P tasks, not moved: the work folder stays whole until the output is committed, so a run killed
-    in between still resumes."""
+    """The finished training in `work` -> folder: syn0-i and syn1-i (the last round's tables of
+    partition i, TaskFiles of the dataset ""), vocab/ (id, count, local; by part) and
+    _model.json (the plan, last). Copied by P tasks, not moved: the work folder stays whole until
+    the output is committed, so a run killed in between still resumes."""
     plan = Plan.from_json(ResumePoints(spark, work, _RESUME_STATE).find("tokens")["plan"])
     files = HadoopFiles(spark, folder)
     files.delete(folder)
-    _each_task(spark, plan.partitions, lambda i: _copy_tables(plan, folder, i), "done long")
+    inputs = [[FileRef(f"state/{plan.rounds}", f"{name}-{i}", root=work)
+               for name in ("syn0", "syn1")] for i in range(plan.partitions)]
+    TaskFiles(folder).run(spark, inputs, _copy_tables, "", ["tables"])
     spark.read.parquet(f"{work}/vocab").write.partitionBy(C.PART).parquet(f"{folder}/vocab")
     files.write_json(f"{folder}/{_MODEL}", plan.as_json())
 
 
-def _copy_tables(plan: Plan, folder: str, i: int) -> tuple[int]:
+def _copy_tables(i: int, found: Inputs, out: Outputs) -> Iterator[tuple[int]]:
     for name in ("syn0", "syn1"):
-        save_array(f"{folder}/{name}-{i}.npy", load_array(plan.table(plan.rounds, name, i)))
-    return (1,)
+        out.array(f"{name}-{i}", found.array(f"{name}-{i}"))
+    yield (2,)
+
+
+def _init(spark: SparkSession, plan: Plan, files: TaskFiles) -> None:
+    """The init round: each partition's tokens of each chunk sorted (P x chunks tasks), then the
+    tables (P tasks)."""
+    P = plan.partitions
+    tokens = [[TableRef(f"tokens/{C.PART}={t % P}/{C.CHUNK}={t // P}", "tokens")]
+              for t in range(P * plan.chunks)]
+    files.run(spark, tokens, functools.partial(sort_task, plan), "sorted", ["tokens"])
+    files.delete(spark, "tokens")  # sorted into `sorted`
+    warm: list[list[Ref]] = [[] for _ in range(P)]
+    if plan.warm:
+        # the kept model's partitions each partition starts from (at most P x P rows)
+        for row in (spark.read.parquet(f"{plan.work}/warm").select(C.PART, _KEPT_PART)
+                    .distinct().collect()):
+            warm[row[C.PART]] += [FileRef("", f"{name}-{row[_KEPT_PART]}", root=plan.warm,
+                                          alias=f"kept-{name}-{row[_KEPT_PART]}")
+                                  for name in ("syn0", "syn1")]
+        for i in range(P):
+            warm[i].append(TableRef(f"warm/{C.PART}={i}", "warm"))
+    files.run(spark, warm, functools.partial(init_tables_task, plan), "state/0", ["rows"])
 
 
 def train_sgns(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work: str,
@@ -555,25 +586,26 @@ def train_sgns(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work: st
         plan, tokens = _split_tokens(spark, walks, cfg, work, warm)
         points.mark("tokens", plan=plan.as_json(), tokens=tokens)
     P = plan.partitions
+    files = TaskFiles(work)
     workers = cfg.workers or task_workers(spark.sparkContext.defaultParallelism, P)
     first = (points.find("rounds") or {}).get("done")
     if first is None:
         describe(spark, "spark-n2v train: initialise tables")
-        _each_task(spark, P * plan.chunks, lambda t: init_task(plan, t), "tokens long")
+        _init(spark, plan, files)
         points.mark("rounds", done=0)
-        delete_folder(f"{work}/tokens")  # sorted into {work}/sorted
         first = 0
     else:
         log.info("train: resuming after round %d of %d", first, plan.rounds)
         if first:  # a kill between marking a round and deleting its inputs leaves them
-            delete_folder(f"{work}/state/{first - 1}")
+            files.delete(spark, f"state/{first - 1}")
     started, peak = time.perf_counter(), 0
     for k in range(first, plan.rounds):
         describe(spark, f"spark-n2v train: round {k + 1} of {plan.rounds}")
-        results = [TaskReport(*row) for row in _each_task(
-            spark, P, lambda i, k=k: train_task(plan, k, i, workers), _REPORT_SCHEMA)]
+        body = functools.partial(train_task, plan, k, workers)
+        results = [TaskReport(**row) for row in files.run(
+            spark, _round_inputs(plan, k), body, f"state/{k + 1}", list(TaskReport._fields))]
         points.mark("rounds", done=k + 1)  # round k + 1's tables are whole: resume from them
-        delete_folder(f"{work}/state/{k}")
+        files.delete(spark, f"state/{k}")
         peak = max(peak, max(r.peak_bytes for r in results))
         loss = sum(r.loss for r in results) / max(sum(r.pairs for r in results), 1)
         done = (k + 1 - first) / (plan.rounds - first)  # of this run's rounds
@@ -589,8 +621,10 @@ def train_sgns(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work: st
     describe(spark, "spark-n2v train: write embeddings")
     schema = T.StructType([T.StructField(C.ID, spark_id),
                            T.StructField(C.EMBEDDING, T.ArrayType(T.FloatType()))])
-    embeddings = spark.range(0, P, 1, P).mapInArrow(
-        lambda it: _embedding_rows(plan, arrow_id, it), schema)
+    inputs = [[_table(plan.rounds, "syn0", i), TableRef(f"vocab/{C.PART}={i}", "vocab")]
+              for i in range(P)]
+    embeddings = files.frame(spark, inputs, functools.partial(_embedding_rows, plan, arrow_id),
+                             schema)
     return Trained(embeddings.withColumn(C.ID, F.col(C.ID).cast(id_field)), plan.epochs)
 
 
@@ -603,39 +637,35 @@ class PartStats(NamedTuple):
     tokens: int
 
 
-_PART_STATS = f"{C.PART} int, nodes long, mass double, tokens long"
-
-
 def _vocabulary(spark: SparkSession, counts: DataFrame, nodes: int, P: int, folder: str
                 ) -> dict[int, PartStats]:
     """Counts (id, count) -> the vocabulary at folder (id, count, local; by part): nodes ranked
     by count, most frequent first, ties by id; rank r is row r // P of partition r % P (nodes
     dealt round-robin by frequency, so every partition holds about 1/P of the tokens). `counts`
-    and `nodes` as frames.cached_count returns them."""
-    vocab, _ = rank_rows(counts, [F.col(C.COUNT).desc(), F.col(C.ID)], C.RANK,
-                         spark.sparkContext.defaultParallelism, total=nodes)
-    (vocab.select(C.ID, C.COUNT, (F.col(C.RANK) % P).cast("int").alias(C.PART),
-                  (F.col(C.RANK) / P).cast("long").alias(C.LOCAL))
-     .write.mode("overwrite").partitionBy(C.PART).parquet(folder))
-    vocab.unpersist()
+    and `nodes` as frames.cached_count returns them. Up to RANK_IN_ONE_TASK nodes, one task ranks
+    them (Spark's ranking takes ~10 jobs, seconds on a small graph)."""
+    if nodes <= RANK_IN_ONE_TASK:
+        ranked = counts.repartition(1).mapInArrow(
+            functools.partial(_ranked_vocabulary, P),
+            T.StructType([counts.schema[C.ID], T.StructField(C.COUNT, T.LongType()),
+                          T.StructField(C.PART, T.IntegerType()),
+                          T.StructField(C.LOCAL, T.LongType())]))
+        ranked.write.mode("overwrite").partitionBy(C.PART).parquet(folder)
+    else:
+        vocab, _ = rank_rows(counts, [F.col(C.COUNT).desc(), F.col(C.ID)], C.RANK,
+                             spark.sparkContext.defaultParallelism, total=nodes)
+        (vocab.select(C.ID, C.COUNT, (F.col(C.RANK) % P).cast("int").alias(C.PART),
+                      (F.col(C.RANK) / P).cast("long").alias(C.LOCAL))
+         .write.mode("overwrite").partitionBy(C.PART).parquet(folder))
+        vocab.unpersist()
     return {r[C.PART]: PartStats(r["nodes"], r["mass"], r["tokens"])
             for r in spark.read.parquet(folder).groupBy(C.PART).agg(
                 F.count("*").alias("nodes"), F.sum(F.pow(C.COUNT, 0.75)).alias("mass"),
                 F.sum(C.COUNT).alias("tokens")).collect()}  # P rows
 
 
-def _vocabulary_in_one_task(spark: SparkSession, counts: DataFrame, nodes: int, P: int,
-                            folder: str) -> dict[int, PartStats]:
-    """_vocabulary's files, written by one task (a vocabulary of up to RANK_IN_ONE_TASK nodes:
-    ranking it in Spark took ~10 jobs, seconds on a small graph)."""
-    body = functools.partial(_write_vocabulary, P, folder)
-    return {r[C.PART]: PartStats(r["nodes"], r["mass"], r["tokens"])
-            for r in counts.repartition(1).mapInArrow(body, _PART_STATS).collect()}  # P rows
-
-
-def _write_vocabulary(P: int, folder: str, batches: Iterator[pa.RecordBatch]
-                      ) -> Iterator[pa.RecordBatch]:
-    """mapInArrow body: every (id, count) -> the vocabulary's files, ranked as Spark ranks them
+def _ranked_vocabulary(P: int, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """mapInArrow body: every (id, count) -> (id, count, part, local), ranked as Spark ranks them
     (ids: numbers by value, strings by their UTF-8 bytes, as Arrow sorts them)."""
     table = partition_table(batches)
     if table is None:
@@ -644,17 +674,7 @@ def _write_vocabulary(P: int, folder: str, batches: Iterator[pa.RecordBatch]
     rank = np.arange(len(table))
     table = table.append_column(C.PART, pa.array((rank % P).astype(np.int32))) \
         .append_column(C.LOCAL, pa.array(rank // P))
-    with _GroupedFiles(folder, "part-00000", [C.PART], [C.ID, C.COUNT, C.LOCAL]) as files:
-        files.add(table)
-    part = table.column(C.PART).to_numpy()
-    count = table.column(C.COUNT).to_numpy()
-    mass = np.bincount(part, weights=count ** 0.75, minlength=P)
-    nodes = np.bincount(part, minlength=P)
-    tokens = np.bincount(part, weights=count, minlength=P).astype(np.int64)
-    kept = np.flatnonzero(nodes)
-    yield pa.RecordBatch.from_arrays(
-        [pa.array(kept.astype(np.int32)), pa.array(nodes[kept]), pa.array(mass[kept]),
-         pa.array(tokens[kept])], names=[C.PART, "nodes", "mass", "tokens"])
+    yield from table.to_batches(max_chunksize=OUTPUT_BATCH_ROWS)
 
 
 def _split_tokens(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work: str,
@@ -670,17 +690,14 @@ def _split_tokens(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work:
     describe(spark, "spark-n2v train: tokens by node, vocabulary")
     started = time.perf_counter()
     spark_id, arrow_id = token_id_types(walks.schema[C.WALK].dataType.elementType)
+    local = TaskFiles(work).local
     # a bucket's tokens are what a second-pass task holds at once
     buckets = max(4 * walks.rdd.getNumPartitions(), 2 * spark.sparkContext.defaultParallelism)
     by_id = f"{work}/tokens-by-id"
-    walk = F.col(C.WALK).cast(T.ArrayType(spark_id))
-    first = functools.partial(_bucket_tokens, by_id, cfg.seed, cfg.window, cfg.chunks, arrow_id)
-    counts = (walks.select(F.col(C.WALK_ID).cast("long"), walk.alias(C.WALK),
-                           F.transform(walk, lambda node: _bucket_of(node, buckets))
-                           .alias(C.BUCKET))
-              .mapInArrow(first, T.StructType([T.StructField(C.ID, spark_id),
-                                               T.StructField(C.COUNT, T.LongType())]))
-              .groupBy(C.ID).agg(F.sum(C.COUNT).alias(C.COUNT)))
+    walks = walks.select(F.col(C.WALK_ID).cast("long"),
+                         F.col(C.WALK).cast(T.ArrayType(spark_id)).alias(C.WALK))
+    first = _first_pass if local else _first_pass_in_spark
+    counts = first(walks, cfg, by_id, spark_id, arrow_id, buckets)
     if warm is not None:
         counts.agg(F.count("*")).first()  # the first pass: its token files, not its counts
         counts = warm.counts.select(F.col(C.ID).cast(spark_id).alias(C.ID),
@@ -697,8 +714,7 @@ def _split_tokens(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work:
         log.warning("train: %d partitions leave about %d nodes per partition; partitions this "
                     "small train worse (77-node demo graph: macro-F1 0.96 at P = 1 and 4, 0.80 at "
                     "P = 16): leave train.partitions unset for this graph", P, nodes // P)
-    write_vocabulary = _vocabulary_in_one_task if nodes <= RANK_IN_ONE_TASK else _vocabulary
-    per_part = write_vocabulary(spark, counts, nodes, P, f"{work}/vocab")
+    per_part = _vocabulary(spark, counts, nodes, P, f"{work}/vocab")
     counts.unpersist()  # (the Spark ranking released it already)
     vocab = spark.read.parquet(f"{work}/vocab")
     mass = sum(r.mass for r in per_part.values())
@@ -719,14 +735,57 @@ def _split_tokens(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work:
     log.info("train: vocabulary of %s nodes in %.1f s", f"{nodes:,}", time.perf_counter() - started)
     describe(spark, "spark-n2v train: tokens by partition")
     started = time.perf_counter()
-    node = F.col(C.ID).cast(spark_id)
-    second = functools.partial(_split_buckets, by_id, f"{work}/tokens")
-    tokens = int(vocab.select(node.alias(C.ID), C.PART, C.LOCAL,
-                              _bucket_of(node, buckets).alias(C.BUCKET))
-                 .repartition(buckets, C.BUCKET)
-                 .mapInArrow(second, "part int, chunk int, rows long")
-                 .agg(F.sum("rows")).first()[0] or 0)
-    delete_folder(by_id)
+    vocab = vocab.select(F.col(C.ID).cast(spark_id).alias(C.ID), C.PART, C.LOCAL)
+    second = _second_pass if local else _second_pass_in_spark
+    tokens = second(spark, vocab, by_id, f"{work}/tokens", buckets)
+    HadoopFiles(spark, work).delete(by_id)
     log.info("train: %s tokens split into %d partitions in %.1f s; %d rounds of %d tasks",
              f"{tokens:,}", P, time.perf_counter() - started, plan.rounds, P)
     return plan, tokens
+
+
+def _first_pass(walks: DataFrame, cfg: TrainConfig, by_id: str, spark_id: T.DataType,
+                arrow_id: pa.DataType, buckets: int) -> DataFrame:
+    """Python tasks write the walks' tokens into by_id/bucket=b files by a hash of the node id
+    (with the ids) and count each id's tokens: the counts (id, count), lazily (computing them
+    writes the files)."""
+    body = functools.partial(_bucket_tokens, by_id, cfg.seed, cfg.window, cfg.chunks, arrow_id)
+    return (walks.withColumn(C.BUCKET, F.transform(C.WALK, lambda n: _bucket_of(n, buckets)))
+            .mapInArrow(body, T.StructType([T.StructField(C.ID, spark_id),
+                                            T.StructField(C.COUNT, T.LongType())]))
+            .groupBy(C.ID).agg(F.sum(C.COUNT).alias(C.COUNT)))
+
+
+def _second_pass(spark: SparkSession, vocab: DataFrame, by_id: str, tokens: str, buckets: int
+                 ) -> int:
+    """Python tasks read each bucket's token files with the bucket's vocabulary rows and rewrite
+    the tokens by partition and chunk (tokens/part=i/chunk=c). Returns the tokens written."""
+    body = functools.partial(_split_buckets, by_id, tokens)
+    return int(vocab.withColumn(C.BUCKET, _bucket_of(F.col(C.ID), buckets))
+               .repartition(buckets, C.BUCKET)
+               .mapInArrow(body, "part int, chunk int, rows long")
+               .agg(F.sum("rows")).first()[0] or 0)
+
+
+def _first_pass_in_spark(walks: DataFrame, cfg: TrainConfig, by_id: str, spark_id: T.DataType,
+                         arrow_id: pa.DataType, buckets: int) -> DataFrame:
+    """The first pass where the work folder is not on local disk: Spark writes the tokens (they
+    are read twice: counted here, joined to the vocabulary in the second pass)."""
+    schema = T.StructType([T.StructField(C.WALK_ID, T.LongType()),
+                           T.StructField(C.CHUNK, T.IntegerType()),
+                           T.StructField(C.POS, T.IntegerType()),
+                           T.StructField(C.ID, spark_id), T.StructField(C.WIN, T.ShortType())])
+    body = functools.partial(_token_rows, cfg.seed, cfg.window, cfg.chunks, arrow_id)
+    walks.mapInArrow(body, schema).write.mode("overwrite").parquet(by_id)
+    return (walks.sparkSession.read.parquet(by_id).groupBy(C.ID)
+            .agg(F.count("*").alias(C.COUNT)))
+
+
+def _second_pass_in_spark(spark: SparkSession, vocab: DataFrame, by_id: str, tokens: str,
+                          buckets: int) -> int:
+    """The second pass where the work folder is not on local disk: the tokens joined to their
+    node's row, written by Spark by partition and chunk."""
+    (spark.read.parquet(by_id).join(vocab, C.ID)
+     .select(*_TOKEN_FILE_COLUMNS, C.PART, C.CHUNK)
+     .write.mode("overwrite").partitionBy(C.PART, C.CHUNK).parquet(tokens))
+    return spark.read.parquet(tokens).count()
