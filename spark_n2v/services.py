@@ -9,7 +9,10 @@ process dies first (Linux: PR_SET_PDEATHSIG), so a killed test session leaves no
 from __future__ import annotations
 
 import ctypes
+import datetime
 import glob
+import hashlib
+import hmac
 import json
 import os
 import signal
@@ -115,9 +118,10 @@ ACCESS_KEY, SECRET_KEY = "test-access", "test-secret-0123456789"
 
 
 class S3Server(_Service):
-    """s3proxy on 127.0.0.1 with a file-system backend and static credentials (signed requests
-    only: a wrong key is refused), holding one bucket. `spark_conf()` is what Spark's S3A client
-    needs to reach it."""
+    """s3proxy on 127.0.0.1 with its in-memory backend (flat keys, as on S3: a file-system backend
+    keeps the folders of deleted keys, which it then lists) and static credentials (signed
+    requests only: a wrong key is refused), holding one bucket. `spark_conf()` is what Spark's
+    S3A client needs to reach it."""
 
     def __init__(self, jars: str, scratch: str, bucket: str = "spark-n2v",
                  access_key: str = ACCESS_KEY, secret_key: str = SECRET_KEY,
@@ -128,22 +132,21 @@ class S3Server(_Service):
         self.port = port or free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.bucket, self.access_key, self.secret_key = bucket, access_key, secret_key
-        data = os.path.join(scratch, "s3")
-        os.makedirs(os.path.join(data, bucket), exist_ok=True)  # a bucket is a folder there
+        os.makedirs(scratch, exist_ok=True)
         properties = os.path.join(scratch, "s3proxy.properties")
         with open(properties, "w") as handle:
             handle.write("\n".join([
                 f"s3proxy.endpoint={self.endpoint}", "s3proxy.authorization=aws-v2-or-v4",
                 f"s3proxy.identity={access_key}", f"s3proxy.credential={secret_key}",
-                "jclouds.provider=filesystem", f"jclouds.filesystem.basedir={data}", ""]))
+                "jclouds.provider=transient", ""]))
         logback = os.path.join(scratch, "s3proxy-logback.xml")
         with open(logback, "w") as handle:  # its default is DEBUG: megabytes a test
             handle.write('<configuration><appender name="o" class="ch.qos.logback.core.'
                          'ConsoleAppender"><encoder><pattern>%d %level %logger - %msg%n</pattern>'
                          '</encoder></appender><root level="WARN"><appender-ref ref="o"/></root>'
                          '</configuration>')
-        super().__init__(scratch, "s3proxy", [
-            java(), "-Xmx256m", f"-Dlogback.configurationFile={logback}", "-cp", ":".join(found),
+        super().__init__(scratch, "s3proxy", [  # the objects live in its heap
+            java(), "-Xmx1g", f"-Dlogback.configurationFile={logback}", "-cp", ":".join(found),
             "org.gaul.s3proxy.Main", "--properties", properties])
 
         def ready():
@@ -155,6 +158,30 @@ class S3Server(_Service):
             return True
 
         _wait(ready, timeout, "s3proxy did not start")
+        self._signed("PUT", f"/{bucket}")  # the bucket
+
+    def _signed(self, method: str, path: str) -> None:
+        """One request without a body, signed with AWS Signature Version 4."""
+        now = datetime.datetime.now(datetime.timezone.utc)
+        stamp, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
+        empty = hashlib.sha256(b"").hexdigest()
+        host = f"127.0.0.1:{self.port}"
+        headers = {"host": host, "x-amz-content-sha256": empty, "x-amz-date": stamp}
+        names = ";".join(sorted(headers))
+        canonical = "\n".join([method, path, "", *(f"{k}:{headers[k]}" for k in sorted(headers)),
+                               "", names, empty])
+        scope = f"{day}/{S3_REGION}/s3/aws4_request"
+        key = f"AWS4{self.secret_key}".encode()
+        for part in (day, S3_REGION, "s3", "aws4_request"):
+            key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+        text = "\n".join(["AWS4-HMAC-SHA256", stamp, scope,
+                          hashlib.sha256(canonical.encode()).hexdigest()])
+        signature = hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+        request = urllib.request.Request(self.endpoint + path, method=method, headers={
+            "x-amz-content-sha256": empty, "x-amz-date": stamp,
+            "Authorization": f"AWS4-HMAC-SHA256 Credential={self.access_key}/{scope}, "
+                             f"SignedHeaders={names}, Signature={signature}"})
+        urllib.request.urlopen(request, timeout=10).close()
 
     def url(self, path: str = "") -> str:
         return f"s3a://{self.bucket}/{path.lstrip('/')}"

@@ -29,6 +29,10 @@ LOCAL_DEFAULTS = {
     "spark.ui.showConsoleProgress": "false",   # progress bars garble the CLI's own output
     "spark.sql.adaptive.enabled": "true",
     "spark.driver.memory": "4g",
+    # One executor: locality buys nothing, and a stage mixing tasks that prefer it with tasks that
+    # prefer a storage host (HDFS blocks) left its last tasks unscheduled for good (the sharded
+    # engine's assembly over step files on HDFS, 2026-12-07): no delay scheduling in local mode.
+    "spark.locality.wait": "0s",
 }
 # Lines the JVM prints on its own (not through log4j), held back unless verbose: Spark 4 starts
 # every JVM with an incubator module; MLlib says once that it computes with its Java BLAS.

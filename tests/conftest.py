@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+import uuid
 
 import pytest
 
@@ -42,6 +43,18 @@ def s3(s3_jars, tmp_path_factory):
         yield service
 
 
+@pytest.fixture
+def remote(request):
+    """remote(storage) -> a new folder's URI on "hdfs" or "s3" (that service starts once a
+    session, when a test first asks for it)."""
+    def folder(storage: str) -> str:
+        name = f"t-{uuid.uuid4().hex[:10]}"
+        if storage == "hdfs":
+            return f"{request.getfixturevalue('hdfs').uri}/{name}"
+        return request.getfixturevalue("s3").url(name)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def spark():
     from pyspark.sql import SparkSession
@@ -53,6 +66,7 @@ def spark():
         .appName("spark-n2v tests")
         .config("spark.sql.shuffle.partitions", "2")  # tiny data: 200 partitions is pure overhead
         .config("spark.default.parallelism", "2")
+        .config("spark.locality.wait", "0s")  # as session.LOCAL_DEFAULTS: no hang on HDFS hosts
         .config("spark.ui.enabled", "false")  # no web UI port to bind in parallel CI jobs
         .config("spark.ui.showConsoleProgress", "false")  # keep pytest's output readable
         .config("spark.driver.extraJavaOptions",  # warnings and errors only from log4j

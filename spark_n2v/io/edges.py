@@ -7,12 +7,14 @@ pass over the data and reported with their line. The Python API hands a DataFram
 
 from __future__ import annotations
 
+import bz2
 import csv
+import gzip
 import io
 import os
 import re
 from dataclasses import dataclass
-from typing import Callable
+from typing import BinaryIO, Callable, Iterator
 from urllib.parse import urlparse
 
 from pyspark.sql import DataFrame, SparkSession
@@ -21,7 +23,7 @@ from pyspark.sql import types as T
 
 from spark_n2v.config import EdgeInput
 from spark_n2v.errors import UserError, first_line, unreadable_file
-from spark_n2v.io.files import arrow_fs, data_files, is_local, local_path
+from spark_n2v.io.files import data_files, is_local, local_path
 from spark_n2v.io.formats import DELIMITERS, EXTENSIONS, by_extension
 
 BOM = "\ufeff"  # a UTF-8 byte-order mark some tools write at the start of a CSV file
@@ -199,26 +201,46 @@ def _line_fields(lines: DataFrame, fmt: str) -> DataFrame:
 def _records(spark: SparkSession, path: str, fmt: str) -> DataFrame:
     """CSV/TSV records that may span lines (a quoted field holding a line break), read by
     Python's csv module (RFC 4180), one task per file: `file`, `line` (where the record starts),
-    `_f`."""
+    `_f`. A local file is streamed; elsewhere Spark hands the task the file's bytes (its
+    binaryFile source: files up to 2 GB), so the executors need nothing but Spark."""
     delimiter = DELIMITERS[fmt]
 
-    def read(file: str):
-        fs, local = arrow_fs(file)
-        with fs.open_input_stream(local, compression="detect") as raw:
-            text = io.TextIOWrapper(io.BufferedReader(raw), encoding="utf-8-sig",
-                                    errors="replace", newline="")
-            reader = csv.reader(text, delimiter=delimiter)
-            line = 1
-            for record in reader:
-                fields = [_unquoted(f) for f in record]
-                if any(fields):
-                    yield file, line, fields
-                line = reader.line_num + 1
+    def parse(file: str, raw) -> Iterator[tuple]:
+        text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
+        reader = csv.reader(text, delimiter=delimiter)
+        line = 1
+        for record in reader:
+            fields = [_unquoted(f) for f in record]
+            if any(fields):
+                yield file, line, fields
+            line = reader.line_num + 1
 
+    schema = "file string, line long, _f array<string>"
     files = _text(spark, path).inputFiles()
-    rows = spark.sparkContext.parallelize(files, len(files)).flatMap(read)
-    return spark.createDataFrame(rows, "file string, line long, _f array<string>") \
-        .withColumn("_open", F.lit(False))
+    if all(is_local(f) for f in files):
+        def read(file: str) -> Iterator[tuple]:
+            with open(local_path(file), "rb") as handle:
+                yield from parse(file, _decompressed(file, handle))
+
+        rows = spark.sparkContext.parallelize(files, len(files)).flatMap(read)
+        records = spark.createDataFrame(rows, schema)
+    else:
+        def read_content(row) -> Iterator[tuple]:
+            yield from parse(row.path, _decompressed(row.path, io.BytesIO(row.content)))
+
+        contents = (spark.read.format("binaryFile").load(files)
+                    .repartition(len(files), "path").select("path", "content"))
+        records = spark.createDataFrame(contents.rdd.flatMap(read_content), schema)
+    return records.withColumn("_open", F.lit(False))
+
+
+def _decompressed(file: str, raw: BinaryIO) -> BinaryIO:
+    """A file's bytes, decompressed by its extension as Spark's text source does."""
+    if file.endswith(".gz"):
+        return gzip.GzipFile(fileobj=raw)
+    if file.endswith(".bz2"):
+        return bz2.BZ2File(raw)
+    return io.BufferedReader(raw) if not isinstance(raw, io.BufferedIOBase) else raw
 
 
 def _checked(records: DataFrame, lay: EdgeLayout, weighted: bool) -> DataFrame:

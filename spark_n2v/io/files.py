@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import json
 import os
+import time
 import uuid
 from typing import Iterator
 from urllib.parse import urlparse
@@ -55,6 +56,7 @@ class HadoopFiles:
 
     def __init__(self, spark: SparkSession, path: str):
         self._jvm = spark.sparkContext._jvm
+        self._context = spark.sparkContext._jsc.sc()
         self.fs = self.path(path).getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
         self.fs.setWriteChecksum(False)  # no .crc files beside _run.json on local disks
 
@@ -69,7 +71,42 @@ class HadoopFiles:
         return bool(self.fs.exists(self.path(path)))
 
     def delete(self, path: str) -> None:
+        """Delete a file or folder, and forget the folders in it shipped to the executors."""
         self.fs.delete(self.path(path), True)
+        self._forget(self.qualify(path))
+
+    def ship(self, folder: str, attempts: int = 3) -> None:
+        """Ship a folder to every executor (SparkContext.addFile, recursive): each fetches it
+        through Hadoop before its next task. Spark registers a Hadoop folder before the driver
+        fetches it, and every executor fetches every registered folder before its first task,
+        for the rest of the application: a folder whose fetch failed (an object store listing
+        a prefix a moment after its objects were deleted) or that was deleted since would fail
+        every later task. So a failed fetch is forgotten and tried again, and delete() forgets
+        the shipped folders it deletes."""
+        folder = self.qualify(folder)  # Spark's key for it: what _forget compares
+        for attempt in range(attempts):
+            try:
+                self._context.addFile(folder, True)
+                return
+            except Exception:
+                self._forget(folder)
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(2 ** attempt)
+
+    def _forget(self, prefix: str) -> None:
+        """Unregister the shipped folders at or under prefix (Spark has no public call for it:
+        this edits SparkContext.addedFiles, per job-artifact session, key URI -> timestamp)."""
+        prefix = prefix.rstrip("/")
+        sessions = self._context.addedFiles().values().iterator()
+        while sessions.hasNext():
+            shipped = sessions.next()
+            keys, names = shipped.keys().iterator(), []
+            while keys.hasNext():
+                names.append(keys.next())
+            for key in names:
+                if key.rstrip("/") == prefix or key.startswith(prefix + "/"):
+                    shipped.remove(key)
 
     def rename(self, source: str, target: str) -> bool:
         parent = self.path(target).getParent()
@@ -170,6 +207,11 @@ def _atomic_output(path: str) -> Iterator[pa.NativeFile]:
 def save_array(path: str, array: np.ndarray) -> None:
     with _atomic_output(path) as out:
         np.save(out, array)
+
+
+def save_bytes(path: str, data) -> None:
+    with _atomic_output(path) as out:
+        out.write(data)
 
 
 def save_arrow(path: str, column: pa.Array, name: str) -> None:

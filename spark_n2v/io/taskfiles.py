@@ -22,18 +22,25 @@ inputs too (`TableRef`): a task receives its folder's rows as Arrow tables.
 
 from __future__ import annotations
 
+import fcntl
 import functools
+import io
 import json
+import os
+import uuid
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Union
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from spark_n2v import columns as C
-from spark_n2v.io.files import HadoopFiles, is_local, load_array, read_parquet, save_array
+from spark_n2v.io.files import (HadoopFiles, is_local, load_array, local_path, read_parquet,
+                                save_array, save_bytes)
 
 PIECE_BYTES = 16 << 20  # bytes per row of a file sent through Spark
 BLOB_SCHEMA = f"{C.FILE} string, {C.SEQ} int, {C.DATA} binary"
@@ -52,17 +59,23 @@ ROUTED_SETTINGS = {"spark.sql.execution.arrow.maxBytesPerBatch": str(64 << 20),
 
 @dataclass(frozen=True)
 class FileRef:
-    """A file `name` of the dataset `dataset` of a TaskFiles folder (`root`: another folder's
-    than the job's), named `alias` among a task's inputs if given."""
+    """The file `name` + `ext` (".npy": an array; "": bytes) of the dataset `dataset` of a
+    TaskFiles folder (`root`: another folder than the job's), named `alias` among a task's
+    inputs if given, else `name`."""
 
     dataset: str
     name: str
     root: str | None = None
     alias: str | None = None
+    ext: str = ".npy"
 
     @property
     def key(self) -> str:
         return self.alias or self.name
+
+    @property
+    def file(self) -> str:
+        return self.name + self.ext
 
 
 @dataclass(frozen=True)
@@ -90,9 +103,8 @@ class Inputs:
         """The named array, or None if the file does not exist."""
         ref = self._refs[name]
         if self._pieces is None:
-            path = self._files.array_path(ref)
             try:
-                return load_array(path)
+                return load_array(self._files.path_of(ref))
             except FileNotFoundError:
                 return None
         pieces = self._pieces.get(name)
@@ -118,10 +130,19 @@ class Outputs:
         self.rows: list[pa.RecordBatch] = []
 
     def array(self, name: str, array: np.ndarray) -> None:
+        """An array, as a .npy file `name`.npy."""
+        ref = FileRef(self._dataset, name)
         if self._local:
-            save_array(self._files.array_path(FileRef(self._dataset, name)), array)
+            save_array(self._files.path_of(ref), array)
         else:
-            self.rows.extend(_array_rows(name, array, self._files.piece_bytes))
+            self.rows.extend(_array_rows(ref.file, array, self._files.piece_bytes))
+
+    def file(self, name: str, data: pa.Buffer | bytes) -> None:
+        """Bytes, as the file `name`."""
+        if self._local:
+            save_bytes(self._files.path_of(FileRef(self._dataset, name, ext="")), data)
+        else:
+            self.rows.extend(_bytes_rows(name, data, self._files.piece_bytes))
 
 
 @dataclass(frozen=True)
@@ -136,9 +157,22 @@ class TaskFiles:
     def local(self) -> bool:
         return is_local(self.folder)
 
-    def array_path(self, ref: FileRef) -> str:
-        """Where a local folder keeps an array."""
-        return _join(ref.root or self.folder, ref.dataset, f"{ref.name}.npy")
+    def path_of(self, ref: FileRef) -> str:
+        """Where a local folder keeps a file."""
+        return _join(ref.root or self.folder, ref.dataset, ref.file)
+
+    def replicate(self, spark: SparkSession, dataset: str) -> "Replica":
+        """A dataset every task may read whole, as local files: on local disk, the dataset
+        itself; elsewhere Spark ships it to every executor once (SparkContext.addFile: each
+        executor fetches it through Hadoop before its first task of the next job), and a task
+        lays out the files it opens on the executor's disk, once per executor. The dataset's
+        last path part must be unique in the application (Spark refuses a name added twice
+        from two places)."""
+        folder = _join(self.folder, dataset)
+        if self.local:
+            return Replica(local_path(folder), None)
+        HadoopFiles(spark, folder).ship(folder)
+        return Replica(folder, folder.rstrip("/").rpartition("/")[2])
 
     def delete(self, spark: SparkSession, dataset: str) -> None:
         HadoopFiles(spark, self.folder).delete(_join(self.folder, dataset))
@@ -163,24 +197,56 @@ class TaskFiles:
             report: list[str]) -> list[dict]:
         """Task t of len(inputs) reads the files inputs[t], writes files into `dataset` through
         its Outputs, and returns report rows (tuples of the fields `report`): the report rows of
-        every task. The dataset is whole when this returns."""
+        every task. The dataset is whole when this returns (replaced, if it was there)."""
         if self.local:
-            def local_body(t: int, found: Inputs) -> Iterator[pa.RecordBatch]:
-                rows = list(body(t, found, Outputs(self, dataset, True)))
-                yield _report_batch(rows)
-            rows = self.frame(spark, inputs, local_body, "report string").collect()
+            data = spark.range(0, len(inputs), 1, max(1, len(inputs)))
+
+            def each(batches, outputs):
+                for batch in batches:
+                    for t in batch.column("id").to_numpy():
+                        yield from body(int(t), Inputs(self, inputs[int(t)], None), outputs)
+        else:
+            for key, value in ROUTED_SETTINGS.items():
+                spark.conf.set(key, value)
+            data = self._routed(spark, inputs)
+
+            def each(batches, outputs):
+                def task(t: int, found: Inputs) -> Iterator[tuple]:
+                    yield from body(t, found, outputs)
+                yield from _remote_task(self, inputs, task, batches)
+        return self.map_writing(spark, data, each, dataset, report, replace=True)
+
+    def map_writing(self, spark: SparkSession, data: DataFrame,
+                    body: Callable[[Iterator[pa.RecordBatch], Outputs], Iterable[tuple]],
+                    dataset: str, report: list[str], replace: bool = False) -> list[dict]:
+        """data.mapInArrow, each task writing files into `dataset` through an Outputs and
+        returning report rows (tuples of the fields `report`): the report rows of every task.
+        The files are whole when this returns; several jobs may write one dataset, unless
+        `replace`."""
+        if self.local:
+            def local_task(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+                yield _report_batch(list(body(batches, Outputs(self, dataset, True))))
+
+            rows = data.mapInArrow(local_task, "report string").collect()  # one row a task
             return [dict(zip(report, r)) for row in rows for r in json.loads(row[0])]
+        job = uuid.uuid4().hex[:12]
 
-        def remote_body(t: int, found: Inputs) -> Iterator[pa.RecordBatch]:
+        def remote_task(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+            from pyspark import TaskContext
             outputs = Outputs(self, dataset, False)
-            rows = list(body(t, found, outputs))
+            rows = list(body(batches, outputs))
             yield from outputs.rows
-            yield from _bytes_rows(f"{_REPORT}-{t:05d}", _json(rows).encode(), self.piece_bytes)
+            name = f"{_REPORT}-{job}-{TaskContext.get().partitionId():05d}"
+            yield from _bytes_rows(name, _json(rows).encode(), self.piece_bytes)
 
-        (self.frame(spark, inputs, remote_body, BLOB_SCHEMA).write.mode("overwrite")
-         .options(**BLOB_OPTIONS).partitionBy(C.FILE).parquet(_join(self.folder, dataset)))
-        reports = (spark.read.parquet(_join(self.folder, dataset))
-                   .where(F.col(C.FILE).startswith(_REPORT)).select(C.DATA).collect())  # T rows
+        for key, value in ROUTED_SETTINGS.items():
+            spark.conf.set(key, value)
+        folder = _join(self.folder, dataset)
+        (data.mapInArrow(remote_task, BLOB_SCHEMA).write
+         .mode("overwrite" if replace else "append").options(**BLOB_OPTIONS)
+         .partitionBy(C.FILE).parquet(folder))
+        reports = (spark.read.parquet(folder).where(F.col(C.FILE).startswith(f"{_REPORT}-{job}-"))
+                   .select(C.DATA).collect())  # one row a task
         return [dict(zip(report, r)) for row in reports for r in json.loads(bytes(row[0]))]
 
     def _routed(self, spark: SparkSession, inputs: list[list[Ref]]) -> DataFrame:
@@ -188,7 +254,7 @@ class TaskFiles:
         present: dict[str, set[str]] = {}
 
         def exists(ref: Ref) -> bool:
-            folder, name = ((_join(ref.root or self.folder, ref.dataset), f"{C.FILE}={ref.name}")
+            folder, name = ((_join(ref.root or self.folder, ref.dataset), _partition(ref.file))
                             if isinstance(ref, FileRef) else _parent(f"{self.folder}/{ref.folder}"))
             if folder not in present:
                 present[folder] = set(HadoopFiles(spark, folder).names(folder))
@@ -209,11 +275,67 @@ class TaskFiles:
         """A file's rows (file, seq, data)."""
         if isinstance(ref, FileRef):
             return (spark.read.schema(f"{C.SEQ} int, {C.DATA} binary")
-                    .parquet(_join(ref.root or self.folder, ref.dataset, f"{C.FILE}={ref.name}"))
+                    .parquet(_join(ref.root or self.folder, ref.dataset, _partition(ref.file)))
                     .select(F.lit(ref.key).alias(C.FILE), C.SEQ, C.DATA))
         # a table: its rows as Arrow IPC pieces, made in the task that reads them
         return (spark.read.parquet(f"{self.folder}/{ref.folder}").coalesce(1)
                 .mapInArrow(functools.partial(_table_rows, ref.key), BLOB_SCHEMA))
+
+
+@dataclass(frozen=True)
+class Replica:
+    """A dataset every task reads as local files (TaskFiles.replicate). Picklable."""
+
+    folder: str        # a local folder, or the dataset's URI
+    name: str | None   # the name Spark ships it under (None: local)
+
+    def path(self, file: str) -> str | None:
+        """A local path of the dataset's file (relative path `file`), or None if the dataset has
+        no such file; in tasks."""
+        if self.name is None:
+            local = os.path.join(self.folder, file)
+            return local if os.path.exists(local) else None
+        from pyspark import SparkFiles
+        local = os.path.join(SparkFiles.getRootDirectory(), f"{self.name}.files", file)
+        if not os.path.exists(local):
+            rows = os.path.join(SparkFiles.get(self.name), _partition(file))
+            if not os.path.isdir(rows):
+                return None
+            _lay_out(rows, local)
+        return local
+
+
+    def table(self, folder: str, columns: list[str]) -> pa.Table | None:
+        """The columns of a Parquet folder in the dataset (a table Spark wrote, shipped as it
+        is), or None if there is no such folder; in tasks."""
+        if self.name is None:
+            return read_parquet(os.path.join(self.folder, folder), columns)
+        from pyspark import SparkFiles
+        return read_parquet(os.path.join(SparkFiles.get(self.name), folder), columns)
+
+
+def _lay_out(rows: str, local: str) -> None:
+    """A file's rows (the Parquet files Spark shipped) -> the file, once per executor: its
+    Python workers take a lock, and the file appears whole."""
+    os.makedirs(os.path.dirname(local), exist_ok=True)
+    with open(local + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.path.exists(local):
+            return
+        partial = f"{local}.{uuid.uuid4().hex}.tmp"
+        table = pq.read_table(rows, columns=[C.SEQ, C.DATA])
+        table = table.take(pc.sort_indices(table, [(C.SEQ, "ascending")]))
+        with open(partial, "wb") as out:
+            for piece in table.column(C.DATA).chunks:
+                for value in piece:
+                    out.write(value.as_buffer())
+        os.replace(partial, local)
+
+
+def _partition(file: str) -> str:
+    """A file's folder among its dataset's rows: file=NAME, escaped as Spark escapes a partition
+    value (our names use letters, digits, '-', '_', '.' and '/')."""
+    return f"{C.FILE}={file.replace('%', '%25').replace('/', '%2F')}"
 
 
 def _join(*parts: str) -> str:
@@ -277,18 +399,22 @@ def _bytes_rows(name: str, data: bytes | memoryview, piece: int, first: int = 0
 
 
 def _array_rows(name: str, array: np.ndarray, piece: int) -> Iterator[pa.RecordBatch]:
-    """An array as rows: piece 0 its dtype and shape, then its bytes."""
+    """An array as rows of its .npy file's bytes: piece 0 the header, then its data."""
     array = np.ascontiguousarray(array)
-    header = json.dumps({"dtype": array.dtype.str, "shape": list(array.shape)}).encode()
-    yield _rows(name, 0, header)
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, np.lib.format.header_data_from_array_1_0(array))
+    yield _rows(name, 0, header.getvalue())
     if array.nbytes:
         yield from _bytes_rows(name, array.reshape(-1).view(np.uint8), piece, first=1)
 
 
 def _array_of(pieces: list) -> np.ndarray:
-    header = json.loads(bytes(pieces[0]).decode())
-    array = np.empty(header["shape"], np.dtype(header["dtype"]))
-    flat, at = array.reshape(-1).view(np.uint8), 0
+    """An array from its .npy file's pieces (_array_rows: the header alone in piece 0)."""
+    header = io.BytesIO(bytes(pieces[0]))
+    np.lib.format.read_magic(header)
+    shape, fortran, dtype = np.lib.format.read_array_header_1_0(header)
+    array = np.empty(shape, dtype, order="F" if fortran else "C")
+    flat, at = array.reshape(-1, order="A").view(np.uint8), 0
     for piece in pieces[1:]:
         flat[at:at + piece.size] = np.frombuffer(piece, np.uint8)
         at += piece.size

@@ -187,7 +187,7 @@ def _update(ctx: Context) -> None:
             _copy_previous(spark, previous, out)
             return
         previous_walks = read_walks(spark, f"{previous}/walks", "previous")
-        new_walks, again = out.work + "/new-walks", out.work + "/again"
+        new_walks, again = out.work + "/new-walks", f"{out.work}/{update_corpus.AGAIN}"
         model, counted = f"{previous}/{state.MODEL}", out.work + "/counts"
         neighbours = out.work + "/new-neighbours"  # (id, neighbour) if from_neighbours
         if points.find("walked") is None:
@@ -218,9 +218,7 @@ def _update(ctx: Context) -> None:
                 HadoopFiles(spark, out.sub("walks")).delete(out.sub("walks"))  # a killed try's
                 changed = update_corpus.write(
                     spark, f"{previous}/walks", new_walks, out.sub("walks"),
-                    update_corpus.Changes(again, f"{out.work}/{C.NEW}",
-                                          f"{out.work}/{C.VANISHED}", run["graph"]["nodes"],
-                                          graph.stats.nodes),
+                    update_corpus.Changes(out.work, run["graph"]["nodes"], graph.stats.nodes),
                     previous_walks.schema[C.WALK].dataType.elementType.simpleString())
                 # computing the counts writes the corpus (with min_count > 1 they go unused)
                 update_corpus.counts(spark.read.parquet(f"{model}/vocab"), changed

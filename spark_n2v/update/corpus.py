@@ -10,13 +10,16 @@ every previous walk to the new graph's ids and to the walked-again starts, then 
 the previous walks to count the replaced ones' tokens, decoded each walk array in the JVM twice:
 ~14 s and ~10 s of the 200k-node benchmark graph's update).
 
-Each task reads one file in batches and writes one file whole (a retried task writes the same
-rows: the file appears only when complete).
+On local disk each task reads one file in batches and writes one file whole (a retried task
+writes the same rows: the file appears only when complete). Elsewhere (HDFS, S3: any storage Spark
+reaches) Spark reads and writes the walks and the tasks only transform batches; the changed ids go
+to every executor once (TaskFiles.replicate), so the executors need nothing but Spark.
 """
 
 from __future__ import annotations
 
 import functools
+import uuid
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -29,32 +32,69 @@ from pyspark.sql import functions as F
 
 from spark_n2v import columns as C
 from spark_n2v.frames import count_ids
-from spark_n2v.io.files import HadoopFiles, arrow_fs, copy_file, parquet_output, read_parquet
+from spark_n2v.io.files import HadoopFiles, arrow_fs, copy_file, is_local, parquet_output
+from spark_n2v.io.taskfiles import Replica, TaskFiles
+
+AGAIN = "again"  # the changes' folder of the nodes walked again (beside C.NEW and C.VANISHED)
 
 
 @dataclass(frozen=True)
 class Changes:
-    """What the corpus tasks read besides the walks: Parquet folders of ids (id) and the two
-    graphs' node counts."""
+    """What the corpus tasks read besides the walks: the Parquet folders of ids (id) in `folder`
+    (AGAIN: the nodes walked again, whose previous walks are replaced; C.NEW: new nodes, with no
+    previous walks, that shift the places after them; C.VANISHED: their previous walks go, and
+    they shift the places after them) and the two graphs' node counts."""
 
-    again: str      # the nodes walked again: their previous walks are replaced
-    new: str        # new nodes (no previous walks; they shift the places after them)
-    vanished: str   # vanished nodes (their previous walks go; they shift the places after them)
+    folder: str
     previous_nodes: int
     nodes: int
 
 
 def write(spark: SparkSession, previous_walks: str, new_walks: str, target: str,
           changes: Changes, id_type: str) -> DataFrame:
-    """Writes the corpus into the folder `target` (one file per input file) and returns how the
-    token counts change (id, count: the replaced walks' tokens negative, the new walks'
-    positive), to be summed with the previous counts. Lazy like any DataFrame: the files are
-    written when it is computed, once."""
+    """Writes the corpus into the folder `target` and returns how the token counts change (id,
+    count: the replaced walks' tokens negative, the new walks' positive), to be summed with the
+    previous counts. On local disk lazy like any DataFrame (the files are written when it is
+    computed, once, one per input file); elsewhere the walks are written before this returns."""
+    if not all(is_local(p) for p in (previous_walks, new_walks, target, changes.folder)):
+        return _write_through_spark(spark, previous_walks, new_walks, target, changes)
+    ids = TaskFiles(changes.folder).replicate(spark, "")
     files = ([("previous", f) for f in _data_files(spark, previous_walks)]
              + [("new", f) for f in _data_files(spark, new_walks)])
-    body = functools.partial(_tasks, files, target, changes)
+    body = functools.partial(_tasks, files, target, changes, ids)
     return (spark.range(0, len(files), 1, max(1, len(files)))
             .mapInArrow(body, f"{C.ID} {id_type}, {C.COUNT} long"))
+
+
+def _write_through_spark(spark: SparkSession, previous_walks: str, new_walks: str, target: str,
+                         changes: Changes) -> DataFrame:
+    """The corpus where Spark does the I/O: the previous walks kept and renumbered by tasks over
+    Spark's batches, then the new walks appended; the counts read the walks again (two passes
+    where the local tasks make one, the price of writing through Spark)."""
+    ids = _shipped(spark, changes)
+    previous = spark.read.parquet(previous_walks).select(C.WALK_ID, C.WALK)
+    new = spark.read.parquet(new_walks).select(C.WALK_ID, C.WALK)
+    schema = previous.schema
+    previous.mapInArrow(functools.partial(_kept_batches, changes, ids), schema
+                        ).write.mode("overwrite").parquet(target)
+    new.write.mode("append").parquet(target)
+    id_type = schema[C.WALK].dataType.elementType.simpleString()
+    dropped = previous.mapInArrow(functools.partial(_dropped_counts, changes, ids),
+                                  f"{C.ID} {id_type}, {C.COUNT} long")
+    added = new.select(F.explode(C.WALK).alias(C.ID)).groupBy(C.ID).agg(
+        F.count(F.lit(1)).alias(C.COUNT))
+    return dropped.unionByName(added)
+
+
+def _shipped(spark: SparkSession, changes: Changes) -> Replica:
+    """The changed ids on every executor: a copy under a name of its own (Spark ships a name
+    once per application)."""
+    files = TaskFiles(changes.folder)
+    dataset = f"corpus-ids-{uuid.uuid4().hex[:12]}"
+    for name in (AGAIN, C.NEW, C.VANISHED):
+        (spark.read.parquet(f"{changes.folder}/{name}").select(C.ID).coalesce(1)
+         .write.parquet(f"{changes.folder}/{dataset}/{name}"))
+    return files.replicate(spark, dataset)
 
 
 def counts(previous_counts: DataFrame, changed: DataFrame) -> DataFrame:
@@ -69,7 +109,7 @@ def _data_files(spark: SparkSession, folder: str) -> list[str]:
             if not name.startswith(("_", "."))]
 
 
-def _tasks(files: list[tuple[str, str]], target: str, changes: Changes,
+def _tasks(files: list[tuple[str, str]], target: str, changes: Changes, ids: Replica,
            batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     for batch in batches:
         for k in batch.column("id").to_numpy():
@@ -78,7 +118,7 @@ def _tasks(files: list[tuple[str, str]], target: str, changes: Changes,
             if kind == "new":
                 yield from count_ids(_copy(source, name))
             else:
-                yield from _negated(count_ids(_keep(source, name, changes)))
+                yield from _negated(count_ids(_keep(source, name, changes, ids)))
 
 
 def _batches(source: str) -> Iterator[pa.RecordBatch]:
@@ -98,7 +138,32 @@ def _copy(source: str, name: str) -> Iterator[pa.Table]:
         yield _tokens(batch)
 
 
-def _keep(source: str, name: str, changes: Changes) -> Iterator[pa.Table]:
+@dataclass(frozen=True)
+class _Sorter:
+    """How a task sorts a previous walk: dropped if its start is in `gone` (walked again or
+    vanished), else renumbered (shift: see _renumbered)."""
+
+    changes: Changes
+    gone: pa.Array
+    shift: tuple[np.ndarray, np.ndarray] | None
+
+    @classmethod
+    def of(cls, changes: Changes, ids: Replica, id_type: pa.DataType) -> "_Sorter":
+        again, new, vanished = (_ids(ids, name, id_type) for name in (AGAIN, C.NEW, C.VANISHED))
+        shift = (_sorted(new), _sorted(vanished)) if len(new) or len(vanished) else None
+        return cls(changes, pa.concat_arrays([again, vanished]), shift)
+
+    def split(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, list[pa.Array]]:
+        """A batch of walks -> the dropped ones, and the kept ones' columns renumbered."""
+        start = pc.list_element(batch.column(C.WALK), 0)
+        dropped = pc.is_in(start, value_set=self.gone)
+        kept, stays = batch.filter(pc.invert(dropped)), start.filter(pc.invert(dropped))
+        return batch.filter(dropped), [
+            _renumbered(kept.column(C.WALK_ID), stays, self.shift, self.changes),
+            kept.column(C.WALK)]
+
+
+def _keep(source: str, name: str, changes: Changes, ids: Replica) -> Iterator[pa.Table]:
     """A previous walks file without the walks it replaces (their tokens) or that start at a
     vanished node, the others renumbered."""
     fs, path = arrow_fs(source)
@@ -106,20 +171,33 @@ def _keep(source: str, name: str, changes: Changes) -> Iterator[pa.Table]:
         file = pq.ParquetFile(handle)
         found = file.schema_arrow
         schema = pa.schema([found.field(C.WALK_ID), found.field(C.WALK)], found.metadata)
-        id_type = schema.field(C.WALK).type.value_type
-        again, new, vanished = (_ids(folder, id_type) for folder in
-                                (changes.again, changes.new, changes.vanished))
-        gone = pa.concat_arrays([again, vanished])
-        shift = (_sorted(new), _sorted(vanished)) if len(new) or len(vanished) else None
+        sorter = _Sorter.of(changes, ids, schema.field(C.WALK).type.value_type)
         with parquet_output(name, schema) as writer:
             for batch in file.iter_batches(columns=[C.WALK_ID, C.WALK]):
-                start = pc.list_element(batch.column(C.WALK), 0)
-                dropped = pc.is_in(start, value_set=gone)
-                yield _tokens(batch.filter(dropped))
-                kept, stays = batch.filter(pc.invert(dropped)), start.filter(pc.invert(dropped))
-                writer.write_batch(pa.record_batch(
-                    [_renumbered(kept.column(C.WALK_ID), stays, shift, changes),
-                     kept.column(C.WALK)], schema=schema))
+                dropped, kept = sorter.split(batch)
+                yield _tokens(dropped)
+                writer.write_batch(pa.record_batch(kept, schema=schema))
+
+
+def _kept_batches(changes: Changes, ids: Replica,
+                  batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """Spark's batches of previous walks -> the kept ones, renumbered."""
+    sorter = None
+    for batch in batches:
+        sorter = sorter or _Sorter.of(changes, ids, batch.schema.field(C.WALK).type.value_type)
+        yield pa.record_batch(sorter.split(batch)[1], schema=batch.schema)
+
+
+def _dropped_counts(changes: Changes, ids: Replica,
+                    batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """Spark's batches of previous walks -> the dropped ones' token counts, negated."""
+    def dropped() -> Iterator[pa.Table]:
+        sorter = None
+        for batch in batches:
+            sorter = sorter or _Sorter.of(changes, ids,
+                                          batch.schema.field(C.WALK).type.value_type)
+            yield _tokens(sorter.split(batch)[0])
+    yield from _negated(count_ids(dropped()))
 
 
 def _renumbered(walk_ids: pa.Array, starts: pa.Array,
@@ -142,8 +220,8 @@ def _sorted(ids: pa.Array) -> np.ndarray:
     return ids.take(pc.sort_indices(ids)).to_numpy(zero_copy_only=False)
 
 
-def _ids(folder: str, id_type: pa.DataType) -> pa.Array:
-    table = read_parquet(folder, [C.ID])
+def _ids(ids: Replica, name: str, id_type: pa.DataType) -> pa.Array:
+    table = ids.table(name, [C.ID])
     if table is None or table.num_rows == 0:
         return pa.array([], id_type)
     return table.column(C.ID).combine_chunks().cast(id_type)

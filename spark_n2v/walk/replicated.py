@@ -53,7 +53,7 @@ class ReplicatedEngine(Engine):
 
     def open(self, spark: SparkSession, graph: store.GraphStore, cfg: WalkConfig
              ) -> ReplicatedGraph:
-        store.build_whole(spark, graph)
+        graph = store.build_whole(spark, graph)
         return ReplicatedGraph(graph, graph.stats)
 
 

@@ -13,6 +13,11 @@ generated or crawled graph) spread over the shards. Each shard is a folder of pl
 operating system's one cached copy of a file. `_store.json`, written last, describes the store and
 says it is complete. `whole/` (replicated engine) is the same graph as one CSR in node order.
 
+Tasks write and read the files through io.taskfiles: on local disk the folders above are the
+store's own; elsewhere (HDFS, S3, ...) the shards are the dataset KEY/ and the whole graph the
+dataset KEY-whole/ (KEY: the store's key, unique), which Spark ships to every executor once
+(TaskFiles.replicate): a task maps the files it reads from the executor's disk.
+
 Preparing is bit for bit what the previous engines did (ranks, duplicates merged with their weights
 summed in ascending order from 0.0, self-loops dropped, cumulative weights summed row by row), so
 the walks did not change.
@@ -20,11 +25,8 @@ the walks did not change.
 
 from __future__ import annotations
 
-import fcntl
+import dataclasses
 import functools
-import hashlib
-import os
-import tempfile
 import uuid
 from dataclasses import dataclass
 from typing import Iterator
@@ -39,7 +41,8 @@ from pyspark.sql.pandas.types import to_arrow_type
 from spark_n2v import columns as C
 from spark_n2v.frames import partition_table, rank_rows
 from spark_n2v.io.edges import EdgeTable
-from spark_n2v.io.files import HadoopFiles, arrow_fs, is_local, local_path, save_array, save_arrow
+from spark_n2v.io.files import HadoopFiles
+from spark_n2v.io.taskfiles import Outputs, Replica, TaskFiles
 from spark_n2v.walk.graph import GraphStats, row_cumulative
 from spark_n2v.walk.kernels import Adjacency
 
@@ -59,10 +62,30 @@ class GraphStore:
     id_type: str        # Spark SQL type of the ids
     bytes: int          # the shard files' total size: what a replicated executor maps
     stats: GraphStats
+    replicas: tuple[tuple[str, Replica], ...] = ()  # (part, its files for tasks), see replicated
 
     @property
     def megabytes(self) -> float:
         return self.bytes / 2**20
+
+    @property
+    def files(self) -> TaskFiles:
+        return TaskFiles(self.path)
+
+    def dataset(self, part: str = "") -> str:
+        """The dataset of the shards (part "") or of `whole`: the store's own folder on local
+        disk, else KEY and KEY-whole (unique names: Spark ships them to executors by name)."""
+        if self.files.local:
+            return part
+        return self.key if not part else f"{self.key}-{part}"
+
+    def replicated(self, spark: SparkSession, part: str = "") -> GraphStore:
+        """The store with its shards (part "") or `whole` readable by tasks (their files shipped
+        to every executor when not on local disk)."""
+        if part in dict(self.replicas):
+            return self
+        replica = self.files.replicate(spark, self.dataset(part))
+        return dataclasses.replace(self, replicas=(*self.replicas, (part, replica)))
 
     def as_json(self) -> dict:
         return {"format": _FORMAT, "key": self.key, "nodes": self.nodes, "shards": self.shards,
@@ -75,7 +98,8 @@ class GraphStore:
         if not meta or meta.get("format") != _FORMAT:
             return None
         return cls(path=path, key=meta["key"], nodes=meta["nodes"], shards=meta["shards"],
-                   id_type=meta["id_type"], bytes=meta["bytes"], stats=GraphStats(**meta["stats"]))
+                   id_type=meta["id_type"], bytes=meta["bytes"], stats=GraphStats(**meta["stats"])
+                   ).replicated(spark)
 
 
 def shard_name(k: int) -> str:
@@ -128,7 +152,7 @@ def index_ids(edges: DataFrame, partitions: int) -> tuple[DataFrame, int]:
 ONE_TASK_EDGES = 4_000_000
 
 _ARCS, _IDS = 0, 1  # what a row of the writers' reports counts
-_REPORT = "kind int, shard int, rows long, with_out_edges long, bytes long"
+_REPORT = ["kind", "shard", "rows", "with_out_edges", "bytes"]  # a writer's report row
 
 
 def write(spark: SparkSession, table: EdgeTable, directed: bool, weighted: bool, shards: int,
@@ -143,36 +167,56 @@ def write(spark: SparkSession, table: EdgeTable, directed: bool, weighted: bool,
     files = HadoopFiles(spark, path)
     files.delete(path)
     id_type = table.edges.schema[C.SRC].dataType
+    # what the store will be (GraphStore.dataset: where its files go), before its statistics
+    store = GraphStore(path=path, key=uuid.uuid4().hex, nodes=0, shards=shards,
+                       id_type=id_type.simpleString(), bytes=0, stats=None)
     write_all = _write_in_one_task if table.rows <= ONE_TASK_EDGES else _write_spread
-    reports = write_all(spark, table.edges, directed, weighted, shards, path)
+    reports = write_all(spark, table.edges, directed, weighted, store)
     written = [r for r in reports if r["kind"] == _ARCS]
     named = [r for r in reports if r["kind"] == _IDS]
     num_nodes = sum(r["rows"] for r in named)
-    size = sum(r["bytes"] for r in reports)
     with_arcs, with_ids = {r["shard"] for r in written}, {r["shard"] for r in named}
-    for k in range(shards):  # shards no task wrote (no out-edges, or no nodes): tiny, written here
-        folder = f"{path}/{shard_name(k)}"
-        if k not in with_arcs:
-            save_array(f"{folder}/offsets.npy",
-                       np.zeros(shard_rows(num_nodes, shards, k) + 1, np.int64))
-            save_array(f"{folder}/nbrs.npy", np.zeros(0, _nbrs_type(num_nodes)))
-            if weighted:
-                save_array(f"{folder}/cum.npy", np.zeros(0, np.float64))
-        if k not in with_ids:
-            save_arrow(f"{folder}/ids.arrow", pa.array([], to_arrow_type(id_type)), C.ID)
+    # shards no task wrote (no out-edges, or no nodes): tiny, written by one task
+    missing = [k for k in range(shards) if k not in with_arcs or k not in with_ids]
+    if missing:
+        body = functools.partial(_empty_shards, missing, num_nodes, shards, weighted, with_arcs,
+                                 with_ids, to_arrow_type(id_type))
+        reports += store.files.map_writing(spark, spark.range(1, numPartitions=1), body,
+                                           store.dataset(), _REPORT)
     arc_count = sum(r["rows"] for r in written)
     stats = GraphStats.of(table, num_nodes, arc_count if directed else arc_count // 2,
                           num_nodes - sum(r["with_out_edges"] for r in written), directed,
                           weighted)
-    store = GraphStore(path=path, key=uuid.uuid4().hex, nodes=num_nodes, shards=shards,
-                       id_type=id_type.simpleString(), bytes=size, stats=stats)
+    store = dataclasses.replace(store, nodes=num_nodes, bytes=sum(r["bytes"] for r in reports),
+                                stats=stats)
     files.write_json(f"{path}/{META}", store.as_json())  # last: the store is complete
-    return store
+    return store.replicated(spark)
+
+
+def _empty_shards(missing: list[int], num_nodes: int, shards: int, weighted: bool,
+                  with_arcs: set[int], with_ids: set[int], id_type: pa.DataType,
+                  batches: Iterator[pa.RecordBatch], out: Outputs) -> Iterator[tuple]:
+    """The files of the shards without out-edges or without nodes: empty rows."""
+    for _ in batches:
+        pass
+    for k in missing:
+        arrays = {}
+        if k not in with_arcs:
+            arrays = {"offsets": np.zeros(shard_rows(num_nodes, shards, k) + 1, np.int64),
+                      "nbrs": np.zeros(0, _nbrs_type(num_nodes))}
+            if weighted:
+                arrays["cum"] = np.zeros(0, np.float64)
+        for name, array in arrays.items():
+            out.array(f"{shard_name(k)}/{name}", array)
+        if k not in with_ids:
+            out.file(f"{shard_name(k)}/ids.arrow", _ipc_file(pa.array([], id_type)))
+        yield (_ARCS, k, 0, 0, sum(a.nbytes for a in arrays.values()))
 
 
 def _write_spread(spark: SparkSession, edges: DataFrame, directed: bool, weighted: bool,
-                  shards: int, path: str) -> list:
+                  store: GraphStore) -> list[dict]:
     """The store written by many tasks: the writers' report rows."""
+    shards = store.shards
     ids, num_nodes = index_ids(edges, shards)
     raw = edges.select(F.col(C.SRC).alias("_src_id"), F.col(C.DST).alias("_dst_id"), C.WEIGHT)
     src_ids = ids.select(F.col(C.ID).alias("_src_id"), F.col(C.NODE).alias(C.SRC))
@@ -184,28 +228,29 @@ def _write_spread(spark: SparkSession, edges: DataFrame, directed: bool, weighte
     arcs = indexed if directed else indexed.union(
         indexed.select(F.col(C.DST).alias(C.SRC), F.col(C.SRC).alias(C.DST), C.WEIGHT))
     keys = partition_keys(spark, shards)
-    written = (arcs.select(C.SRC, C.DST, *([C.WEIGHT] if weighted else []))
-               .repartition(shards, on_shards(keys, F.col(C.SRC)))
-               .mapInArrow(functools.partial(_write_shards, path, shards, num_nodes, weighted),
-                           _REPORT)
-               .collect())  # one row per shard with out-edges
-    named = (ids.select(C.NODE, C.ID).repartition(shards, on_shards(keys, F.col(C.NODE)))
-             .mapInArrow(functools.partial(_write_ids, path, shards), _REPORT)
-             .collect())  # one row per shard
+    files, dataset = store.files, store.dataset()
+    written = files.map_writing(  # a report row per shard with out-edges
+        spark, arcs.select(C.SRC, C.DST, *([C.WEIGHT] if weighted else []))
+        .repartition(shards, on_shards(keys, F.col(C.SRC))),
+        functools.partial(_write_shards, shards, num_nodes, weighted), dataset, _REPORT)
+    named = files.map_writing(  # a report row per shard
+        spark, ids.select(C.NODE, C.ID).repartition(shards, on_shards(keys, F.col(C.NODE))),
+        functools.partial(_write_ids, shards), dataset, _REPORT)
     ids.unpersist()
     return written + named
 
 
 def _write_in_one_task(spark: SparkSession, edges: DataFrame, directed: bool, weighted: bool,
-                       shards: int, path: str) -> list:
+                       store: GraphStore) -> list[dict]:
     """The store written by one task (a small graph): the writer's report rows."""
-    body = functools.partial(_write_all_shards, path, shards, directed, weighted)
-    return (edges.select(C.SRC, C.DST, *([C.WEIGHT] if weighted else [])).repartition(1)
-            .mapInArrow(body, _REPORT).collect())  # two rows per shard
+    body = functools.partial(_write_all_shards, store.shards, directed, weighted)
+    return store.files.map_writing(  # two report rows per shard
+        spark, edges.select(C.SRC, C.DST, *([C.WEIGHT] if weighted else [])).repartition(1),
+        body, store.dataset(), _REPORT)
 
 
-def _write_all_shards(path: str, shards: int, directed: bool, weighted: bool,
-                      batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+def _write_all_shards(shards: int, directed: bool, weighted: bool,
+                      batches: Iterator[pa.RecordBatch], out: Outputs) -> Iterator[tuple]:
     """mapInArrow body: all the edges (src, dst[, weight]) -> every shard's files, as the spread
     path writes them: nodes numbered in the ids' sort order (Spark's: numbers by value, strings
     by their UTF-8 bytes, as Arrow sorts them), self-loops dropped, both arcs of an undirected
@@ -225,41 +270,31 @@ def _write_all_shards(path: str, shards: int, directed: bool, weighted: bool,
     if not directed:
         src, dst = np.concatenate([src, dst]), np.concatenate([dst, src])
         weight = None if weight is None else np.concatenate([weight, weight])
-    rows = _shard_files(path, shards, len(ids), src, dst, weight)
-    rows += _id_files(path, shards, np.arange(len(ids)), ids)
-    yield _report(rows)
+    yield from _shard_files(out, shards, len(ids), src, dst, weight)
+    yield from _id_files(out, shards, np.arange(len(ids)), ids)
 
 
 def _nbrs_type(num_nodes: int):
     return np.int32 if num_nodes < 2**31 else np.int64
 
 
-def _report(rows: list[tuple]) -> pa.RecordBatch:
-    """The writers' report: (kind, shard, rows, with_out_edges, bytes) per shard written."""
-    kind, k, count, with_out, size = (np.array(c, dtype=np.int64) for c in zip(*rows))
-    return pa.RecordBatch.from_arrays(
-        [pa.array(kind.astype(np.int32)), pa.array(k.astype(np.int32)), pa.array(count),
-         pa.array(with_out), pa.array(size)], names=["kind", "shard", "rows", "with_out_edges",
-                                                     "bytes"])
-
-
-def _write_shards(path: str, shards: int, num_nodes: int, weighted: bool,
-                  batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """mapInArrow body: arcs (src, dst[, weight]) -> each shard's CSR files (one shard per task,
-    or more if the task was retried elsewhere: the files are the same)."""
+def _write_shards(shards: int, num_nodes: int, weighted: bool,
+                  batches: Iterator[pa.RecordBatch], out: Outputs) -> Iterator[tuple]:
+    """Task body: arcs (src, dst[, weight]) -> each shard's CSR files (one shard per task, or more
+    if the task was retried elsewhere: the files are the same). Writers report (kind, shard,
+    rows, with_out_edges, bytes) per shard written."""
     table = partition_table(batches)
     if table is None:
         return
-    yield _report(_shard_files(
-        path, shards, num_nodes, table.column(C.SRC).to_numpy(), table.column(C.DST).to_numpy(),
-        table.column(C.WEIGHT).to_numpy().astype(np.float64) if weighted else None))
+    yield from _shard_files(
+        out, shards, num_nodes, table.column(C.SRC).to_numpy(), table.column(C.DST).to_numpy(),
+        table.column(C.WEIGHT).to_numpy().astype(np.float64) if weighted else None)
 
 
-def _shard_files(path: str, shards: int, num_nodes: int, src: np.ndarray, all_dst: np.ndarray,
-                 all_weight: np.ndarray | None) -> list[tuple]:
+def _shard_files(out: Outputs, shards: int, num_nodes: int, src: np.ndarray,
+                 all_dst: np.ndarray, all_weight: np.ndarray | None) -> Iterator[tuple]:
     """Arcs (node indices; weights if weighted) -> the CSR files of the shards they leave from;
     a report row per shard."""
-    out = []
     shard_of = src % shards
     for k in np.unique(shard_of):
         mine = shard_of == k
@@ -271,10 +306,9 @@ def _shard_files(path: str, shards: int, num_nodes: int, src: np.ndarray, all_ds
         if all_weight is not None:
             arrays["cum"] = row_cumulative(weight, offsets)
         for name, array in arrays.items():
-            save_array(f"{path}/{shard_name(int(k))}/{name}.npy", array)
-        out.append((_ARCS, int(k), len(dst), int((degrees > 0).sum()),
-                    sum(a.nbytes for a in arrays.values())))
-    return out
+            out.array(f"{shard_name(int(k))}/{name}", array)
+        yield (_ARCS, int(k), len(dst), int((degrees > 0).sum()),
+               sum(a.nbytes for a in arrays.values()))
 
 
 def _merge(local: np.ndarray, dst: np.ndarray, weight: np.ndarray | None):
@@ -295,28 +329,35 @@ def _merge(local: np.ndarray, dst: np.ndarray, weight: np.ndarray | None):
     return local[first], dst[first], total
 
 
-def _write_ids(path: str, shards: int, batches: Iterator[pa.RecordBatch]
-               ) -> Iterator[pa.RecordBatch]:
-    """mapInArrow body: (node, id) -> each shard's ids.arrow."""
+def _write_ids(shards: int, batches: Iterator[pa.RecordBatch], out: Outputs
+               ) -> Iterator[tuple]:
+    """Task body: (node, id) -> each shard's ids.arrow."""
     table = partition_table(batches)
     if table is None:
         return
-    yield _report(_id_files(path, shards, table.column(C.NODE).to_numpy(),
-                            table.column(C.ID).combine_chunks()))
+    yield from _id_files(out, shards, table.column(C.NODE).to_numpy(),
+                         table.column(C.ID).combine_chunks())
 
 
-def _id_files(path: str, shards: int, node: np.ndarray, ids: pa.Array) -> list[tuple]:
+def _id_files(out: Outputs, shards: int, node: np.ndarray, ids: pa.Array) -> Iterator[tuple]:
     """(node, id) pairs -> the ids.arrow of the shards that own the nodes, in local-row order; a
     report row per shard."""
-    out = []
     shard_of = node % shards
     for k in np.unique(shard_of):
         mine = np.flatnonzero(shard_of == k)
         mine = mine[np.argsort(node[mine], kind="stable")]
         column = ids.take(pa.array(mine))
-        save_arrow(f"{path}/{shard_name(int(k))}/ids.arrow", column, C.ID)
-        out.append((_IDS, int(k), len(column), 0, column.nbytes))
-    return out
+        out.file(f"{shard_name(int(k))}/ids.arrow", _ipc_file(column))
+        yield (_IDS, int(k), len(column), 0, column.nbytes)
+
+
+def _ipc_file(column: pa.Array) -> pa.Buffer:
+    """One column `id` as the bytes of an Arrow IPC file (memory-mappable)."""
+    batch = pa.record_batch([column], names=[C.ID])
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_file(sink, batch.schema) as writer:
+        writer.write_batch(batch)
+    return sink.getvalue()
 
 
 # --- reading (in tasks) --------------------------------------------------------------------------
@@ -351,14 +392,20 @@ def whole(store: GraphStore) -> tuple[Csr, Adjacency]:
 
 def _opened(store: GraphStore, name: str) -> tuple[Csr, Adjacency]:
     if (store.key, name) not in _OPENED:
-        folder = _readable(store, name)
-        cum_path = os.path.join(folder, "cum.npy")
-        csr = Csr(_map(os.path.join(folder, "offsets.npy")),
-                  _map(os.path.join(folder, "nbrs.npy")),
-                  _map(cum_path) if store.stats.weighted else None,
-                  _map_ids(os.path.join(folder, "ids.arrow")))
+        # the shard's or the whole graph's files, from the store's replica (see replicated)
+        part, prefix = (WHOLE, "") if name == WHOLE else ("", f"{name}/")
+        replica = dict(store.replicas)[part]
+        csr = Csr(_map(replica.path(f"{prefix}offsets.npy")),
+                  _map(replica.path(f"{prefix}nbrs.npy")),
+                  _map(replica.path(f"{prefix}cum.npy")) if store.stats.weighted else None,
+                  _map_ids(replica.path(f"{prefix}ids.arrow")))
         _OPENED[(store.key, name)] = (csr, csr.adjacency())
     return _OPENED[(store.key, name)]
+
+
+def shard_ids(store: GraphStore, k: int) -> pa.Array:
+    """Shard k's ids, in local-row order (mapped)."""
+    return _map_ids(dict(store.replicas)[""].path(f"{shard_name(k)}/ids.arrow"))
 
 
 def _map(path: str) -> np.ndarray:
@@ -372,41 +419,24 @@ def _map_ids(path: str) -> pa.Array:
     return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
 
 
-def _readable(store: GraphStore, name: str) -> str:
-    """A local folder holding the part: the store's own on a local file system, else a copy in the
-    executor's temporary folder, made once per executor (a lock keeps its workers from racing)."""
-    folder = f"{store.path}/{name}"
-    if is_local(folder):
-        return local_path(folder)
-    cache = os.path.join(tempfile.gettempdir(), "spark-n2v-store",
-                         hashlib.sha256(store.key.encode()).hexdigest()[:16], name)
-    done = os.path.join(cache, "_copied")
-    os.makedirs(os.path.dirname(cache), exist_ok=True)
-    with open(cache + ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not os.path.exists(done):
-            fs, remote = arrow_fs(folder)
-            os.makedirs(cache, exist_ok=True)
-            for info in fs.get_file_info(pa.fs.FileSelector(remote)):
-                with fs.open_input_stream(info.path) as src, \
-                        open(os.path.join(cache, info.base_name), "wb") as dst:
-                    dst.write(src.read())
-            open(done, "w").close()
-    return cache
-
-
-def build_whole(spark: SparkSession, store: GraphStore) -> None:
-    """Write store/whole: the shards interleaved into one CSR in node order (row v = node v), by
-    one task (the graph fits an executor, or the replicated engine would not be walking it)."""
+def build_whole(spark: SparkSession, store: GraphStore) -> GraphStore:
+    """Write the store's whole graph: the shards interleaved into one CSR in node order (row v =
+    node v), by one task (the graph fits an executor, or the replicated engine would not be
+    walking it). Returns the store with it readable by tasks."""
+    done = f"{store.path}/_{WHOLE}.json"
     files = HadoopFiles(spark, store.path)
-    if files.exists(f"{store.path}/{WHOLE}/ids.arrow"):
-        return
-    spark.sparkContext.setJobDescription("spark-n2v prepare: lay the store out for one executor")
-    spark.range(1, numPartitions=1).mapInArrow(
-        functools.partial(_build_whole, store), "done int").collect()  # one row
+    if not files.exists(done):
+        spark.sparkContext.setJobDescription(
+            "spark-n2v prepare: lay the store out for one executor")
+        store.files.map_writing(spark, spark.range(1, numPartitions=1),
+                                functools.partial(_build_whole, store), store.dataset(WHOLE),
+                                ["done"], replace=True)
+        files.write_json(done, {"key": store.key})  # last: the whole graph is complete
+    return store.replicated(spark, WHOLE)
 
 
-def _build_whole(store: GraphStore, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+def _build_whole(store: GraphStore, batches: Iterator[pa.RecordBatch], out: Outputs
+                 ) -> Iterator[tuple[int]]:
     for _ in batches:
         pass
     S, V = store.shards, store.nodes
@@ -428,11 +458,10 @@ def _build_whole(store: GraphStore, batches: Iterator[pa.RecordBatch]) -> Iterat
     base = np.concatenate([[0], np.cumsum([len(p.ids) for p in parts])])
     nodes = np.arange(V)
     ids = pa.concat_arrays([p.ids for p in parts]).take(pa.array(base[nodes % S] + nodes // S))
-    folder = f"{store.path}/{WHOLE}"
-    save_array(f"{folder}/offsets.npy", indptr)
-    save_array(f"{folder}/nbrs.npy", nbrs)
+    out.array("offsets", indptr)
+    out.array("nbrs", nbrs)
     if cum is not None:
-        save_array(f"{folder}/cum.npy", cum)
-    save_arrow(f"{folder}/ids.arrow", ids, C.ID)  # last: build_whole checks for it
-    yield pa.RecordBatch.from_arrays([pa.array([1], pa.int32())], names=["done"])
+        out.array("cum", cum)
+    out.file("ids.arrow", _ipc_file(ids))
+    yield (1,)
 

@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from spark_n2v.io.files import HadoopFiles
 from spark_n2v.io.taskfiles import FileRef, TableRef, TaskFiles
 
 
@@ -57,3 +58,53 @@ def test_tasks_write_files_that_other_tasks_read_on_any_storage(spark, storage):
     assert [(r.task, r.same, r.missing) for r in rows] == [(0, True, True), (1, True, True),
                                                           (2, True, True)]
     assert [r["values"] for r in rows] == [[0, 2, 4, 6, 8], [1, 3, 5, 7, 9], []]
+
+
+def test_a_replicated_dataset_is_read_as_local_files_on_any_storage(spark, storage):
+    files = TaskFiles(storage, piece_bytes=1000)
+    dataset = f"replica-{uuid.uuid4().hex[:8]}"  # shipped by name: unique in the application
+
+    def write(t, inputs, outputs):
+        outputs.array(f"shard-{t}/numbers", ARRAYS[t])
+        outputs.file(f"shard-{t}/raw.bin", bytes([t]) * 3000)
+        yield (t,)
+
+    files.run(spark, [[], [], []], write, dataset, ["task"])
+    replica = files.replicate(spark, dataset)
+
+    def read(t, inputs):
+        other = (t + 1) % 3
+        numbers = np.load(replica.path(f"shard-{other}/numbers.npy"), mmap_mode="r")
+        with open(replica.path(f"shard-{other}/raw.bin"), "rb") as handle:
+            raw = handle.read()
+        yield pa.RecordBatch.from_pydict({
+            "task": [t], "same": [bool(np.array_equal(numbers, ARRAYS[other]))
+                                  and raw == bytes([other]) * 3000]})
+
+    rows = files.frame(spark, [[], [], []], read, "task long, same boolean").collect()
+    assert sorted((r.task, r.same) for r in rows) == [(0, True), (1, True), (2, True)]
+
+
+def _shipped(spark) -> list[str]:
+    return list(spark.sparkContext.listFiles)
+
+
+def test_a_failed_or_deleted_shipment_does_not_break_later_tasks(spark, hdfs):
+    """Spark registers a shipped Hadoop folder before fetching it, and every executor fetches
+    every registered folder before its tasks: a failed fetch, or a shipped folder deleted since,
+    would fail every later task of the application unless forgotten."""
+    hadoop = HadoopFiles(spark, hdfs.uri)
+    missing = hadoop.qualify(f"{hdfs.uri}/never-written-{uuid.uuid4().hex[:8]}")
+    with pytest.raises(Exception, match="FileNotFoundException|does not exist"):
+        hadoop.ship(missing, attempts=2)
+    assert not any(f.startswith(missing) for f in _shipped(spark))
+    assert spark.sparkContext.parallelize(range(4), 2).map(lambda x: x * 2).sum() == 12
+
+    files = TaskFiles(f"{hdfs.uri}/shipped-{uuid.uuid4().hex[:8]}")
+    files.run(spark, [[]], lambda t, inputs, outputs: iter([(outputs.array("a", ARRAYS[2]),)]),
+              "data", ["none"])
+    files.replicate(spark, "data")
+    folder = hadoop.qualify(f"{files.folder}/data")
+    assert any(f.rstrip("/") == folder for f in _shipped(spark))
+    hadoop.delete(files.folder)
+    assert not any(f.startswith(folder) for f in _shipped(spark))

@@ -3,8 +3,6 @@ same run on local disk, bit for bit."""
 
 from __future__ import annotations
 
-import uuid
-
 import numpy as np
 import pytest
 
@@ -31,14 +29,12 @@ def _embeddings(spark, path) -> dict:
 
 
 @pytest.mark.parametrize("storage", ["hdfs", "s3"])
-def test_training_on_remote_storage_gives_the_local_embeddings(spark, request, walks, tmp_path,
+def test_training_on_remote_storage_gives_the_local_embeddings(spark, remote, walks, tmp_path,
                                                                storage):
     local = str(tmp_path / "local")
     assert main(["train", "--walks", walks, "--output", local, *TRAIN]) == 0
-    name = f"train-{uuid.uuid4().hex[:8]}"
-    remote = (f"{request.getfixturevalue('hdfs').uri}/{name}" if storage == "hdfs"
-              else request.getfixturevalue("s3").url(name))
-    assert main(["train", "--walks", walks, "--output", remote, *TRAIN]) == 0
-    expected, found = _embeddings(spark, local), _embeddings(spark, remote)
+    output = remote(storage)
+    assert main(["train", "--walks", walks, "--output", output, *TRAIN]) == 0
+    expected, found = _embeddings(spark, local), _embeddings(spark, output)
     assert found.keys() == expected.keys() and len(found) > 100
     assert all(np.array_equal(found[k], expected[k]) for k in expected)
