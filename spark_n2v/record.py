@@ -33,6 +33,7 @@ from spark_n2v.progress import finish_live_line
 from spark_n2v.redaction import pattern_of, redact_value
 
 log = logging.getLogger(__name__)
+RUN_FILE = "_run.json"  # the run's record, in its output: on object stores the sign it is complete
 
 
 @dataclass
@@ -160,12 +161,12 @@ def check_output_writable(path: str) -> None:
 
 
 class RunLock:
-    """Who is writing an output: `.NAME.lock` beside it, created only if absent (Hadoop's create
-    without overwrite), holding the host, pid and start time of the run, whose modification time
-    that run refreshes every HEARTBEAT seconds. A second run on the same output stops with a line
-    naming the first; a lock whose run is dead (on this host: no such process; elsewhere: no
-    heartbeat for STALE seconds) is taken over. On object stores without atomic create, two runs
-    starting within the same second may both proceed."""
+    """Who is writing an output: `.NAME.lock` beside it, created only if absent (HadoopFiles.
+    create_new: atomic on local disks, HDFS and S3), holding the host, pid and start time of the
+    run, whose modification time that run refreshes every HEARTBEAT seconds (on object stores,
+    which cannot set one, by writing the lock again while it is still its own). A second run on
+    the same output stops with a line naming the first; a lock whose run is dead (on this host:
+    no such process; elsewhere: no heartbeat for STALE seconds) is taken over."""
 
     HEARTBEAT, STALE = 20.0, 120.0
 
@@ -196,13 +197,7 @@ class RunLock:
                         lock=self.path)
 
     def _create(self) -> bool:
-        try:
-            self.files.write_bytes(self.path, json_bytes(self.owner), overwrite=False)
-        except Exception:  # noqa: BLE001 - Hadoop raises FileAlreadyExistsException
-            if self.files.exists(self.path):
-                return False
-            raise
-        return True
+        return self.files.create_new(self.path, json_bytes(self.owner))
 
     def _alive(self, holder: dict) -> bool:
         if holder.get("host") == self.owner["host"] and holder.get("started") is not None:
@@ -217,15 +212,23 @@ class RunLock:
     def _beat(self) -> None:
         while not self._stop.wait(self.HEARTBEAT):
             try:
-                self.files.fs.setTimes(self.files.path(self.path), int(time.time() * 1000), -1)
+                self.beat()
             except Exception:  # noqa: BLE001 - the session is closing; the run ends soon
                 return
+
+    def beat(self) -> None:
+        """Refresh the lock's modification time."""
+        if not self.files.object_store:
+            self.files.fs.setTimes(self.files.path(self.path), int(time.time() * 1000), -1)
+        elif self.files.read_json(self.path) == self.owner:  # not taken over (we stalled)
+            self.files.write_bytes(self.path, json_bytes(self.owner))
 
     def release(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-            self.files.delete(self.path)
+            if self.files.read_json(self.path) == self.owner:  # else another run's, by now
+                self.files.delete(self.path)
             self._thread = None
 
 
@@ -312,9 +315,16 @@ class OutputPath:
                                 "replace it (the finished work is at {staging})", path=self.path,
                                 staging=self.staging)
             self.files.delete(self.path)
+        # On an object store the rename copies object by object: _run.json goes last, so an
+        # output with a _run.json is complete there too.
+        held = f"{self.work}/{RUN_FILE}" if self.files.object_store else None
+        if held is not None:
+            self.files.rename(self.sub(RUN_FILE), held)
         if not self.files.rename(self.staging, self.path):
             raise UserError("could not move {staging} to {path}", staging=self.staging,
                             path=self.path)
+        if held is not None:
+            self.files.rename(held, f"{self.path}/{RUN_FILE}")
         self.files.delete(self.work)
 
     def abort(self) -> None:
@@ -361,7 +371,7 @@ def staged_run(spark: SparkSession, path: str, overwrite: bool, job_name: str, r
                   "the same command to resume (--overwrite with other parameters starts afresh)",
                   file=sys.stderr)
             raise
-        out.write_json("_run.json", record.as_dict(spark))
+        out.write_json(RUN_FILE, record.as_dict(spark))
         out.commit()
     finally:
         out.lock.release()

@@ -50,6 +50,13 @@ def json_bytes(payload: dict) -> bytes:
     return (json.dumps(payload, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
 
+# Object stores reached through Hadoop connectors: no atomic rename (a folder's rename copies
+# object by object) and no modification time to set; what S3A (3.4.2+) offers instead is a
+# create that fails if the object exists (If-None-Match).
+OBJECT_STORES = ("s3a", "s3", "s3n", "gs", "oss", "cos", "cosn", "obs")
+CONDITIONAL_CREATE = "fs.option.create.conditional.overwrite"
+
+
 class HadoopFiles:
     """Small files and folders through Hadoop's FileSystem (local disk, HDFS, object stores): the
     driver's bookkeeping beside the tables Spark writes."""
@@ -69,6 +76,31 @@ class HadoopFiles:
 
     def exists(self, path: str) -> bool:
         return bool(self.fs.exists(self.path(path)))
+
+    @property
+    def object_store(self) -> bool:
+        return str(self.fs.getScheme()) in OBJECT_STORES
+
+    def create_new(self, path: str, data: bytes) -> bool:
+        """Write a small file only if there is none: False if there was. Atomic on local disks
+        and HDFS (create without overwrite) and on object stores that honour S3's conditional
+        create (If-None-Match: S3A 3.4.2+, which fails the write at close())."""
+        try:
+            if self.object_store:
+                stream = self.fs.createFile(self.path(path)).must(CONDITIONAL_CREATE, True) \
+                    .build()
+            else:
+                stream = self.fs.create(self.path(path), False)
+            try:
+                stream.write(bytearray(data))
+            finally:
+                stream.close()
+        except Exception as exc:  # noqa: BLE001 - Py4JJavaError: the Java exception's name
+            if any(name in str(exc) for name in ("FileAlreadyExistsException",
+                                                 "RemoteFileChangedException")):
+                return False
+            raise
+        return True
 
     def delete(self, path: str) -> None:
         """Delete a file or folder, and forget the folders in it shipped to the executors."""
@@ -129,10 +161,9 @@ class HadoopFiles:
             return []
         return sorted(str(f.getPath().getName()) for f in self.fs.listStatus(self.path(folder)))
 
-    def write_bytes(self, path: str, data: bytes, overwrite: bool = True) -> None:
-        """Write a small file; without overwrite, an existing one makes Hadoop raise (atomic on
-        local disks and HDFS: the lock's create-if-absent)."""
-        stream = self.fs.create(self.path(path), overwrite)
+    def write_bytes(self, path: str, data: bytes) -> None:
+        """Write a small file (replacing one there)."""
+        stream = self.fs.create(self.path(path), True)
         try:
             stream.write(bytearray(data))
         finally:

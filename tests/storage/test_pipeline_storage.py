@@ -1,5 +1,6 @@
 """The pipeline with every path on HDFS or S3 (the edges, the labels, every output): run, update,
-similar and classify give the tables of the same commands on local disk. One walk engine per
+similar and classify give the tables of the same commands on local disk (the embeddings bit for
+bit: the sgns trainer's tables, rounds and kept model on that storage). One walk engine per
 storage (replicated on HDFS, sharded on S3), the other's walks in test_walk_storage."""
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from spark_n2v.io.files import HadoopFiles
 from tests.helpers import planted_partition, write_csv
 
 RUN = ["--trainer", "sgns", "--dim", "8", "--walk-length", "10", "--num-walks", "2", "--window",
-       "3", "--epochs", "1", "--partitions", "2", "--seed", "5"]
+       "3", "--epochs", "1", "--partitions", "2", "--chunks", "2", "--seed", "5"]
 ENGINES = {"hdfs": "replicated", "s3": "sharded"}
 # A CSV whose quoted field holds a line break: read record by record (io/edges._records)
 MULTILINE = 'src,dst\n"a\nb",c\nc,d\nd,"a\nb"\nd,e\n'

@@ -1,5 +1,6 @@
 """Walks with their output (the graph store and the engines' work files) on HDFS and on S3: the
-walks of the same command on local disk, with either engine."""
+walks of the same command on local disk. Each engine on the storage test_pipeline_storage does
+not give it (there: replicated on HDFS, sharded on S3), so that both run on both."""
 
 from __future__ import annotations
 
@@ -22,8 +23,7 @@ def _walks(spark, path) -> dict:
     return {r["walk_id"]: list(r["walk"]) for r in spark.read.parquet(path).collect()}
 
 
-@pytest.mark.parametrize("storage", ["hdfs", "s3"])
-@pytest.mark.parametrize("engine", ["replicated", "sharded"])
+@pytest.mark.parametrize("engine, storage", [("replicated", "s3"), ("sharded", "hdfs")])
 def test_walks_on_remote_storage_are_the_local_walks(spark, remote, edges, tmp_path, storage,
                                                      engine):
     local = str(tmp_path / "local")
