@@ -74,6 +74,22 @@ def crash_after_round(monkeypatch, rounds: int):
     return lambda: monkeypatch.setattr(ResumePoints, "mark", real_mark)
 
 
+def crash_after_marks(monkeypatch, state: str, marks: int):
+    """Make the driver die right after the resume points of the file `state` (_walk.json:
+    the sharded engine's steps; _local.json: the replicated engine's batches) number `marks`;
+    returns the function that undoes it."""
+    from spark_n2v.record import ResumePoints
+    real_mark = ResumePoints.mark
+
+    def crash(self, name, **info):
+        real_mark(self, name, **info)
+        if self.state.endswith(state) and len(self.done()) == marks:
+            raise Crash()
+
+    monkeypatch.setattr(ResumePoints, "mark", crash)
+    return lambda: monkeypatch.setattr(ResumePoints, "mark", real_mark)
+
+
 BLOCKS, SIZE = 4, 30
 
 

@@ -15,8 +15,8 @@ import pytest
 from spark_n2v.cli import main
 from spark_n2v.errors import UserError
 from spark_n2v.io.files import HadoopFiles
-from spark_n2v.record import ResumePoints, RunLock
-from tests.helpers import planted_partition, write_csv
+from spark_n2v.record import RunLock
+from tests.helpers import Crash, crash_after_marks, planted_partition, write_csv
 
 
 @pytest.fixture()
@@ -66,10 +66,6 @@ def test_the_lock_holds_beats_and_goes_on_s3(spark, lock_path):
     assert not files.exists(lock_path)
 
 
-class _Crash(Exception):
-    """Stands for a lost driver at a chosen point."""
-
-
 def _tables(spark, root: str) -> tuple[dict, dict]:
     walks = {r["walk_id"]: list(r["walk"]) for r in spark.read.parquet(f"{root}/walks").collect()}
     embeddings = {r["id"]: list(r["embedding"])
@@ -85,17 +81,10 @@ def test_a_run_that_died_on_s3_resumes_to_the_output_of_an_unbroken_run(spark, r
              "--seed", "5", "--trainer", "sgns", "--dim", "8", "--epochs", "1", "--chunks", "2",
              "--partitions", "2"]
     output = remote("s3")
-    real_mark = ResumePoints.mark
-
-    def crash_after_three_steps(self, name, **info):
-        real_mark(self, name, **info)
-        if self.state.endswith("_walk.json") and len(self.done()) == 3:
-            raise _Crash()
-
-    monkeypatch.setattr(ResumePoints, "mark", crash_after_three_steps)
-    with pytest.raises(_Crash):
+    revive = crash_after_marks(monkeypatch, "_walk.json", 3)
+    with pytest.raises(Crash):
         main(["run", "--output", output, *flags])
-    monkeypatch.setattr(ResumePoints, "mark", real_mark)
+    revive()
     files = HadoopFiles(spark, output)
     assert not files.exists(output)  # only ever visible complete
     with caplog.at_level(logging.INFO, logger="spark_n2v"):

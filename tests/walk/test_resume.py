@@ -18,10 +18,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from spark_n2v.cli import main
-from spark_n2v.record import ResumePoints
 from spark_n2v.stages import run as run_stage
 from spark_n2v.walk import replicated
-from tests.helpers import read_walks, write_csv
+from tests.helpers import Crash, crash_after_marks, read_walks, write_csv
 
 
 def _graph(tmp_path, nodes: int = 300) -> str:
@@ -92,10 +91,6 @@ def test_killed_walk_resumes_to_the_same_walks(spark, tmp_path, caplog, capsys, 
     assert len(read_walks(out)) == 2 * 300
 
 
-class _Crash(Exception):
-    """Stands for a lost driver at a chosen point."""
-
-
 def test_run_resumes_local_walk_batches_then_skips_the_walk(spark, tmp_path, monkeypatch, caplog):
     edges = _graph(tmp_path, nodes=120)
     common = ["--engine", "replicated", "--walk-length", "10", "--num-walks", "4", "--seed", "5",
@@ -103,23 +98,16 @@ def test_run_resumes_local_walk_batches_then_skips_the_walk(spark, tmp_path, mon
     monkeypatch.setattr(replicated, "RESUME_WALKERS", 100)  # 480 walks: 5 batches
     argv = ["run", "--edges", edges, "--output", str(tmp_path / "run"), *common]
 
-    real_mark = ResumePoints.mark
-
-    def crash_after_two_batches(self, name, **info):
-        real_mark(self, name, **info)
-        if self.state.endswith("_local.json") and len(self.done()) == 2:
-            raise _Crash()
-
-    monkeypatch.setattr(ResumePoints, "mark", crash_after_two_batches)
-    with pytest.raises(_Crash):
+    revive = crash_after_marks(monkeypatch, "_local.json", 2)
+    with pytest.raises(Crash):
         main(argv)
-    monkeypatch.setattr(ResumePoints, "mark", real_mark)
+    revive()
     assert not (tmp_path / "run").exists()
 
     real_train = run_stage.train_walks
-    monkeypatch.setattr(run_stage, "train_walks", lambda *a, **k: (_ for _ in ()).throw(_Crash()))
+    monkeypatch.setattr(run_stage, "train_walks", lambda *a, **k: (_ for _ in ()).throw(Crash()))
     with caplog.at_level(logging.INFO):
-        with pytest.raises(_Crash):
+        with pytest.raises(Crash):
             main(argv)  # walks batches 3..5, then dies in training
     assert any("resuming after 2 of 5 batches" in r.getMessage() for r in caplog.records)
     monkeypatch.setattr(run_stage, "train_walks", real_train)
