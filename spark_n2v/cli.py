@@ -151,6 +151,7 @@ def _print_summary(record: RunRecord, output: str) -> None:
 
 def run_command(args: argparse.Namespace, argv: Sequence[str]) -> None:
     """Run one command; raises UserError for anything the user can fix."""
+    from spark_n2v.io.reach import check_storage
     from spark_n2v.session import get_session
 
     stage = STAGES[args.command]
@@ -175,6 +176,7 @@ def run_command(args: argparse.Namespace, argv: Sequence[str]) -> None:
         files = {f"--{name}": path for name, path in inputs.items()}
         if edges is not None:
             files["--edges"] = edges.cfg.path
+        check_storage(spark, files, args.output)  # in a minute, before anything waits on it
         record.inputs = file_fingerprints(spark, files)
         execute(stage, spark, args.output, args.overwrite, record, configs, inputs, edges)
         finish_live_line()

@@ -1,0 +1,112 @@
+"""Storage that cannot be reached, read or written: one line naming the path and the cause,
+within a minute (Hadoop's clients retry for many minutes by default), exit 2, nothing written.
+Against the real services: a missing bucket, a missing HDFS folder, refused credentials, an
+endpoint where nothing listens, and one that accepts connections and never answers."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import uuid
+
+import pytest
+
+from tests.helpers import fails, write_csv
+
+WALK = ["--walk-length", "3", "--num-walks", "1"]
+MINUTE = 60.0  # the promise; the checks are bounded at about half of it
+
+
+@pytest.fixture()
+def edges(tmp_path) -> str:
+    return write_csv(tmp_path / "e.csv", [("a", "b", 1), ("b", "c", 1), ("c", "a", 1)])
+
+
+def _fails_soon(capsys, argv, *expected) -> str:
+    started = time.monotonic()
+    line = fails(capsys, argv, *expected)
+    assert time.monotonic() - started < MINUTE, line
+    return line
+
+
+@pytest.fixture()
+def bucket_setting(spark):
+    """set(bucket, key, value): an S3A per-bucket setting on the session, for this test only."""
+    conf, keys = spark.sparkContext._jsc.hadoopConfiguration(), []
+
+    def put(bucket: str, key: str, value: str) -> None:
+        keys.append(f"fs.s3a.bucket.{bucket}.{key}")
+        conf.set(keys[-1], value)
+    yield put
+    for key in keys:
+        conf.unset(key)
+
+
+def test_a_missing_bucket_is_named(spark, s3, capsys, edges, tmp_path):
+    missing = f"s3a://no-such-bucket-{uuid.uuid4().hex[:8]}"
+    _fails_soon(capsys, ["walk", "--edges", f"{missing}/e.csv", "--output",
+                         str(tmp_path / "w"), *WALK], "--edges", missing, "no such bucket")
+    _fails_soon(capsys, ["walk", "--edges", edges, "--output", f"{missing}/w", *WALK],
+                "--output", missing, "no such bucket")
+
+
+def test_a_missing_hdfs_input_is_named(spark, hdfs, capsys, tmp_path):
+    missing = f"{hdfs.uri}/nothing-{uuid.uuid4().hex[:8]}/e.csv"
+    _fails_soon(capsys, ["walk", "--edges", missing, "--output", str(tmp_path / "w"), *WALK],
+                "--edges", missing, "no such file or folder")
+
+
+def test_refused_credentials_are_named_and_not_printed(spark, s3, capsys, edges,
+                                                       bucket_setting):
+    bucket_setting(s3.bucket, "secret.key", "wrong-secret-4242")
+    output = s3.url(f"refused-{uuid.uuid4().hex[:8]}")
+    line = _fails_soon(capsys, ["walk", "--edges", edges, "--output", output, *WALK],
+                       "--output", output, "access denied")
+    assert "wrong-secret-4242" not in line
+
+
+def test_an_endpoint_where_nothing_listens_is_named(spark, capsys, edges, bucket_setting,
+                                                     tmp_path):
+    with socket.socket() as closed:  # a port nothing listens on, once closed
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    bucket = f"nobody-{uuid.uuid4().hex[:8]}"
+    bucket_setting(bucket, "endpoint", f"http://127.0.0.1:{port}")
+    _fails_soon(capsys, ["walk", "--edges", edges, "--output", f"s3a://{bucket}/w", *WALK],
+                f"s3a://{bucket}/w", "connection refused")
+    _fails_soon(capsys, ["walk", "--edges", f"hdfs://127.0.0.1:{port}/e.csv", "--output",
+                         str(tmp_path / "w"), *WALK], f"hdfs://127.0.0.1:{port}/e.csv",
+                "connection refused")
+
+
+def test_an_endpoint_that_never_answers_is_given_up_within_a_minute(spark, capsys, edges,
+                                                                    bucket_setting):
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept_and_say_nothing():
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept_and_say_nothing, daemon=True)
+    thread.start()
+    try:
+        bucket = f"silent-{uuid.uuid4().hex[:8]}"
+        bucket_setting(bucket, "endpoint", f"http://127.0.0.1:{server.getsockname()[1]}")
+        _fails_soon(capsys, ["walk", "--edges", edges, "--output", f"s3a://{bucket}/w", *WALK],
+                    f"s3a://{bucket}/w", "no answer in time")
+        assert held  # it did connect
+    finally:
+        stop.set()
+        thread.join()
+        for connection in held:
+            connection.close()
+        server.close()
