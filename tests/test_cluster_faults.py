@@ -1,6 +1,7 @@
 """Lost executors on a real standalone cluster (master and two 1-core workers on loopback): an
-executor JVM SIGKILLed while it runs a walk step (sharded engine), the replicated engine's walk or
-a training round; Spark reruns the lost work and the tables are the very ones an uninterrupted
+executor JVM SIGKILLed while it runs a walk step (sharded engine), the replicated engine's walk
+(its store on HDFS, shipped to each executor: the one started in place of the killed one meets it
+missing and fetches it) or a training round; Spark reruns the lost work and the tables are the very ones an uninterrupted
 local run writes (every draw is a hash of seed, walk and step; task side files are written whole
 under a fresh name and renamed, so a rerun task writes them again safely).
 
@@ -76,7 +77,7 @@ def _killed_run(cluster: Cluster, argv: list[str], targets: list[str], folder) -
                     for e in lines if e["Event"] == "SparkListenerJobStart"}
     stage_of = {s: d for d, stages in descriptions.items() for s in stages}
     return [{"description": stage_of.get(e["Stage ID"], ""),
-             "reason": e["Task End Reason"]["Reason"]}
+             "reason": e["Task End Reason"]["Reason"], "executor": e["Task Info"]["Executor ID"]}
             for e in lines if e["Event"] == "SparkListenerTaskEnd"]
 
 
@@ -117,12 +118,20 @@ def test_lost_executors_in_sharded_walk_and_training_change_nothing(cluster, edg
         np.testing.assert_array_equal(got[node], vector)
 
 
-def test_a_lost_executor_in_the_replicated_engine_changes_nothing(cluster, edges, tmp_path, spark):
-    argv = ["walk", "--edges", edges, "--engine", "replicated", "--partitions", "4",
-            "--walk-length", "40", "--num-walks", "40", "--p", "0.5", "--q", "2", "--seed", "5"]
+def test_a_lost_executor_in_the_replicated_engine_on_hdfs_changes_nothing(cluster, edges, tmp_path,
+                                                                          spark, remote):
+    """The output (and the graph store) on HDFS: each executor fetches the shipped store before
+    its first task, and the one started for the killed one meets it missing and fetches it."""
+    # 8 tasks: after the kill, enough are left for the executor started in its place to take some
+    argv = ["walk", "--edges", edges, "--engine", "replicated", "--partitions", "8",
+            "--walk-length", "40", "--num-walks", "60", "--p", "0.5", "--q", "2", "--seed", "5"]
     killed = tmp_path / "killed"
     killed.mkdir()
-    ends = _killed_run(cluster, [*argv, "--output", str(killed / "out")], [REPLICATED_WALK], killed)
+    output = remote("hdfs")
+    ends = _killed_run(cluster, [*argv, "--output", output], [REPLICATED_WALK], killed)
     assert _lost_tasks(ends, REPLICATED_WALK) >= 1, ends
+    executors = {e["executor"] for e in ends if e["description"].startswith(REPLICATED_WALK)}
+    assert len(executors) >= 3, ends  # both first executors, and the one that replaced one
     assert main([*argv, "--output", str(tmp_path / "reference")]) == 0
-    assert read_walks(killed / "out") == read_walks(tmp_path / "reference")
+    found = {r["walk_id"]: list(r["walk"]) for r in spark.read.parquet(output).collect()}
+    assert found == read_walks(tmp_path / "reference")
