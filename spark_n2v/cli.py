@@ -176,7 +176,8 @@ def run_command(args: argparse.Namespace, argv: Sequence[str]) -> None:
         files = {f"--{name}": path for name, path in inputs.items()}
         if edges is not None:
             files["--edges"] = edges.cfg.path
-        check_storage(spark, files, args.output)  # in a minute, before anything waits on it
+        check_storage(spark, files, args.output,  # in a minute, before anything waits on it
+                      configs[SparkConfig.TABLE].work_dir)
         record.inputs = file_fingerprints(spark, files)
         execute(stage, spark, args.output, args.overwrite, record, configs, inputs, edges)
         finish_live_line()

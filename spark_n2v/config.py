@@ -336,6 +336,9 @@ class SparkConfig(_Config):
     event_log: str | None = _opt(None, "--event-log", "write Spark's event log into this folder "
                                  "(created if missing), so that Spark's history server can replay "
                                  "the run", metavar="DIR")
+    work_dir: str | None = _opt(None, "--work-dir", "keep the run's resumable scratch in this "
+                                "folder (any file system: HDFS scratch for an output on an "
+                                "object store) rather than beside the output", metavar="DIR")
 
 
 # Tables of a config file (and of `_run.json`'s parameters), by the config class they fill.

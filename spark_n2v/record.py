@@ -1,8 +1,9 @@
 """The run lifecycle: a run's output folder, its record (`_run.json`) and its resume points.
 
 A command's output appears only when complete: tables are written to a hidden staging folder beside
-the target (`.NAME.incomplete`) and moved into place at the end. Scratch work goes to `.NAME.work`,
-with `_job.json` (the command, its parameters and its inputs' fingerprints) and the resume points
+the target (`.NAME.incomplete`) and moved into place at the end. Scratch work goes to `.NAME.work`
+(or, given a work root, `ROOT/.NAME-HASH.work`, HASH naming the output: scratch on HDFS for an
+output on an object store), with `_job.json` (the command, its parameters and its inputs' fingerprints) and the resume points
 of the work done so far. If a run dies (SIGKILL, a lost driver), the same command finds both
 folders and resumes: each piece of work (the sharded engine's steps, the replicated engine's
 walk batches, `run`'s walk stage) continues after its last resume point. Other parameters or
@@ -13,6 +14,7 @@ local disks, HDFS, object stores.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -252,7 +254,8 @@ class OutputPath:
     """An output folder that appears only when complete, and work that survives a crash (see the
     module's docstring). `resumed` says whether an unfinished run of the same job was found."""
 
-    def __init__(self, spark: SparkSession, path: str, overwrite: bool, job: dict):
+    def __init__(self, spark: SparkSession, path: str, overwrite: bool, job: dict,
+                 work_root: str | None = None):
         self.files = HadoopFiles(spark, path)
         self.target = self.files.path(path)
         self.path = path
@@ -261,7 +264,13 @@ class OutputPath:
         check_output_writable(path)
         parent, name = self.target.getParent(), self.target.getName()
         self.staging = str(self.files.path(f"{parent}/.{name}.incomplete"))
-        self.work = self.files.qualify(f"{parent}/.{name}.work")
+        if work_root is None:
+            self.work = self.files.qualify(f"{parent}/.{name}.work")
+        else:
+            digest = hashlib.sha256(self.files.qualify(path).encode()).hexdigest()[:12]
+            work = f"{work_root.rstrip('/')}/.{name}-{digest}.work"
+            self.work = HadoopFiles(spark, work).qualify(work)
+        self.work_files = HadoopFiles(spark, self.work)
         self.lock = RunLock(self.files, str(self.files.path(f"{parent}/.{name}.lock")))
         self.lock.acquire(path)
         try:
@@ -272,7 +281,7 @@ class OutputPath:
 
     def _claim(self, job: dict) -> bool:
         """Resume the unfinished work of the same job, else clear the folders."""
-        found = self.files.read_json(f"{self.work}/_job.json")
+        found = self.work_files.read_json(f"{self.work}/_job.json")
         if found == job:
             log.info("resuming the unfinished run in %s (same command and inputs)", self.work)
             return True
@@ -282,8 +291,8 @@ class OutputPath:
                             "{overwrite=True} to start afresh", work=self.work, path=self.path,
                             difference=_first_difference(found, job))
         self.files.delete(self.staging)
-        self.files.delete(self.work)
-        self.files.write_json(f"{self.work}/_job.json", job)
+        self.work_files.delete(self.work)
+        self.work_files.write_json(f"{self.work}/_job.json", job)
         return False
 
     def sub(self, name: str) -> str:
@@ -295,7 +304,7 @@ class OutputPath:
     def write_text(self, name: str, lines: DataFrame) -> None:
         """A one-column DataFrame as the single text file `name`, lines in the DataFrame's order
         (one task writes it: coalesce keeps a sort's order), without passing through the driver."""
-        parts = f"{self.work}/{name}.parts"
+        parts = f"{self.staging}/.{name}.parts"  # beside its file: a rename on its file system
         lines.coalesce(1).write.mode("overwrite").text(parts)
         written = [n for n in self.files.names(parts) if n.startswith("part-")]
         if len(written) != 1 or not self.files.rename(f"{parts}/{written[0]}", self.sub(name)):
@@ -317,7 +326,7 @@ class OutputPath:
             self.files.delete(self.path)
         # On an object store the rename copies object by object: _run.json goes last, so an
         # output with a _run.json is complete there too.
-        held = f"{self.work}/{RUN_FILE}" if self.files.object_store else None
+        held = f"{self.staging}.{RUN_FILE}" if self.files.object_store else None
         if held is not None:
             self.files.rename(self.sub(RUN_FILE), held)
         if not self.files.rename(self.staging, self.path):
@@ -325,11 +334,11 @@ class OutputPath:
                             path=self.path)
         if held is not None:
             self.files.rename(held, f"{self.path}/{RUN_FILE}")
-        self.files.delete(self.work)
+        self.work_files.delete(self.work)
 
     def abort(self) -> None:
         """Forget the run (input errors: nothing to resume)."""
-        self.files.delete(self.work)
+        self.work_files.delete(self.work)
         self.files.delete(self.staging)
 
 
@@ -347,8 +356,8 @@ def _first_difference(old: dict, new: dict, prefix: str = "") -> str:
 
 
 @contextlib.contextmanager
-def staged_run(spark: SparkSession, path: str, overwrite: bool, job_name: str, record: RunRecord
-               ) -> Iterator[OutputPath]:
+def staged_run(spark: SparkSession, path: str, overwrite: bool, job_name: str, record: RunRecord,
+               work_root: str | None = None) -> Iterator[OutputPath]:
     """The output folder of one command (`job_name`: the stage, or the API call), resumable:
     yields it for the stage to fill; on success writes _run.json and moves it into place. Bad input
     (UserError) forgets the run; anything else (a lost executor, a kill) keeps the finished work
@@ -357,7 +366,7 @@ def staged_run(spark: SparkSession, path: str, overwrite: bool, job_name: str, r
     job = json.loads(json.dumps(redact_value(
         {"command": job_name, "parameters": record.parameters, "inputs": record.inputs},
         pattern_of(spark))))
-    out = OutputPath(spark, path, overwrite, job)
+    out = OutputPath(spark, path, overwrite, job, work_root)
     try:
         try:
             with record.timed("total"):

@@ -141,10 +141,17 @@ class HadoopFiles:
                     shipped.remove(key)
 
     def rename(self, source: str, target: str) -> bool:
+        """Move a file or folder; between two file systems (a work folder elsewhere than the
+        output), a copy and a delete."""
         parent = self.path(target).getParent()
+        source_fs = self.path(source).getFileSystem(self.fs.getConf())
+        target_fs = self.path(target).getFileSystem(self.fs.getConf())
         if parent is not None:
-            self.fs.mkdirs(parent)
-        return bool(self.fs.rename(self.path(source), self.path(target)))
+            target_fs.mkdirs(parent)
+        if source_fs.getUri().equals(target_fs.getUri()):
+            return bool(source_fs.rename(self.path(source), self.path(target)))
+        return bool(self._jvm.org.apache.hadoop.fs.FileUtil.copy(
+            source_fs, self.path(source), target_fs, self.path(target), True, self.fs.getConf()))
 
     def copy(self, source: str, target: str) -> None:
         """Copy a file or a folder (Hadoop's FileUtil: no Spark job), replacing the target."""

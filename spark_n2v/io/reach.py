@@ -24,12 +24,12 @@ BOUNDED = {
     "fs.s3a.retry.limit": "1",                   # S3A's retries around them
     "fs.s3a.retry.interval": "500ms",
     "fs.s3a.connection.establish.timeout": "5000",
-    "fs.s3a.connection.timeout": "10000",        # socket reads
-    "fs.s3a.connection.request.timeout": "15000",
+    "fs.s3a.connection.timeout": "5000",         # socket reads
+    "fs.s3a.connection.request.timeout": "10000",
     "ipc.client.connect.max.retries": "1",
     "ipc.client.connect.max.retries.on.timeouts": "1",
     "ipc.client.connect.timeout": "5000",
-    "ipc.client.rpc-timeout.ms": "15000",
+    "ipc.client.rpc-timeout.ms": "10000",
     "dfs.client.retry.policy.enabled": "false",
 }
 
@@ -49,9 +49,11 @@ _CAUSES = (
 )
 
 
-def check_storage(spark: SparkSession, inputs: dict[str, str], output: str) -> None:
-    """Raise UserError naming the first input (flag -> path) or the output that cannot be
-    reached, read or written, and why. Local paths are checked elsewhere (before Spark)."""
+def check_storage(spark: SparkSession, inputs: dict[str, str], output: str,
+                  work_dir: str | None = None) -> None:
+    """Raise UserError naming the first input (flag -> path), the output or the work folder
+    that cannot be reached, read or written, and why. Local paths are checked elsewhere (before
+    Spark)."""
     conf = spark._jvm.org.apache.hadoop.conf.Configuration(
         spark.sparkContext._jsc.hadoopConfiguration())
     for key, value in BOUNDED.items():
@@ -61,6 +63,8 @@ def check_storage(spark: SparkSession, inputs: dict[str, str], output: str) -> N
             _check(spark, conf, path, flag, writing=False)
     if not is_local(output):
         _check(spark, conf, output, "--output", writing=True)
+    if work_dir is not None and not is_local(work_dir):
+        _check(spark, conf, work_dir, "--work-dir", writing=True)
 
 
 def _check(spark: SparkSession, conf, path: str, flag: str, writing: bool) -> None:

@@ -12,6 +12,7 @@ from typing import Any, Callable, Mapping
 
 from pyspark.sql import SparkSession
 
+from spark_n2v.config import SparkConfig
 from spark_n2v.io.edges import EdgeSource
 from spark_n2v.record import OutputPath, RunRecord, staged_run
 
@@ -58,7 +59,9 @@ def execute(stage: Stage, spark: SparkSession, output: str, overwrite: bool, rec
             configs: Mapping[str, Any], inputs: Mapping[str, str] | None = None,
             edges: EdgeSource | None = None, job_name: str | None = None) -> None:
     """Run a stage into `output`: atomic, resumable, with `_run.json` (record.staged_run)."""
-    with staged_run(spark, output, overwrite, job_name or stage.name, record) as out:
+    spark_cfg = configs.get(SparkConfig.TABLE)
+    work_root = spark_cfg.work_dir if spark_cfg is not None else None
+    with staged_run(spark, output, overwrite, job_name or stage.name, record, work_root) as out:
         try:
             stage.run(Context(spark, configs, out, record, inputs or {}, edges))
         finally:

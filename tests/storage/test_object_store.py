@@ -16,6 +16,7 @@ from spark_n2v.cli import main
 from spark_n2v.errors import UserError
 from spark_n2v.io.files import HadoopFiles
 from spark_n2v.record import RunLock
+from spark_n2v.walk import replicated
 from tests.helpers import Crash, crash_after_marks, planted_partition, write_csv
 
 
@@ -73,23 +74,62 @@ def _tables(spark, root: str) -> tuple[dict, dict]:
     return walks, embeddings
 
 
-def test_a_run_that_died_on_s3_resumes_to_the_output_of_an_unbroken_run(spark, remote, tmp_path,
-                                                                         monkeypatch, caplog):
+BATCH = 100  # replicated.RESUME_WALKERS here: 240 walks in 3 batches, each a resume point
+
+
+@pytest.fixture(scope="module")
+def run_flags(tmp_path_factory) -> list[str]:
     edges, _ = planted_partition()
-    edges = write_csv(tmp_path / "pp.csv", edges)
-    flags = ["--edges", edges, "--engine", "sharded", "--walk-length", "8", "--num-walks", "2",
-             "--seed", "5", "--trainer", "sgns", "--dim", "8", "--epochs", "1", "--chunks", "2",
-             "--partitions", "2"]
+    path = write_csv(tmp_path_factory.mktemp("object-store") / "pp.csv", edges)
+    return ["--edges", path, "--engine", "replicated", "--walk-length", "8", "--num-walks", "2",
+            "--seed", "5", "--trainer", "sgns", "--dim", "8", "--epochs", "1", "--chunks", "2",
+            "--partitions", "2"]
+
+
+@pytest.fixture(scope="module")
+def unbroken(spark, run_flags, tmp_path_factory) -> tuple[dict, dict]:
+    """The tables of the run on local disk, nothing killed."""
+    output = str(tmp_path_factory.mktemp("unbroken") / "run")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(replicated, "RESUME_WALKERS", BATCH)
+        assert main(["run", "--output", output, *run_flags]) == 0
+    return _tables(spark, output)
+
+
+def test_a_run_that_died_on_s3_resumes_to_the_output_of_an_unbroken_run(
+        spark, remote, run_flags, unbroken, monkeypatch, caplog):
+    monkeypatch.setattr(replicated, "RESUME_WALKERS", BATCH)
     output = remote("s3")
-    revive = crash_after_marks(monkeypatch, "_walk.json", 3)
+    revive = crash_after_marks(monkeypatch, "_local.json", 1)
     with pytest.raises(Crash):
-        main(["run", "--output", output, *flags])
+        main(["run", "--output", output, *run_flags])
     revive()
     files = HadoopFiles(spark, output)
     assert not files.exists(output)  # only ever visible complete
     with caplog.at_level(logging.INFO, logger="spark_n2v"):
-        assert main(["run", "--output", output, *flags]) == 0
-    assert any("resuming after step 3" in r.getMessage() for r in caplog.records)
+        assert main(["run", "--output", output, *run_flags]) == 0
+    assert any("resuming after 1 of 3 batches" in r.getMessage() for r in caplog.records)
     assert files.read_json(f"{output}/_run.json")["counts"]["walks"] == 240
-    assert main(["run", "--output", str(tmp_path / "whole"), *flags]) == 0
-    assert _tables(spark, output) == _tables(spark, str(tmp_path / "whole"))
+    assert _tables(spark, output) == unbroken
+
+
+def test_scratch_on_hdfs_for_an_output_on_s3_resumes_and_gives_the_same_output(
+        spark, remote, run_flags, unbroken, monkeypatch):
+    """--work-dir: the resumable scratch on another file system than the output (files move from
+    it into the output by copy); a run that died resumes from it, the output is the unbroken
+    run's, and the scratch goes."""
+    monkeypatch.setattr(replicated, "RESUME_WALKERS", BATCH)
+    output, scratch = remote("s3"), remote("hdfs")
+    name, parent = output.rsplit("/", 1)[1], output.rsplit("/", 1)[0]
+    revive = crash_after_marks(monkeypatch, "_local.json", 1)
+    with pytest.raises(Crash):
+        main(["run", "--output", output, "--work-dir", scratch, *run_flags])
+    revive()
+    kept = HadoopFiles(spark, scratch).names(scratch)
+    assert len(kept) == 1 and kept[0].startswith(f".{name}-") and kept[0].endswith(".work")
+    beside = [n for n in HadoopFiles(spark, parent).names(parent) if n.startswith(f".{name}.")]
+    assert beside in ([f".{name}.incomplete"], [])  # no scratch on S3
+    assert main(["run", "--output", output, "--work-dir", scratch, *run_flags]) == 0
+    assert _tables(spark, output) == unbroken
+    assert HadoopFiles(spark, scratch).names(scratch) == []  # the work folder went
+    assert [n for n in HadoopFiles(spark, parent).names(parent) if n.startswith(f".{name}.")] == []
