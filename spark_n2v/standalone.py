@@ -124,10 +124,12 @@ def executor_pids() -> dict[int, str]:
     return found
 
 
-def kill_busy_executor(ui_port: int, description: str, timeout: float = 300) -> str:
+def kill_busy_executor(ui_port: int, description: str, timeout: float = 300,
+                       every: bool = False) -> str:
     """Wait until a running job of the driver (its UI on `ui_port`) has `description` in its
-    description and an executor runs one of its tasks; SIGKILL that executor's JVM. Returns the
-    executor's id."""
+    description and an executor runs one of its tasks; SIGKILL that executor's JVM and, with
+    `every`, every other executor JVM of the application as well (the job's lost tasks then can
+    only rerun on executors started after the kill). Returns the busy executor's id."""
     base = f"http://127.0.0.1:{ui_port}/api/v1/applications"
 
     def busy_executor() -> str | None:
@@ -143,7 +145,7 @@ def kill_busy_executor(ui_port: int, description: str, timeout: float = 300) -> 
     executor = _wait(busy_executor, timeout, f"no task of a job {description!r} ran", every=0.05)
     app = _get_json(base)[0]["id"]
     pids = [pid for pid, line in executor_pids().items()
-            if f"--executor-id {executor} " in line and f"--app-id {app} " in line]
+            if f"--app-id {app} " in line and (every or f"--executor-id {executor} " in line)]
     if not pids:
         raise RuntimeError(f"executor {executor}'s JVM was not found")
     for pid in pids:
