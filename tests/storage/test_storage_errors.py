@@ -1,18 +1,21 @@
 """Storage that cannot be reached, read or written: one line naming the path and the cause,
 within a minute (Hadoop's clients retry for many minutes by default), exit 2, nothing written.
 Against the real services: a missing bucket, a missing HDFS folder, refused credentials, an
-endpoint where nothing listens, and one that accepts connections and never answers."""
+endpoint where nothing listens, one that accepts connections and never answers, and an HDFS
+folder the run's user may not write to."""
 
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
 
 import pytest
 
-from tests.helpers import fails, write_csv
+from tests.helpers import QUICK_JVM_ENV, fails, write_csv
 
 WALK = ["--walk-length", "3", "--num-walks", "1"]
 MINUTE = 60.0  # the promise; the checks are bounded at about half of it
@@ -64,6 +67,30 @@ def test_refused_credentials_are_named_and_not_printed(spark, s3, capsys, edges,
     line = _fails_soon(capsys, ["walk", "--edges", edges, "--output", output, *WALK],
                        "--output", output, "access denied")
     assert "wrong-secret-4242" not in line
+
+
+def test_no_permission_to_write_on_hdfs_is_named(spark, hdfs, edges):
+    """The tests run as HDFS's superuser, who may write anywhere, and a JVM's Hadoop user is fixed
+    once it has one: so the run is a process of its own, as another user (HADOOP_USER_NAME)."""
+    folder = f"{hdfs.uri}/theirs-{uuid.uuid4().hex[:8]}"
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(folder)
+    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    assert fs.mkdirs(path)  # the superuser's, rwxr-xr-x
+    output = f"{folder}/w"
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "spark_n2v.cli", "walk", "--edges", edges, "--output", output,
+         *WALK, "--master", "local[1]", "--conf", "spark.ui.enabled=false"],
+        capture_output=True, text=True, timeout=300,
+        env={**QUICK_JVM_ENV, "HADOOP_USER_NAME": "someone-else"})
+    assert time.monotonic() - started < MINUTE
+    lines = done.stderr.splitlines()
+    assert done.returncode == 2, done.stderr
+    assert lines == [lines[-1]], done.stderr  # the one line, no trace
+    for fragment in ("--output", output, "permission denied"):
+        assert fragment in lines[-1], lines[-1]
+    assert not list(fs.listStatus(path))  # nothing written
 
 
 def test_an_endpoint_where_nothing_listens_is_named(spark, capsys, edges, bucket_setting,
