@@ -28,7 +28,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 SIMILAR_METHODS = ("exact", "approx")
-EXPORT_FORMATS = ("projector", "word2vec")
+EXPORT_FORMATS = ("projector", "word2vec", "redis")
 NEW_NODE_STARTS = ("neighbours", "trainer")  # update: where a new node's vectors start
 # The sgns trainer stores a position's reduced window in 16 bits; no walk needs windows this wide.
 MAX_WINDOW = 1000
@@ -239,15 +239,23 @@ class ClassifyConfig(_Config):
 
 @dataclass(frozen=True)
 class ExportConfig(_Config):
-    """Export the embeddings as text for other tools."""
+    """Export the embeddings as text for other tools, or to Redis for online serving."""
 
     TABLE: ClassVar[str] = "export"
     format: str = _opt("projector", "--format", "projector: TensorFlow Embedding Projector's "
                        "vectors.tsv + metadata.tsv; word2vec: the word2vec text format, "
-                       "embeddings.txt (default projector)", _one_of(EXPORT_FORMATS),
+                       "embeddings.txt; redis: one key per node, {prefix}{id}, its vector as "
+                       "little-endian float32 bytes (default projector)", _one_of(EXPORT_FORMATS),
                        choices=EXPORT_FORMATS)
     labels: str | None = _opt(None, "--labels", "projector: labels table (id, label) to add to "
                               "metadata.tsv (Parquet, or CSV/TSV with a header)")
+    redis_url: str | None = _opt(None, "--redis-url", "redis: the server, "
+                                 "redis://[:PASSWORD@]HOST:PORT/DB (rediss:// for TLS)")
+    prefix: str = _opt("emb:", "--prefix", "redis: the keys' prefix, the export's own namespace: "
+                       "after an export the keys under it are exactly the table's ids "
+                       "(default emb:)", _given("must not be empty"))
+    ttl: int | None = _opt(None, "--ttl", "redis: seconds until the keys expire (default: never)",
+                           _optional(_at_least(1)))
 
 
 @dataclass(frozen=True)

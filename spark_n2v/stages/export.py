@@ -1,9 +1,12 @@
-"""`spark-n2v export`: the embeddings as text for other tools.
+"""`spark-n2v export`: the embeddings as text for other tools, or into Redis for online serving.
 
 - word2vec text format: a "nodes dim" line, then "id v1 ... vd" per node (gensim's
   KeyedVectors.load_word2vec_format reads it).
 - TensorFlow Embedding Projector: vectors.tsv (one vector per line, tab-separated) and
   metadata.tsv (the id, or a header "id<TAB>label" and both), lines in the same order.
+
+- Redis: one key per node, its vector as float32 bytes (io/keyvalue.py); the output folder holds
+  the run's `_run.json` with the keys written and the stale keys deleted.
 
 Text files are written by Spark (one task, rows sorted by id) and moved into place, so a table
 larger than the driver's memory still exports.
@@ -18,6 +21,7 @@ from pyspark.sql import functions as F
 
 from spark_n2v import columns as C
 from spark_n2v.errors import UserError
+from spark_n2v.io import keyvalue
 from spark_n2v.io.tables import read_embeddings, read_labels
 from spark_n2v.progress import describe
 from spark_n2v.stages.stage import EMBEDDINGS_INPUT, Context, Stage
@@ -76,13 +80,27 @@ def projector_lines(embeddings: DataFrame, labels: DataFrame | None) -> tuple[Da
 
 # --- the stage ----------------------------------------------------------------------------------
 
+def _to_redis(emb: DataFrame, cfg, dim: int) -> dict[str, int]:
+    written = keyvalue.write_embeddings(emb, cfg.redis_url, cfg.prefix, cfg.ttl, dim)
+    describe(emb.sparkSession, "spark-n2v export: redis, stale keys")
+    return {"keys_written": written,
+            "keys_deleted": keyvalue.delete_stale(emb, cfg.redis_url, cfg.prefix)}
+
+
 def _run(ctx: Context) -> None:
-    """embeddings -> vectors.tsv + metadata.tsv, or embeddings.txt."""
+    """embeddings -> vectors.tsv + metadata.tsv, embeddings.txt, or Redis keys."""
     spark, cfg, record, out = ctx.spark, ctx.configs["export"], ctx.record, ctx.out
+    if cfg.format == "redis":
+        if not cfg.redis_url:
+            raise UserError("{export.format=redis} needs {export.redis_url}: the server's URL, "
+                            "redis://HOST:PORT/DB (a password goes after the scheme: :PASSWORD@)")
+        keyvalue.check_server(cfg.redis_url)
     with record.timed("export"):
         describe(spark, f"spark-n2v export: {cfg.format}")
         emb, nodes, dim = read_embeddings(spark, ctx.inputs["embeddings"])
-        if cfg.format == "word2vec":
+        if cfg.format == "redis":
+            record.counts.update(_to_redis(emb, cfg, dim))
+        elif cfg.format == "word2vec":
             out.write_text("embeddings.txt", word2vec_lines(emb, nodes, dim))
         else:
             labels = read_labels(spark, cfg.labels, emb.schema[C.ID].dataType, "export.labels") \
@@ -96,5 +114,6 @@ def _run(ctx: Context) -> None:
 
 
 STAGE = Stage("export", "embeddings -> DIR/vectors.tsv + DIR/metadata.tsv (TensorFlow Embedding "
-              "Projector) or DIR/embeddings.txt (word2vec text format)", _run,
+              "Projector), DIR/embeddings.txt (word2vec text format), or Redis keys (one a node, "
+              "float32 bytes; DIR holds the run's record)", _run,
               configs=("export",), inputs=(EMBEDDINGS_INPUT,))
