@@ -1,8 +1,8 @@
 """Before and after: our own commands from two checkouts of the project, alternating, on the same
 local inputs, to check that a change made nothing slower on local disk.
 
-The checkout under test is this one; the other is a commit, checked out once as a git worktree
-under the work folder. Each run of a case is a whole process (JVM start, reading, writing
+Both versions are commits (after: HEAD unless told), each checked out once as a git worktree under
+the work folder, so that editing this checkout while the benchmark runs changes nothing. Each run of a case is a whole process (JVM start, reading, writing
 included) timed by wall clock; the cases alternate (before, after, before, after, ...) so that
 both versions meet the same drift of a shared machine. Reports each case's median seconds and the
 ratio after / before, and writes the table to bench/results/.
@@ -76,6 +76,7 @@ def timed(tree: str, argv: list[str], output: str, log: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", required=True, help="the commit to compare with")
+    parser.add_argument("--after", default="HEAD", help="the commit under test (default HEAD)")
     parser.add_argument("--runs", type=int, default=3, help="runs of each case and version")
     parser.add_argument("--work", default=os.path.join(ROOT, "out", "bench"))
     args = parser.parse_args()
@@ -83,9 +84,11 @@ def main() -> None:
     os.makedirs(runs, exist_ok=True)
     walks = os.path.join(args.work, "versions", "walks-20k")
     walk, chosen = cases(args.work, walks)
-    if not os.path.isdir(walks):  # the train cases' input, walked once by this checkout
-        timed(ROOT, walk, walks, os.path.join(runs, "walks.log"))
-    trees = {"before": checkout(args.before, args.work), "after": ROOT}
+    after = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", args.after],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    trees = {"before": checkout(args.before, args.work), "after": checkout(after, args.work)}
+    if not os.path.isdir(walks):  # the train cases' input, walked once by the version under test
+        timed(trees["after"], walk, walks, os.path.join(runs, "walks.log"))
     warm = next(argv for case, argv in chosen.items() if case.startswith("train sgns P=1"))
     for version, tree in trees.items():  # untimed: numba compiles each checkout's kernels once
         timed(tree, warm, os.path.join(runs, "out"), os.path.join(runs, f"warm-{version}.log"))
@@ -103,10 +106,8 @@ def main() -> None:
 
     stamp = datetime.datetime.now().strftime("%Y-%m-%d-%H%M")
     command = "bench/versions.py " + " ".join(sys.argv[1:])
-    head = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
-                          capture_output=True, text=True).stdout.strip()
     lines = [f"# Before / after, {stamp}", "",
-             f"Command: `{command}` (before: {args.before}, after: {head}; "
+             f"Command: `{command}` (before: {args.before}, after: {after}; "
              f"{args.runs} alternating runs of each case, whole processes, local[2])", "",
              "| case | before s (median) | after s (median) | after / before | before runs | "
              "after runs |", "|---|---|---|---|---|---|"]
@@ -121,7 +122,7 @@ def main() -> None:
     with open(base + ".md", "w") as handle:
         handle.write(table)
     with open(base + ".json", "w") as handle:
-        json.dump({"command": command, "before": args.before, "after": head,
+        json.dump({"command": command, "before": args.before, "after": after,
                    "seconds": seconds}, handle, indent=1)
 
 
