@@ -1,6 +1,9 @@
 """The stages' inputs other than edges: our own tables (walks, embeddings), labels and id lists,
 each checked as it is read, with errors that name the parameter it came from (`name`: a stage
-input such as "embeddings", or a config field such as "similar.ids")."""
+input such as "embeddings", or a config field such as "similar.ids").
+
+A table is a path Spark reads (the CLI) or a DataFrame already in the session (the Python API):
+`Table`. Errors then say "(a DataFrame)" where they would give the path."""
 
 from __future__ import annotations
 
@@ -15,10 +18,19 @@ from spark_n2v.errors import UserError, first_line
 from spark_n2v.io.files import is_local, local_path
 from spark_n2v.io.formats import by_extension
 
+Table = str | DataFrame  # a path, or a DataFrame (the Python API)
 
-def read_parquet_table(spark: SparkSession, path: str, name: str, needed: tuple[str, ...]
+
+def where(table: Table) -> str:
+    """How errors name a table: its path, or that it is a DataFrame."""
+    return "(a DataFrame)" if isinstance(table, DataFrame) else table
+
+
+def read_parquet_table(spark: SparkSession, path: Table, name: str, needed: tuple[str, ...]
                        ) -> DataFrame:
     """One of our own tables, checking it has the columns we need."""
+    if isinstance(path, DataFrame):
+        return _with_columns(path, where(path), name, needed)
     if is_local(path) and not os.path.exists(local_path(path)):
         raise UserError("{" + name + "} {path}: no such folder", path=path)
     try:
@@ -26,6 +38,10 @@ def read_parquet_table(spark: SparkSession, path: str, name: str, needed: tuple[
     except Exception as exc:  # noqa: BLE001
         raise UserError("{" + name + "} {path}: not a Parquet table ({why})", path=path,
                         why=first_line(exc)) from None
+    return _with_columns(df, path, name, needed)
+
+
+def _with_columns(df: DataFrame, path: str, name: str, needed: tuple[str, ...]) -> DataFrame:
     missing = [c for c in needed if c not in df.columns]
     if missing:
         raise UserError("{" + name + "} {path}: no column {column!r}; columns found: {found}",
@@ -33,7 +49,7 @@ def read_parquet_table(spark: SparkSession, path: str, name: str, needed: tuple[
     return df
 
 
-def read_walks(spark: SparkSession, path: str, name: str = "walks") -> DataFrame:
+def read_walks(spark: SparkSession, path: Table, name: str = "walks") -> DataFrame:
     """A walks table (walk_id, walk)."""
     return read_parquet_table(spark, path, name, (C.WALK,))
 
@@ -56,7 +72,7 @@ def check_embeddings(embeddings: DataFrame, name: str) -> tuple[int, int]:
     return row["n"], row["lo"]
 
 
-def read_embeddings(spark: SparkSession, path: str, name: str = "embeddings"
+def read_embeddings(spark: SparkSession, path: Table, name: str = "embeddings"
                     ) -> tuple[DataFrame, int, int]:
     """An embeddings table, checked: (DataFrame (id, embedding array<float>), nodes, dim)."""
     emb = read_parquet_table(spark, path, name, (C.ID, C.EMBEDDING))
@@ -66,13 +82,16 @@ def read_embeddings(spark: SparkSession, path: str, name: str = "embeddings"
     return emb, nodes, dim
 
 
-def read_labels(spark: SparkSession, path: str, id_type: T.DataType, name: str = "labels"
+def read_labels(spark: SparkSession, labels: Table, id_type: T.DataType, name: str = "labels"
                 ) -> DataFrame:
-    """(id, label string) from Parquet, or CSV/TSV with a header (by the name's extension), ids
-    cast to the embeddings' id type."""
-    fmt = by_extension(path)
+    """(id, label string) from Parquet, or CSV/TSV with a header (by the name's extension), or a
+    DataFrame, ids cast to the embeddings' id type."""
+    path = where(labels)
+    fmt = "parquet" if isinstance(labels, DataFrame) else by_extension(path)
     try:
-        if fmt in ("csv", "tsv"):
+        if isinstance(labels, DataFrame):
+            table = labels
+        elif fmt in ("csv", "tsv"):
             table = (spark.read.option("header", True)
                      .option("sep", "," if fmt == "csv" else "\t").csv(path))
         else:

@@ -24,7 +24,7 @@ from spark_n2v import columns as C
 from spark_n2v import streams
 from spark_n2v.errors import UserError
 from spark_n2v.frames import split_counts
-from spark_n2v.io.tables import read_embeddings, read_labels
+from spark_n2v.io.tables import read_embeddings, read_labels, where
 from spark_n2v.progress import describe
 from spark_n2v.stages.stage import EMBEDDINGS_INPUT, LABELS_INPUT, Context, Stage
 
@@ -163,15 +163,15 @@ def label_sets(table: DataFrame, multi_label: bool) -> DataFrame:
 def _run(ctx: Context) -> None:
     """embeddings + labels -> DIR/predictions and DIR/metrics.json."""
     spark, cfg, record = ctx.spark, ctx.configs["classify"], ctx.record
-    labels_path = ctx.inputs["labels"]
+    labels_input = ctx.inputs["labels"]
     with record.timed("classify"):
         describe(spark, "spark-n2v classify: labels and split")
         emb, _, _ = read_embeddings(spark, ctx.inputs["embeddings"])
-        labels = read_labels(spark, labels_path, emb.schema[C.ID].dataType)
+        labels = read_labels(spark, labels_input, emb.schema[C.ID].dataType)
         data = split_nodes(labels, emb, cfg.train_fraction, cfg.seed)
         if len(data.classes) < 2:
             raise UserError("{labels} {path}: classification needs at least 2 labels, found "
-                            "{found}", path=labels_path, found=len(data.classes))
+                            "{found}", path=where(labels_input), found=len(data.classes))
         if data.without_embedding:
             log.warning("classify: %d labelled ids have no embedding; they are left out and "
                         "counted in metrics.json", data.without_embedding)

@@ -91,8 +91,9 @@ def _run(ctx: Context) -> None:
         labels = read_labels(spark, cfg.labels, emb.schema[C.ID].dataType, "plot.labels") \
             if cfg.labels else None
         xs, ys, names, variance = projection(emb, labels, cfg.max_points, cfg.seed)
-        title = (f"{path}: {len(xs):,} of {nodes:,} nodes" if len(xs) < nodes
-                 else f"{path}: {nodes:,} nodes")
+        name = path if isinstance(path, str) else "embeddings"
+        title = (f"{name}: {len(xs):,} of {nodes:,} nodes" if len(xs) < nodes
+                 else f"{name}: {nodes:,} nodes")
         with tempfile.TemporaryDirectory() as tmp:
             picture = os.path.join(tmp, "plot.png")
             draw(picture, xs, ys, names, title, variance)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from spark_n2v.config import SparkConfig
 from spark_n2v.io.edges import EdgeSource
@@ -27,13 +27,13 @@ LABELS_INPUT = ("labels", "labels table (id, label): Parquet, or CSV/TSV with a 
 @dataclass(frozen=True)
 class Context:
     """What a stage gets: the session, its configs by table name (config.CONFIG_TABLES), its input
-    tables' paths by name, its output folder, the run record, and its edges (stages that walk)."""
+    tables by name (paths, or the Python API's DataFrames: io.tables reads either), its output folder, the run record, and its edges (stages that walk)."""
 
     spark: SparkSession
     configs: Mapping[str, Any]
     out: OutputPath
     record: RunRecord
-    inputs: Mapping[str, str] = field(default_factory=dict)
+    inputs: Mapping[str, str | DataFrame] = field(default_factory=dict)
     edges: EdgeSource | None = None
 
 
@@ -56,7 +56,7 @@ class Stage:
 
 
 def execute(stage: Stage, spark: SparkSession, output: str, overwrite: bool, record: RunRecord,
-            configs: Mapping[str, Any], inputs: Mapping[str, str] | None = None,
+            configs: Mapping[str, Any], inputs: Mapping[str, str | DataFrame] | None = None,
             edges: EdgeSource | None = None, job_name: str | None = None) -> None:
     """Run a stage into `output`: atomic, resumable, with `_run.json` (record.staged_run)."""
     spark_cfg = configs.get(SparkConfig.TABLE)

@@ -16,7 +16,7 @@ from pyspark.sql import DataFrame
 from spark_n2v import columns as C
 from spark_n2v.errors import UserError
 from spark_n2v.io.edges import EdgeSource
-from spark_n2v.io.tables import read_labels
+from spark_n2v.io.tables import read_labels, where
 from spark_n2v.progress import describe
 from spark_n2v.record import RunRecord
 from spark_n2v.stages import classify
@@ -62,16 +62,16 @@ def heatmap(path: str, ps, qs, scores: dict, best: dict) -> None:
 def _run(ctx: Context) -> None:
     """edges + labels -> DIR/results, DIR/heatmap.png and DIR/metrics.json."""
     spark, cfg, record, out = ctx.spark, ctx.configs["tune"], ctx.record, ctx.out
-    labels_path = ctx.inputs["labels"]
+    labels_input = ctx.inputs["labels"]
     started = time.perf_counter()  # reading the edges and labels counts as preparing
     with record.timed("tune"):
         pyplot()  # the heat map needs matplotlib: fail before the work, not after
         describe(spark, "spark-n2v tune: read edges and labels")
         table = ctx.edges.read(spark)
-        labels = read_labels(spark, labels_path, table.edges.schema[C.SRC].dataType).cache()
+        labels = read_labels(spark, labels_input, table.edges.schema[C.SRC].dataType).cache()
         if labels.select(C.LABEL).distinct().count() < 2:
             raise UserError("{labels} {path}: classification needs at least 2 labels",
-                            path=labels_path)
+                            path=where(labels_input))
         graph = prepare(spark, EdgeSource(ctx.edges.cfg, table=table), ctx.configs["walk"],
                         out.work, record, since=started)
         try:
