@@ -2,9 +2,10 @@
 local inputs, to check that a change made nothing slower on local disk.
 
 Both versions are commits (after: HEAD unless told), each checked out once as a git worktree under
-the work folder, so that editing this checkout while the benchmark runs changes nothing. Each run of a case is a whole process (JVM start, reading, writing
-included) timed by wall clock; the cases alternate (before, after, before, after, ...) so that
-both versions meet the same drift of a shared machine. Reports each case's median seconds and the
+the work folder, so that editing this checkout while the benchmark runs changes nothing. Each run
+of a case is a whole process (JVM start, reading, writing included) timed by wall clock; the cases
+alternate (before, after, before, after, ...) so that both versions meet the same drift of a
+shared machine. Reports each case's median seconds and the
 ratio after / before, and writes the table to bench/results/.
 
     .venv/bin/python bench/versions.py --before 4a2a277 --runs 3
@@ -51,7 +52,8 @@ def cases(work: str, walks: str) -> tuple[list[str], dict[str, list[str]]]:
 
 
 def checkout(commit: str, work: str) -> str:
-    """A worktree of `commit` under the work folder (made once)."""
+    """A worktree of `commit` (a commit id, not a branch) under the work folder, made once and
+    kept for later runs (`git worktree remove` takes it away)."""
     folder = os.path.join(work, "versions", "tree-" + commit)
     if not os.path.isdir(folder):
         subprocess.run(["git", "-C", ROOT, "worktree", "add", "--detach", folder, commit],
@@ -84,10 +86,12 @@ def main() -> None:
     os.makedirs(runs, exist_ok=True)
     walks = os.path.join(args.work, "versions", "walks-20k")
     walk, chosen = cases(args.work, walks)
-    after = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", args.after],
-                           capture_output=True, text=True, check=True).stdout.strip()
-    trees = {"before": checkout(args.before, args.work), "after": checkout(after, args.work)}
-    if not os.path.isdir(walks):  # the train cases' input, walked once by the version under test
+    before, after = (subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", ref],
+                                    capture_output=True, text=True, check=True).stdout.strip()
+                     for ref in (args.before, args.after))
+    trees = {"before": checkout(before, args.work), "after": checkout(after, args.work)}
+    # the train cases' input (the same walks for both: same seed), walked by the first run here
+    if not os.path.isdir(walks):
         timed(trees["after"], walk, walks, os.path.join(runs, "walks.log"))
     warm = next(argv for case, argv in chosen.items() if case.startswith("train sgns P=1"))
     for version, tree in trees.items():  # untimed: numba compiles each checkout's kernels once
@@ -107,7 +111,7 @@ def main() -> None:
     stamp = datetime.datetime.now().strftime("%Y-%m-%d-%H%M")
     command = "bench/versions.py " + " ".join(sys.argv[1:])
     lines = [f"# Before / after, {stamp}", "",
-             f"Command: `{command}` (before: {args.before}, after: {after}; "
+             f"Command: `{command}` (before: {before}, after: {after}; "
              f"{args.runs} alternating runs of each case, whole processes, local[2])", "",
              "| case | before s (median) | after s (median) | after / before | before runs | "
              "after runs |", "|---|---|---|---|---|---|"]
@@ -122,7 +126,7 @@ def main() -> None:
     with open(base + ".md", "w") as handle:
         handle.write(table)
     with open(base + ".json", "w") as handle:
-        json.dump({"command": command, "before": args.before, "after": after,
+        json.dump({"command": command, "before": before, "after": after,
                    "seconds": seconds}, handle, indent=1)
 
 

@@ -15,7 +15,9 @@ DataFrames (metrics as a dict; `export` and `plot` return the folder and the pic
 Outputs behave as the CLI's (the same stages run them, through `stages.stage.execute`): written
 beside the target and moved into place when complete, an existing output replaced only with
 overwrite=True, `_run.json` beside the tables, and a rerun of the same call over a killed run's
-work resumes it (an input DataFrame is identified by its query plan). Errors name the configs'
+work resumes it (an input DataFrame is identified by its query plan and the files it reads). An
+input DataFrame must give the same rows each time it is read (a stage may read it more than once):
+a table, or a seeded sample of one. Errors name the configs'
 fields (`walk.return_p`) and this module's arguments.
 
 In the examples, `edges` is an edge DataFrame (src, dst), `labels` a DataFrame (id, label) and

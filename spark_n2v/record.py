@@ -83,16 +83,22 @@ class RunRecord:
 
 def file_fingerprints(spark: SparkSession, paths: dict[str, str]) -> dict:
     """The input files' fingerprints (HadoopFiles.fingerprint), by input name."""
-    try:
-        return {name: HadoopFiles(spark, path).fingerprint(path) for name, path in paths.items()}
-    except Exception as exc:  # noqa: BLE001 - a remote path Spark cannot list
-        raise UserError("cannot list the input files ({why})", why=first_line(exc)) from None
+    found = {}
+    for name, path in paths.items():
+        try:
+            found[name] = HadoopFiles(spark, path).fingerprint(path)
+        except Exception as exc:  # noqa: BLE001 - a remote path Spark cannot list
+            raise UserError("{" + name.lstrip("-") + "} {path}: cannot list its files ({why})",
+                            path=path, why=first_line(exc)) from None
+    return found
 
 
 def frame_fingerprints(frames: dict[str, DataFrame]) -> dict:
-    """A DataFrame has no files to fingerprint: its query plan's hash stands for it (the same query
-    over the same files hashes the same in a new session, so a rerun resumes)."""
-    return {name: {"semantic_hash": df.semanticHash()} for name, df in frames.items()}
+    """A DataFrame stands for its query plan's hash (the same query over the same files hashes the
+    same in a new session, so a rerun resumes) and the files it reads (a table written again at
+    the same path has new part files: a rerun starts afresh)."""
+    return {name: {"semantic_hash": df.semanticHash(), "files": sorted(df.inputFiles())}
+            for name, df in frames.items()}
 
 
 class ResumePoints:

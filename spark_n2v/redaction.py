@@ -1,7 +1,8 @@
 """Secrets kept out of what a run writes and prints (`_run.json`, the work folder's `_job.json`,
 log and progress lines, error lines): the value of every setting whose key Spark's
 `spark.redaction.regex` matches (by default: secret, password, token, access key), as Spark's UI
-and event log hide them, and a password written into a URI (scheme://user:password@host/...).
+and event log hide them, and a password written into a URI (scheme://user:password@host/..., or a
+query parameter such as ?password=...).
 
 Redaction is a pure function of the text, so a rerun with the same (or another) secret records the
 same parameters and resumes its unfinished work."""
@@ -18,6 +19,8 @@ REDACTED = "*********(redacted)"  # what Spark writes in its place
 _SETTING_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_\-]*(?:\.[A-Za-z0-9_\-]+)+|[A-Z][A-Z0-9_]*")
 _SETTING = re.compile(rf"(?P<key>{_SETTING_KEY.pattern})=(?P<value>[^\s,;'\"]+)")
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/@:\s]*):[^/@\s]*@")
+# a URI's query parameter (redis://host/0?password=...)
+_QUERY = re.compile(r"(?P<lead>[?&])(?P<key>[A-Za-z0-9_.\-]+)=(?P<value>[^&#\s'\"]*)")
 
 
 def pattern_of(spark) -> str:
@@ -36,7 +39,12 @@ def redact_text(text: str, pattern: str = DEFAULT_PATTERN) -> str:
         key = match.group("key")
         return f"{key}={REDACTED}" if is_secret(key, pattern) else match.group(0)
 
-    text = _SETTING.sub(setting, text)
+    def query(match: re.Match) -> str:
+        key = match.group("key")
+        return f"{match.group('lead')}{key}={REDACTED}" if is_secret(key, pattern) \
+            else match.group(0)
+
+    text = _QUERY.sub(query, _SETTING.sub(setting, text))
     return _USERINFO.sub(lambda m: f"{m.group('scheme')}{m.group('user')}:{REDACTED}@", text)
 
 

@@ -10,7 +10,10 @@ of the table always has a vector, the previous export's or this one's (the two m
 export runs); keys of nodes the table no longer holds are deleted only after every key of the
 table is written (one task lists the prefix with SCAN, Spark keeps the keys that are not the
 table's, tasks delete them). The prefix is the export's own namespace: any other key under it is
-deleted.
+deleted, so one export runs on a prefix at a time and no prefix starts another's (`emb:` would
+delete the keys of `emb:v2:`). The table is read more than once (check, write, the stale keys):
+it must give the same rows each time (files do; an API DataFrame with an unseeded sample would
+not).
 
 The server's URL carries its password (redis://:PASSWORD@host:port/db, rediss:// for TLS); the run
 records and prints the URL without it."""

@@ -56,15 +56,20 @@ def read_walks(spark: SparkSession, path: Table, name: str = "walks") -> DataFra
 
 def check_embeddings(embeddings: DataFrame, name: str) -> tuple[int, int]:
     """(nodes, dim), after checking every vector has the same length and no id is missing."""
+    holes = F.col(C.EMBEDDING).isNull() | F.exists(C.EMBEDDING, lambda x: x.isNull())
     row = embeddings.agg(F.count("*").alias("n"), F.min(F.size(C.EMBEDDING)).alias("lo"),
                          F.max(F.size(C.EMBEDDING)).alias("hi"),
-                         F.sum(F.col(C.ID).isNull().cast("int")).alias("null_ids")).first()
+                         F.sum(F.col(C.ID).isNull().cast("int")).alias("null_ids"),
+                         F.sum(holes.cast("int")).alias("holes")).first()
     where = "{" + name + "}: "
     if row["n"] == 0:
         raise UserError(where + "the embeddings table is empty")
     if row["null_ids"]:
         raise UserError(where + "{n} rows have no id; the table must have one row per node",
                         n=row["null_ids"])
+    if row["holes"]:
+        raise UserError(where + "{n} rows have no embedding or a null in it; every node needs "
+                        "a whole vector", n=row["holes"])
     if row["lo"] is None or row["lo"] < 1 or row["lo"] != row["hi"]:
         raise UserError(where + "embeddings must all have the same length >= 1 (found lengths "
                         "{lo} to {hi}); is this a table written by spark-n2v train?",

@@ -20,6 +20,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from spark_n2v import columns as C
+from spark_n2v.config import ExportConfig
 from spark_n2v.errors import UserError
 from spark_n2v.io import keyvalue
 from spark_n2v.io.tables import read_embeddings, read_labels
@@ -90,6 +91,10 @@ def _to_redis(emb: DataFrame, cfg, dim: int) -> dict[str, int]:
 def _run(ctx: Context) -> None:
     """embeddings -> vectors.tsv + metadata.tsv, embeddings.txt, or Redis keys."""
     spark, cfg, record, out = ctx.spark, ctx.configs["export"], ctx.record, ctx.out
+    if cfg.format != "redis" and (cfg.redis_url or cfg.ttl is not None
+                                  or cfg.prefix != ExportConfig.prefix):
+        raise UserError("{export.redis_url}, {export.ttl} and {export.prefix} are for "
+                        "{export.format=redis}; add it, or leave them out")
     if cfg.format == "redis":
         if not cfg.redis_url:
             raise UserError("{export.format=redis} needs {export.redis_url}: the server's URL, "

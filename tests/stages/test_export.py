@@ -86,3 +86,9 @@ def test_bad_export_input_is_refused(spark, table, tmp_path, capsys):
           "'a b'", "whitespace", "--format projector")
     fails(capsys, ["plot", "--embeddings", folder, "--output", out, "--max-points", "0"],
           "--max-points")
+    holes = tmp_path / "holes"
+    holes.mkdir()
+    pq.write_table(pa.table({"id": [1, 2, 3], "embedding": [[1.0, 2.0], None, [3.0, None]]}),
+                   str(holes / "p.parquet"))
+    fails(capsys, ["export", "--embeddings", str(holes), "--output", out], "--embeddings",
+          "2 rows have no embedding or a null in it")

@@ -112,3 +112,14 @@ def test_a_refused_password_and_an_unreachable_server_are_one_line(spark, server
     fails(capsys, [*base, "--output", str(tmp_path / "o2"), "--redis-url",
                    f"redis://127.0.0.1:{port}/0"], "--redis-url", "cannot reach the server")
     fails(capsys, [*base, "--output", str(tmp_path / "o3")], "--format redis", "--redis-url")
+    fails(capsys, ["export", "--embeddings", str(tmp_path / "emb"), "--output",
+                   str(tmp_path / "o4"), "--ttl", "60"], "--ttl", "are for --format redis")
+
+
+def test_a_password_given_as_a_query_parameter_is_not_recorded(spark, server, client, tmp_path):
+    vectors = _table(tmp_path / "emb", [5, 6, 7, 8])
+    url = f"redis://127.0.0.1:{server.port}/0?password={PASSWORD}"
+    run = _export(tmp_path / "emb", tmp_path / "out", url)
+    assert run["counts"]["keys_written"] == len(vectors)
+    assert PASSWORD not in (tmp_path / "out" / "_run.json").read_text()
+    assert "password=" in run["parameters"]["export"]["redis_url"]  # redacted, not dropped
