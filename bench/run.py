@@ -92,12 +92,13 @@ def _tree_memory(root: int, children: dict[int, list[int]] | None = None) -> int
     return total
 
 
-def measure(command: list[str], timeout: float, log_path: str) -> tuple[float | None, float]:
+def measure(command: list[str], timeout: float, log_path: str, cwd: str = ROOT,
+            env: dict[str, str] | None = None) -> tuple[float | None, float]:
     """(wall seconds or None on timeout/failure, peak GB of the process tree)."""
     peak = 0
     with open(log_path, "w") as log:
         started = time.perf_counter()
-        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=env,
                                 start_new_session=True)
         done = threading.Event()
 

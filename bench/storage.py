@@ -92,7 +92,8 @@ def main() -> None:
                 spark, s3, ["train", "--walks", walks, "--output", embeddings, *train, *extra])})
         spark.stop()
 
-    lines = ["| stage | scratch | S3 requests | seconds (loopback) | by kind |", "|---|---|---|---|---|"]
+    lines = ["| stage | scratch | S3 requests | seconds (loopback) | by kind |",
+             "|---|---|---|---|---|"]
     for r in rows:
         kinds = ", ".join(f"{k} {r['by_kind'][k]:,}" for k in KINDS.values() if k in r["by_kind"])
         lines.append(f"| {r['stage']} | {r['scratch']} | {r['requests']:,} | {r['seconds']} | "

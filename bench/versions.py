@@ -21,14 +21,14 @@ import shutil
 import statistics
 import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from run import generate  # noqa: E402  (the walk benchmark's graphs, generated once)
+from run import generate, measure  # noqa: E402  (the walk benchmark's graphs and timing)
 
 LOCAL = ["--master", "local[2]", "--overwrite"]
+TIMEOUT = 1800.0  # seconds one run may take
 
 
 def cases(work: str, walks: str) -> tuple[list[str], dict[str, list[str]]]:
@@ -64,15 +64,11 @@ def checkout(commit: str, work: str) -> str:
 def timed(tree: str, argv: list[str], output: str, log: str) -> float:
     """Seconds of one CLI process running the code in `tree` (its package first on the path of
     the driver and of Spark's Python workers)."""
-    env = {**os.environ, "PYTHONPATH": tree}
-    started = time.perf_counter()
-    with open(log, "w") as out:
-        code = subprocess.run([sys.executable, "-m", "spark_n2v.cli", *argv, "--output", output,
-                               *LOCAL], cwd=tree, env=env, stdout=out,
-                              stderr=subprocess.STDOUT).returncode
-    if code != 0:
-        sys.exit(f"{' '.join(argv[:1])} from {tree} failed (exit {code}); see {log}")
-    return time.perf_counter() - started
+    seconds, _ = measure([sys.executable, "-m", "spark_n2v.cli", *argv, "--output", output,
+                          *LOCAL], TIMEOUT, log, cwd=tree, env={**os.environ, "PYTHONPATH": tree})
+    if seconds is None:
+        sys.exit(f"{argv[0]} from {tree} failed or took over {TIMEOUT:.0f} s; see {log}")
+    return seconds
 
 
 def main() -> None:

@@ -56,7 +56,8 @@ def _hadoop_client_jars() -> list[str]:
 
 
 class _Service:
-    """A child process (a JVM, or Redis) with its log in `scratch`; stop() ends it (SIGTERM, then SIGKILL)."""
+    """A child process (a JVM, or Redis) with its log in `scratch`; stop() ends it (SIGTERM, then
+    SIGKILL)."""
 
     def __init__(self, scratch: str, name: str, command: list[str]):
         os.makedirs(scratch, exist_ok=True)

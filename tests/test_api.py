@@ -1,5 +1,5 @@
-"""The Python API: an edge DataFrame or a GraphFrame wherever the CLI takes an edge table, DataFrames
-for its other tables, and one call per command whose docstring example runs."""
+"""The Python API: an edge DataFrame or a GraphFrame wherever the CLI takes an edge table,
+DataFrames for its other tables, and one call per command whose docstring example runs."""
 
 from __future__ import annotations
 
@@ -110,7 +110,8 @@ EXAMPLES = {
     "train": lambda ns: ns["embeddings"].count() == NODES
     and len(ns["embeddings"].first()["embedding"]) == 8,
     "similar": lambda ns: ns["neighbours"].count() == NODES * 5,
-    "classify": lambda ns: ns["predictions"].count() == NODES and 0 < ns["metrics"]["macro_f1"] <= 1,
+    "classify": lambda ns: ns["predictions"].count() == NODES
+    and 0 < ns["metrics"]["macro_f1"] <= 1,
     "export": lambda ns: open(f"{ns['folder']}/embeddings.txt").readline() == f"{NODES} 8\n",
     "plot": lambda ns: os.path.getsize(ns["picture"]) > 1000,
     "run": lambda ns: ns["embeddings"].count() == NODES,

@@ -54,9 +54,8 @@ def check_server(url: str) -> None:
     one line naming the URL (without its password) and the cause."""
     redis = _redis()
     try:
-        client = _client(url)
-        client.ping()
-        client.close()
+        with _client(url) as client:
+            client.ping()
     except ValueError as exc:  # redis-py's word for a URL it cannot parse
         raise UserError("{export.redis_url} {url}: not a Redis URL ({why}); use "
                         "redis://HOST:PORT/DB (a password goes after the scheme: :PASSWORD@)",
@@ -73,6 +72,15 @@ def check_server(url: str) -> None:
                         why=redact_text(why)) from None
 
 
+def _pipelined(client, items: list, command) -> None:
+    """`command(pipe, item)` for every item, PIPELINE of them a round trip."""
+    for start in range(0, len(items), PIPELINE):
+        pipe = client.pipeline(transaction=False)
+        for item in items[start:start + PIPELINE]:
+            command(pipe, item)
+        pipe.execute()
+
+
 def _key_column(prefix: str) -> F.Column:
     """`{prefix}{id}` as bytes: the same key the tasks write (an integer id in decimal)."""
     return F.concat(F.lit(prefix), F.col(C.ID).cast("string")).cast("binary")
@@ -83,21 +91,14 @@ def write_embeddings(embeddings: DataFrame, url: str, prefix: str, ttl: int | No
     """SET every row's key to its vector (expiring after `ttl` seconds, if given); returns the
     keys written, counted from the rows the tasks wrote."""
     def write(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        client = _client(url)
-        try:
+        with _client(url) as client:
             for batch in batches:
                 keys = batch.column(0).to_pylist()
                 vectors = batch.column(1).flatten().to_numpy(zero_copy_only=False)
                 values = np.ascontiguousarray(vectors, dtype="<f4").reshape(len(keys), dim)
-                for start in range(0, len(keys), PIPELINE):
-                    pipe = client.pipeline(transaction=False)
-                    for key, value in zip(keys[start:start + PIPELINE],
-                                          values[start:start + PIPELINE]):
-                        pipe.set(key, value.tobytes(), ex=ttl)
-                    pipe.execute()
+                _pipelined(client, list(zip(keys, values)),
+                           lambda pipe, kv: pipe.set(kv[0], kv[1].tobytes(), ex=ttl))
                 yield pa.RecordBatch.from_pydict({"keys": [len(keys)]})
-        finally:
-            client.close()
 
     rows = embeddings.select(_key_column(prefix).alias("key"), C.EMBEDDING)
     return rows.mapInArrow(write, "keys long").agg(F.sum("keys")).first()[0] or 0
@@ -111,8 +112,7 @@ def delete_stale(embeddings: DataFrame, url: str, prefix: str) -> int:
     def scan(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for _ in batches:  # the one row that makes this task
             pass
-        client = _client(url)
-        try:
+        with _client(url) as client:
             found: list[bytes] = []
             for key in client.scan_iter(match=pattern, count=SCAN_COUNT):
                 found.append(key)
@@ -120,23 +120,14 @@ def delete_stale(embeddings: DataFrame, url: str, prefix: str) -> int:
                     yield pa.RecordBatch.from_pydict({"key": found}, schema)
                     found = []
             yield pa.RecordBatch.from_pydict({"key": found}, schema)
-        finally:
-            client.close()
 
     def delete(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        client = _client(url)
-        try:
+        with _client(url) as client:
             for batch in batches:
                 keys = batch.column(0).to_pylist()
-                for start in range(0, len(keys), PIPELINE):
-                    pipe = client.pipeline(transaction=False)
-                    for key in keys[start:start + PIPELINE]:
-                        pipe.unlink(key)
-                    pipe.execute()
+                _pipelined(client, keys, lambda pipe, key: pipe.unlink(key))
                 # counted from the keys found stale (a retried task finds some already gone)
                 yield pa.RecordBatch.from_pydict({"deleted": [len(keys)]})
-        finally:
-            client.close()
 
     spark = embeddings.sparkSession
     # SCAN may return a key twice (when Redis resizes its table during the scan)

@@ -21,7 +21,7 @@ from spark_n2v.io.formats import by_extension
 Table = str | DataFrame  # a path, or a DataFrame (the Python API)
 
 
-def where(table: Table) -> str:
+def shown(table: Table) -> str:
     """How errors name a table: its path, or that it is a DataFrame."""
     return "(a DataFrame)" if isinstance(table, DataFrame) else table
 
@@ -30,7 +30,7 @@ def read_parquet_table(spark: SparkSession, path: Table, name: str, needed: tupl
                        ) -> DataFrame:
     """One of our own tables, checking it has the columns we need."""
     if isinstance(path, DataFrame):
-        return _with_columns(path, where(path), name, needed)
+        return _with_columns(path, shown(path), name, needed)
     if is_local(path) and not os.path.exists(local_path(path)):
         raise UserError("{" + name + "} {path}: no such folder", path=path)
     try:
@@ -91,20 +91,8 @@ def read_labels(spark: SparkSession, labels: Table, id_type: T.DataType, name: s
                 ) -> DataFrame:
     """(id, label string) from Parquet, or CSV/TSV with a header (by the name's extension), or a
     DataFrame, ids cast to the embeddings' id type."""
-    path = where(labels)
-    fmt = "parquet" if isinstance(labels, DataFrame) else by_extension(path)
-    try:
-        if isinstance(labels, DataFrame):
-            table = labels
-        elif fmt in ("csv", "tsv"):
-            table = (spark.read.option("header", True)
-                     .option("sep", "," if fmt == "csv" else "\t").csv(path))
-        else:
-            table = spark.read.parquet(path)
-    except Exception as exc:  # noqa: BLE001
-        raise UserError("{" + name + "} {path}: cannot read it as {fmt} ({why})", path=path,
-                        fmt=fmt if fmt in ("csv", "tsv") else "parquet",
-                        why=first_line(exc)) from None
+    path = shown(labels)
+    table = labels if isinstance(labels, DataFrame) else _labels_file(spark, labels, name)
     missing = [c for c in (C.ID, C.LABEL) if c not in table.columns]
     if missing:
         raise UserError("{" + name + "} {path}: no column {column!r} (columns found: {found}); "
@@ -119,6 +107,19 @@ def read_labels(spark: SparkSession, labels: Table, id_type: T.DataType, name: s
                             "({type})", path=path, raw=bad["_raw"], type=id_type.simpleString())
         raise UserError("{" + name + "} {path}: a row has no id or no label", path=path)
     return rows.select(C.ID, C.LABEL).distinct()
+
+
+def _labels_file(spark: SparkSession, path: str, name: str) -> DataFrame:
+    fmt = by_extension(path)
+    try:
+        if fmt in ("csv", "tsv"):
+            return (spark.read.option("header", True)
+                    .option("sep", "," if fmt == "csv" else "\t").csv(path))
+        return spark.read.parquet(path)
+    except Exception as exc:  # noqa: BLE001
+        raise UserError("{" + name + "} {path}: cannot read it as {fmt} ({why})", path=path,
+                        fmt=fmt if fmt in ("csv", "tsv") else "parquet",
+                        why=first_line(exc)) from None
 
 
 def read_ids(spark: SparkSession, path: str, id_type: T.DataType, name: str) -> DataFrame:

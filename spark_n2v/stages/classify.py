@@ -24,7 +24,7 @@ from spark_n2v import columns as C
 from spark_n2v import streams
 from spark_n2v.errors import UserError
 from spark_n2v.frames import split_counts
-from spark_n2v.io.tables import read_embeddings, read_labels, where
+from spark_n2v.io.tables import read_embeddings, read_labels, shown
 from spark_n2v.progress import describe
 from spark_n2v.stages.stage import EMBEDDINGS_INPUT, LABELS_INPUT, Context, Stage
 
@@ -171,7 +171,7 @@ def _run(ctx: Context) -> None:
         data = split_nodes(labels, emb, cfg.train_fraction, cfg.seed)
         if len(data.classes) < 2:
             raise UserError("{labels} {path}: classification needs at least 2 labels, found "
-                            "{found}", path=where(labels_input), found=len(data.classes))
+                            "{found}", path=shown(labels_input), found=len(data.classes))
         if data.without_embedding:
             log.warning("classify: %d labelled ids have no embedding; they are left out and "
                         "counted in metrics.json", data.without_embedding)

@@ -27,7 +27,8 @@ LABELS_INPUT = ("labels", "labels table (id, label): Parquet, or CSV/TSV with a 
 @dataclass(frozen=True)
 class Context:
     """What a stage gets: the session, its configs by table name (config.CONFIG_TABLES), its input
-    tables by name (paths, or the Python API's DataFrames: io.tables reads either), its output folder, the run record, and its edges (stages that walk)."""
+    tables by name (paths, or the Python API's DataFrames: io.tables reads either), its output
+    folder, the run record, and its edges (stages that walk)."""
 
     spark: SparkSession
     configs: Mapping[str, Any]

@@ -16,7 +16,7 @@ from pyspark.sql import DataFrame
 from spark_n2v import columns as C
 from spark_n2v.errors import UserError
 from spark_n2v.io.edges import EdgeSource
-from spark_n2v.io.tables import read_labels, where
+from spark_n2v.io.tables import read_labels, shown
 from spark_n2v.progress import describe
 from spark_n2v.record import RunRecord
 from spark_n2v.stages import classify
@@ -71,7 +71,7 @@ def _run(ctx: Context) -> None:
         labels = read_labels(spark, labels_input, table.edges.schema[C.SRC].dataType).cache()
         if labels.select(C.LABEL).distinct().count() < 2:
             raise UserError("{labels} {path}: classification needs at least 2 labels",
-                            path=where(labels_input))
+                            path=shown(labels_input))
         graph = prepare(spark, EdgeSource(ctx.edges.cfg, table=table), ctx.configs["walk"],
                         out.work, record, since=started)
         try:

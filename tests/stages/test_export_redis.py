@@ -41,8 +41,8 @@ def _table(folder, ids, dim: int = 8, seed: int = 0) -> dict:
     vectors = np.random.default_rng(seed).normal(size=(len(ids), dim)).astype(np.float32)
     half = len(ids) // 2
     for k, part in enumerate((slice(0, half), slice(half, None))):
-        pq.write_table(pa.table({"id": ids[part], "embedding": [v.tolist() for v in vectors[part]]}),
-                       str(folder / f"part-{k}.parquet"))
+        rows = {"id": ids[part], "embedding": [v.tolist() for v in vectors[part]]}
+        pq.write_table(pa.table(rows), str(folder / f"part-{k}.parquet"))
     return dict(zip(ids, vectors))
 
 

@@ -15,6 +15,7 @@ import uuid
 
 import pytest
 
+from spark_n2v.io.files import HadoopFiles
 from tests.helpers import QUICK_JVM_ENV, fails, write_csv
 
 WALK = ["--walk-length", "3", "--num-walks", "1"]
@@ -73,10 +74,8 @@ def test_no_permission_to_write_on_hdfs_is_named(spark, hdfs, edges):
     """The tests run as HDFS's superuser, who may write anywhere, and a JVM's Hadoop user is fixed
     once it has one: so the run is a process of its own, as another user (HADOOP_USER_NAME)."""
     folder = f"{hdfs.uri}/theirs-{uuid.uuid4().hex[:8]}"
-    jvm = spark.sparkContext._jvm
-    path = jvm.org.apache.hadoop.fs.Path(folder)
-    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    assert fs.mkdirs(path)  # the superuser's, rwxr-xr-x
+    files = HadoopFiles(spark, folder)
+    assert files.fs.mkdirs(files.path(folder))  # the superuser's, rwxr-xr-x
     output = f"{folder}/w"
     started = time.monotonic()
     done = subprocess.run(
@@ -90,7 +89,7 @@ def test_no_permission_to_write_on_hdfs_is_named(spark, hdfs, edges):
     assert lines == [lines[-1]], done.stderr  # the one line, no trace
     for fragment in ("--output", output, "permission denied"):
         assert fragment in lines[-1], lines[-1]
-    assert not list(fs.listStatus(path))  # nothing written
+    assert files.exists(folder) and files.names(folder) == []  # nothing written
 
 
 def test_an_endpoint_where_nothing_listens_is_named(spark, capsys, edges, bucket_setting,
