@@ -42,6 +42,7 @@ from spark_n2v.config import (ClassifyConfig, EdgeInput, ExportConfig, LinkPredC
 from spark_n2v.errors import UserError, library_name
 from spark_n2v.io.edges import EdgeSource, edges_of_dataframe, layout
 from spark_n2v.io.files import HadoopFiles
+from spark_n2v.io.reach import check_storage
 from spark_n2v.record import RunRecord, file_fingerprints, frame_fingerprints
 from spark_n2v.stages import STAGES
 from spark_n2v.stages.stage import execute
@@ -276,6 +277,7 @@ def _call(name: str, output: str, overwrite: bool, configs: dict[str, Any], *,
                           if is_graphframe(graph) else {"edges": graph})
         else:
             spark = next(iter(tables.values())).sparkSession
+        check_storage(spark, paths, output)  # as the CLI: unreachable storage in a minute
         record = RunRecord(command=f"spark_n2v.api.{name}")
         record.parameters = {table: dataclasses.asdict(c) for table, c in configs.items()}
         record.inputs = {**frame_fingerprints(frames), **file_fingerprints(spark, paths)}

@@ -1,6 +1,7 @@
 """File systems: Hadoop's on the driver (local disk, HDFS, object stores, as Spark sees them) for
-the bookkeeping beside the tables, and pyarrow's in Python tasks (the trainer's tables and token
-files). Paths are Hadoop-style: plain or file: for local disk, else a URI."""
+the bookkeeping beside the tables, and pyarrow's local one in Python tasks (the trainer's tables
+and token files, where the work folder is on local disk). Paths are Hadoop-style: plain or file:
+for local disk, else a URI."""
 
 from __future__ import annotations
 
@@ -223,11 +224,14 @@ class HadoopFiles:
 # --- in Python tasks: pyarrow's file systems -----------------------------------------------------
 
 def arrow_fs(path: str) -> tuple[pafs.FileSystem, str]:
-    """pyarrow's file system for a Hadoop-style path: local disk for plain and file: paths, else
-    the URI's (hdfs://, s3://: pyarrow's filesystem support must be on the executors)."""
-    if is_local(path):
-        return pafs.LocalFileSystem(), local_path(path)
-    return pafs.FileSystem.from_uri(path)
+    """pyarrow's local file system for a plain or file: path. Python tasks open local files only:
+    bytes on other storage reach them through Spark (io/taskfiles.py), so a remote path here is a
+    bug, refused rather than handed to pyarrow's own clients (libhdfs and a JVM in the worker, a
+    second copy of the credentials, no s3a)."""
+    if not is_local(path):
+        raise ValueError(f"{path}: a Python task opens local files only; remote storage is read "
+                         "and written through Spark")
+    return pafs.LocalFileSystem(), local_path(path)
 
 
 @contextlib.contextmanager

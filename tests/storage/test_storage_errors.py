@@ -55,6 +55,20 @@ def test_a_missing_bucket_is_named(spark, s3, capsys, edges, tmp_path):
                 "--output", missing, "no such bucket")
 
 
+def test_the_api_names_a_missing_bucket_in_its_own_terms(spark, s3):
+    from spark_n2v import api
+    from spark_n2v.errors import UserError
+    missing = f"s3a://no-such-bucket-{uuid.uuid4().hex[:8]}"
+    edges = spark.createDataFrame([("a", "b"), ("b", "c")], ["src", "dst"])
+    started = time.monotonic()
+    with pytest.raises(UserError) as raised:
+        api.walk(edges, f"{missing}/w")
+    assert time.monotonic() - started < MINUTE
+    line = str(raised.value)
+    assert line.startswith(f"output {missing}/w: cannot write there (no such bucket")
+    assert "--" not in line
+
+
 def test_a_missing_hdfs_input_is_named(spark, hdfs, capsys, tmp_path):
     missing = f"{hdfs.uri}/nothing-{uuid.uuid4().hex[:8]}/e.csv"
     _fails_soon(capsys, ["walk", "--edges", missing, "--output", str(tmp_path / "w"), *WALK],
