@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+# The packed environment for YARN (see env-archive below); make test-yarn submits it.
+ENV_ARCHIVE := packed/spark_n2v-$(VERSION)-env.tar.gz
 
-.PHONY: demo test jars dist bench bench-walk bench-cluster bench-train bench-update bench-scale check-env clean
+.PHONY: demo test test-yarn jars dist env-archive bench bench-walk bench-cluster bench-train bench-update bench-scale check-env clean
 
 demo: check-env $(STAMP)
 	$(BIN)/python -m spark_n2v.demo out/demo
@@ -18,6 +21,11 @@ JARS_STAMP := .jars/.installed-stamp
 
 test: check-env $(STAMP) $(AIRFLOW_STAMP) $(JARS_STAMP)
 	$(BIN)/python -m pytest -q
+
+# spark-submit to Hadoop's mini YARN, client and cluster deploy modes, with the packed environment
+# (tests/test_yarn.py, ~6 min: apart from `make test`; .ci/run runs both)
+test-yarn: check-env $(STAMP) $(JARS_STAMP) $(ENV_ARCHIVE)
+	$(BIN)/python -m pytest -q -m yarn tests/test_yarn.py
 
 jars: $(JARS_STAMP)
 
@@ -33,7 +41,6 @@ $(AIRFLOW_STAMP): tests/airflow-requirements.txt
 # What a cluster needs: the wheel (pip install on every node) and the same archive named .zip for
 # spark-submit --py-files (a pure-Python wheel is a zip Python imports from). DIST picks the folder.
 DIST ?= dist
-VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 
 DIST_PYTHON := $(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON))
 
@@ -43,6 +50,30 @@ dist: check-env
 	$(DIST_PYTHON) -m pip wheel --quiet --no-deps --wheel-dir $(DIST) .
 	cp $(DIST)/spark_n2v-$(VERSION)-py3-none-any.whl $(DIST)/spark_n2v-$(VERSION).zip
 	@echo "built $(DIST)/spark_n2v-$(VERSION)-py3-none-any.whl and $(DIST)/spark_n2v-$(VERSION).zip (--py-files)"
+
+# The project and its dependencies as one archive for nodes without them (spark-submit --archives
+# ENV#env --conf spark.pyspark.python=./env/bin/python): the wheel installed into a fresh virtualenv
+# (venv-pack refuses editable installs) with its dependencies and the redis extra, but not pyspark
+# (the cluster has Spark), at the versions .venv has (the same numerics as local runs), packed by
+# venv-pack. Its python links to this machine's interpreter: the nodes need the same Python at the
+# same path (docs/cluster.md).
+PACK := packed/build
+
+env-archive: $(ENV_ARCHIVE)
+
+$(ENV_ARCHIVE): $(STAMP) $(shell find spark_n2v -name '*.py' -o -name '*.csv' -o -name '*.properties')
+	rm -rf $(PACK) build && mkdir -p $(PACK)
+	$(BIN)/python -m pip install --quiet venv-pack
+	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir $(PACK) .
+	$(PYTHON) -m venv $(PACK)/env
+	$(PACK)/env/bin/python -m pip install --quiet --no-deps $(PACK)/spark_n2v-$(VERSION)-py3-none-any.whl
+	$(PACK)/env/bin/python -c 'import importlib.metadata as m; print("\n".join(r.split(";")[0] if "extra ==" in r else r for r in m.requires("spark-n2v") if not r.startswith("pyspark") and ("extra ==" not in r or "extra == \"redis\"" in r)))' > $(PACK)/requirements.txt
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v ' @ ' > $(PACK)/constraints.txt
+	$(PACK)/env/bin/python -m pip install --quiet -r $(PACK)/requirements.txt -c $(PACK)/constraints.txt
+	$(BIN)/venv-pack --quiet --prefix $(PACK)/env --output $@.part --format tar.gz --force
+	mv $@.part $@
+	rm -rf $(PACK)
+	@echo "built $@ (--archives $@#env --conf spark.pyspark.python=./env/bin/python)"
 
 # The benchmarks beside their peers (PecanPy, gensim: in their own virtualenv, PecanPy pins
 # numpy < 2). BENCH_ARGS passes options to bench/run.py, TRAIN_ARGS to bench/train.py, e.g.
@@ -87,4 +118,4 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) .venv-peers .venv-airflow .jars out dist .pytest_cache build *.egg-info
+	rm -rf $(VENV) .venv-peers .venv-airflow .jars out dist packed .pytest_cache build *.egg-info

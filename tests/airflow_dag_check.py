@@ -1,7 +1,8 @@
 """Run by tests/test_airflow.py with Airflow's Python (.venv-airflow): load the example DAG with
 Airflow's DagBag and print, as JSON, its import errors and each task's operator and downstream
 tasks; for the spark-submit tasks their application and arguments rendered with the default params
-for one date (and a previous successful run the day before); for the branch, what it chooses with
+for one date (and a previous successful run the day before), and the spark-submit command each
+would run on the `spark_default` connection; for the branch, what it chooses with
 and without a previous success."""
 
 import json
@@ -23,6 +24,10 @@ if dag is not None:
         if hasattr(task, "application"):
             entry["application"] = task.application
             entry["args"] = [str(a) for a in task.render_template(task.application_args, context)]
+            # the spark-submit command the task would run, on the connection the environment
+            # gives (AIRFLOW_CONN_SPARK_DEFAULT), its templates rendered
+            task.render_template_fields(context)
+            entry["command"] = task._get_hook()._build_spark_submit_command(task.application)
         else:  # the branch: its callable with and without a previous success
             entry["chooses"] = {
                 "first night": task.python_callable(params=params,

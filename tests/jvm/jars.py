@@ -11,6 +11,10 @@ Sets (each a folder of jars):
   org.apache.hadoop.test.MiniDFSClusterManager) and the logging API it does not shade; it runs
   with pyspark's hadoop-client-api and -runtime jars.
 - s3proxy: an S3-compatible server, as its own build packs it with its dependencies.
+- yarn: what Hadoop's mini YARN (in the hdfs set's minicluster jar, started by its own
+  org.apache.hadoop.mapreduce.MiniHadoopClusterManager) loads at run time and does not shade:
+  JUnit's API (MiniYARNCluster's classes name it), log4j 1's API (reload4j) and BouncyCastle
+  (the ResourceManager's web and security code).
 
     python tests/jvm/jars.py DEST_FOLDER
 """
@@ -41,6 +45,20 @@ JARS = {
         ("org.slf4j", "slf4j-api", "1.7.36", "", "6c62681a2f655b49963a5983b8b0950a6120ae14"),
         ("commons-logging", "commons-logging", "1.3.0", "",
          "f5e064b541f5c5fbc5e4fb49c4e8cd4eabb3afd6"),
+    ],
+    "yarn": [
+        ("org.junit.jupiter", "junit-jupiter-api", "5.11.4", "",
+         "308315b28e667db4091b2ba1f7aa220d1ddadb97"),
+        ("org.junit.platform", "junit-platform-commons", "1.11.4", "",
+         "8898eea3ed0da2641548d602c3e308804f166303"),
+        ("org.opentest4j", "opentest4j", "1.3.0", "", "152ea56b3a72f655d4fd677fc0ef2596c3dd5e6e"),
+        ("ch.qos.reload4j", "reload4j", "1.2.25", "", "45921e383a1001c2a599fc4c6cf59af80cdd1cf1"),
+        ("org.bouncycastle", "bcprov-jdk18on", "1.78.1", "",
+         "39e9e45359e20998eb79c1828751f94a818d25f8"),
+        ("org.bouncycastle", "bcpkix-jdk18on", "1.78.1", "",
+         "17b3541f736df97465f87d9f5b5dfa4991b37bb3"),
+        ("org.bouncycastle", "bcutil-jdk18on", "1.78.1", "",
+         "5353ca39fe2f148dab9ca1d637a43d0750456254"),
     ],
     "s3proxy": [
         ("org.gaul", "s3proxy", "4.1.0", "jar-with-dependencies",
