@@ -56,7 +56,7 @@ dist: check-env
 # (venv-pack refuses editable installs) with its dependencies and the redis extra, but not pyspark
 # (the cluster has Spark), at the versions .venv has (the same numerics as local runs), packed by
 # venv-pack. Its python links to this machine's interpreter: the nodes need the same Python at the
-# same path (docs/cluster.md).
+# same path (docs/cluster.md). pip is told not to warn that the wheel's pyspark is missing: on purpose.
 PACK := packed/build
 
 env-archive: $(ENV_ARCHIVE)
@@ -69,7 +69,7 @@ $(ENV_ARCHIVE): $(STAMP) $(shell find spark_n2v -name '*.py' -o -name '*.csv' -o
 	$(PACK)/env/bin/python -m pip install --quiet --no-deps $(PACK)/spark_n2v-$(VERSION)-py3-none-any.whl
 	$(PACK)/env/bin/python -c 'import importlib.metadata as m; print("\n".join(r.split(";")[0] if "extra ==" in r else r for r in m.requires("spark-n2v") if not r.startswith("pyspark") and ("extra ==" not in r or "extra == \"redis\"" in r)))' > $(PACK)/requirements.txt
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v ' @ ' > $(PACK)/constraints.txt
-	$(PACK)/env/bin/python -m pip install --quiet -r $(PACK)/requirements.txt -c $(PACK)/constraints.txt
+	$(PACK)/env/bin/python -m pip install --quiet --no-warn-conflicts -r $(PACK)/requirements.txt -c $(PACK)/constraints.txt
 	$(BIN)/venv-pack --quiet --prefix $(PACK)/env --output $@.part --format tar.gz --force
 	mv $@.part $@
 	rm -rf $(PACK)

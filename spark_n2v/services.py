@@ -172,7 +172,7 @@ class MiniYarn(_Service):
             conf.set(key, value)
         self._cluster = jvm.org.apache.hadoop.yarn.server.MiniYARNCluster("spark-n2v", 1, 1, 1)
         self._cluster.init(conf)
-        self._cluster.start()  # returns once the NodeManager has registered
+        self._cluster.start()  # an application submitted before the NodeManager registers waits
         live = self._cluster.getConfig()
         self.webapp = f"http://{live.get('yarn.resourcemanager.webapp.address')}"
         self.conf_dir = os.path.join(scratch, "conf")
