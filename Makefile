@@ -15,7 +15,7 @@ demo: check-env $(STAMP)
 # Airflow (for the example DAG's test) has its own virtualenv: it pins libraries Spark's side
 # does not want, and in production it runs on other machines than the Spark jobs.
 AIRFLOW_STAMP := .venv-airflow/.installed-stamp
-# The JVM libraries the tests start their storage services with (Hadoop's mini HDFS, S3A, an S3
+# The JVM libraries the tests start their services with (Hadoop's mini HDFS and YARN, S3A, an S3
 # server), from Maven Central into .jars/ (tests/jvm/jars.py: Python only, checked by SHA-1).
 JARS_STAMP := .jars/.installed-stamp
 
@@ -23,7 +23,7 @@ test: check-env $(STAMP) $(AIRFLOW_STAMP) $(JARS_STAMP)
 	$(BIN)/python -m pytest -q
 
 # spark-submit to Hadoop's mini YARN, client and cluster deploy modes, with the packed environment
-# (tests/test_yarn.py, ~6 min: apart from `make test`; .ci/run runs both)
+# (tests/test_yarn.py: minutes of YARN, so apart from `make test`; .ci/run runs both)
 test-yarn: check-env $(STAMP) $(JARS_STAMP) $(ENV_ARCHIVE)
 	$(BIN)/python -m pytest -q -m yarn tests/test_yarn.py
 
@@ -53,19 +53,18 @@ dist: check-env
 
 # The project and its dependencies as one archive for nodes without them (spark-submit --archives
 # ENV#env --conf spark.pyspark.python=./env/bin/python): the wheel installed into a fresh virtualenv
-# (venv-pack refuses editable installs) with its dependencies and the redis extra, but not pyspark
-# (the cluster has Spark), at the versions .venv has (the same numerics as local runs), packed by
-# venv-pack. Its python links to this machine's interpreter: the nodes need the same Python at the
+# (venv-pack refuses editable installs) made by .venv's interpreter, with its dependencies and the
+# redis extra, but not pyspark (the cluster has Spark), at the versions .venv has (the same
+# numerics as local runs), packed by venv-pack (a test extra). Its python links to this machine's interpreter: the nodes need the same Python at the
 # same path (docs/cluster.md). pip is told not to warn that the wheel's pyspark is missing: on purpose.
 PACK := packed/build
 
 env-archive: $(ENV_ARCHIVE)
 
-$(ENV_ARCHIVE): $(STAMP) $(shell find spark_n2v -name '*.py' -o -name '*.csv' -o -name '*.properties')
+$(ENV_ARCHIVE): $(STAMP) Makefile $(shell find spark_n2v -type d -o -name '*.py' -o -name '*.csv' -o -name '*.properties')
 	rm -rf $(PACK) build && mkdir -p $(PACK)
-	$(BIN)/python -m pip install --quiet venv-pack
 	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir $(PACK) .
-	$(PYTHON) -m venv $(PACK)/env
+	"$$(readlink -f $(BIN)/python)" -m venv $(PACK)/env
 	$(PACK)/env/bin/python -m pip install --quiet --no-deps $(PACK)/spark_n2v-$(VERSION)-py3-none-any.whl
 	$(PACK)/env/bin/python -c 'import importlib.metadata as m; print("\n".join(r.split(";")[0] if "extra ==" in r else r for r in m.requires("spark-n2v") if not r.startswith("pyspark") and ("extra ==" not in r or "extra == \"redis\"" in r)))' > $(PACK)/requirements.txt
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v ' @ ' > $(PACK)/constraints.txt

@@ -11,11 +11,13 @@ Outputs of runs older than the last success can be deleted: an update needs only
 
 Copy this file into the DAG folder and set its `JOBS` (where jobs/ lives on the Airflow worker),
 `ENV_ARCHIVE` (the packed environment `make env-archive` builds, put where the cluster reads it)
-and the `spark_default` connection (master, deploy mode, queue). Every task ships that archive
-(`--archives ENV_ARCHIVE#env`) and runs its Python (`spark.pyspark.python=./env/bin/python`), so
-the nodes need Spark and nothing of ours; with YARN in cluster deploy mode (the connection's
-host `yarn`, extra {"deploy-mode": "cluster"}) the driver runs in the cluster too, so the Airflow
-worker needs only spark-submit. Paths and parameters are DAG params,
+and the `spark_default` connection: master, queue, and **cluster deploy mode** (YARN: host
+`yarn`, extra {"deploy-mode": "cluster"}). Every task ships that archive (`--archives
+ENV_ARCHIVE#env`) and runs its Python (`spark.pyspark.python=./env/bin/python`), driver included,
+so the Airflow worker needs only spark-submit and the nodes need Spark and the Python the archive
+was built with, at the same path (docs/cluster.md). In client deploy mode the driver would run on
+the Airflow worker, where ./env does not exist. Add `spark.yarn.archive` (Spark's jars on HDFS) to
+the connection's or the cluster's Spark defaults, or every task uploads them. Paths and parameters are DAG params,
 so a manual trigger can change them; the walk and train parameters must stay those of the run
 that updates start from (an update refuses other ones and says which), so change them with
 `force_run`, which embeds the whole graph again.

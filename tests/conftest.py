@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from spark_n2v.services import MiniHdfs, S3Server, free_port, jar_set
+from spark_n2v.services import MiniHdfs, MiniYarn, S3Server, free_port, jar_set
 
 # Python workers must import the same numpy/pyarrow as the test process.
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -33,6 +33,13 @@ def s3_jars() -> list[str]:
 def hdfs(tmp_path_factory):
     """Hadoop's mini HDFS on loopback, for the session."""
     with MiniHdfs(JARS, str(tmp_path_factory.mktemp("hdfs"))) as service:
+        yield service
+
+
+@pytest.fixture(scope="session")
+def yarn(hdfs, tmp_path_factory):
+    """Hadoop's mini YARN on loopback, its default file system the session's HDFS."""
+    with MiniYarn(JARS, str(tmp_path_factory.mktemp("yarn")), hdfs.uri) as service:
         yield service
 
 

@@ -21,11 +21,10 @@ import pytest
 
 from spark_n2v.cli import main
 from spark_n2v.io.files import HadoopFiles
-from spark_n2v.services import MiniYarn
-from tests.conftest import JARS
+from spark_n2v.services import die_with_parent
 from tests.helpers import QUICK_JVM, planted_partition, write_csv
 
-pytestmark = pytest.mark.yarn  # ~6 minutes: `make test-yarn`, not in `make test`
+pytestmark = pytest.mark.yarn  # minutes: `make test-yarn`, not in `make test`
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPARK_HOME = os.path.dirname(pyspark.__file__)
@@ -38,14 +37,8 @@ def _env_archive() -> str:
         version = next(line.split('"')[1] for line in handle if line.startswith("version = "))
     path = os.path.join(ROOT, "packed", f"spark_n2v-{version}-env.tar.gz")
     if not os.path.isfile(path):
-        pytest.fail(f"no packed environment at {path}: run `make env-archive` (make test does)")
+        pytest.fail(f"no packed environment at {path}: run `make test-yarn` (it builds it)")
     return path
-
-
-@pytest.fixture(scope="module")
-def yarn(hdfs, tmp_path_factory):
-    with MiniYarn(JARS, str(tmp_path_factory.mktemp("yarn")), hdfs.uri) as service:
-        yield service
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +94,8 @@ def _submit(yarn, files: dict[str, str], mode: str, output: str) -> tuple[float,
            "SPARK_LOCAL_IP": loopback}
     env.pop("PYSPARK_PYTHON", None)
     started = time.monotonic()
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900,
+                            preexec_fn=die_with_parent)  # a client-mode driver dies with us
     seconds = time.monotonic() - started
     assert result.returncode == 0, (result.stderr[-4000:], _container_logs(yarn))
     submitted = re.findall(r"Submitted application (application_\w+)", result.stderr)
@@ -119,6 +113,18 @@ def _container_logs(yarn) -> str:
     return "\n".join(tails[-4:])
 
 
+def _final_report(yarn, application: str, timeout: float = 120) -> dict:
+    """The ResourceManager's report of the application once it ended (in client mode
+    spark-submit returns before the ApplicationMaster has unregistered)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        report = {app["id"]: app for app in yarn.applications()}[application]
+        if report["state"] in ("FINISHED", "FAILED", "KILLED") or time.monotonic() > deadline:
+            assert report["state"] == "FINISHED", report
+            return report
+        time.sleep(1)
+
+
 def _rows(spark, path: str, key: str) -> dict:
     return {r[key]: r.asDict() for r in spark.read.parquet(path).collect()}
 
@@ -129,8 +135,7 @@ def test_run_submitted_to_yarn_writes_the_tables_of_a_local_run(spark, yarn, hdf
     output = f"{hdfs.uri}/yarn-{mode}/run"
     seconds, application = _submit(yarn, cluster_files, mode, output)
     print(f"yarn {mode} mode: {seconds:.1f} s")
-    report = {app["id"]: app for app in yarn.applications()}[application]
-    assert (report["state"], report["finalStatus"]) == ("FINISHED", "SUCCEEDED"), report
+    assert _final_report(yarn, application)["finalStatus"] == "SUCCEEDED"
     assert _rows(spark, f"{output}/walks", "walk_id") == _rows(spark, f"{local_run}/walks",
                                                                "walk_id")
     found = _rows(spark, f"{output}/embeddings", "id")

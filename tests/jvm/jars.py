@@ -11,8 +11,8 @@ Sets (each a folder of jars):
   org.apache.hadoop.test.MiniDFSClusterManager) and the logging API it does not shade; it runs
   with pyspark's hadoop-client-api and -runtime jars.
 - s3proxy: an S3-compatible server, as its own build packs it with its dependencies.
-- yarn: what Hadoop's mini YARN (in the hdfs set's minicluster jar, started by its own
-  org.apache.hadoop.mapreduce.MiniHadoopClusterManager) loads at run time and does not shade:
+- yarn: what Hadoop's mini YARN (MiniYARNCluster, in the hdfs set's minicluster jar, built through
+  Py4J by spark_n2v.services.MiniYarn) loads at run time and does not shade:
   JUnit's API (MiniYARNCluster's classes name it), log4j 1's API (reload4j) and BouncyCastle
   (the ResourceManager's web and security code).
 

@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from spark_n2v.io.files import HadoopFiles
+from spark_n2v.io.files import HadoopFiles, load_array, save_array
 from spark_n2v.io.taskfiles import FileRef, TableRef, TaskFiles
 
 
@@ -108,3 +108,13 @@ def test_a_failed_or_deleted_shipment_does_not_break_later_tasks(spark, hdfs):
     assert any(f.rstrip("/") == folder for f in _shipped(spark))
     hadoop.delete(files.folder)
     assert not any(f.startswith(folder) for f in _shipped(spark))
+
+
+@pytest.mark.parametrize("path", ["hdfs://127.0.0.1:1/x.npy", "s3a://bucket/x.npy"])
+def test_a_python_task_refuses_to_open_a_remote_path_itself(path):
+    """Remote bytes reach tasks through Spark; pyarrow's own clients (libhdfs, its S3) are never
+    used, so a remote path given to the local file functions is a bug, stopped at once."""
+    with pytest.raises(ValueError, match="local files only"):
+        load_array(path)
+    with pytest.raises(ValueError, match="local files only"):
+        save_array(path, np.zeros(3))
