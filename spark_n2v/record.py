@@ -4,8 +4,8 @@ A command's output appears only when complete: tables are written to a hidden st
 the target (`.NAME.incomplete`) and moved into place at the end. Scratch work goes to `.NAME.work`
 (or, given a work root, `ROOT/.NAME-HASH.work`, HASH naming the output: scratch on HDFS for an
 output on an object store), with `_job.json` (the command, its parameters and its inputs'
-fingerprints) and the resume points of the work done so far. If a run dies (SIGKILL, a lost driver), the same command finds both
-folders and resumes: each piece of work (the sharded engine's steps, the replicated engine's
+fingerprints) and the resume points of the work done so far. If a run dies (SIGKILL, a lost
+driver), the same command finds both folders and resumes: each piece of work (the sharded engine's steps, the replicated engine's
 walk batches, `run`'s walk stage) continues after its last resume point. Other parameters or
 changed inputs are refused, or with overwrite start afresh. Paths go through Hadoop's FileSystem:
 local disks, HDFS, object stores.

@@ -155,6 +155,7 @@ class MiniYarn(_Service):
         py4j = glob.glob(os.path.join(os.path.dirname(_hadoop_client_jars()[0]), "py4j-*.jar"))
         # Containers run with the NodeManager's JAVA_HOME (a cluster's nodes have theirs set)
         home = os.path.dirname(os.path.dirname(os.path.realpath(shutil.which(java()) or java())))
+        self._gateway = self._cluster = None  # set by _start(); stop() ends what is set
         super().__init__(scratch, "yarn", [
             java(), "-Xmx768m", f"-Dhadoop.log.dir={os.path.join(scratch, 'logs')}", "-cp",
             ":".join(jar_set(jars, "hdfs") + jar_set(jars, "yarn") + _hadoop_client_jars() + py4j),
@@ -201,11 +202,10 @@ class MiniYarn(_Service):
         """The cluster first (it stops its containers), then whatever of them is left (the
         NodeManager starts each in a session of its own), then the JVM."""
         try:
-            cluster, gateway = getattr(self, "_cluster", None), getattr(self, "_gateway", None)
-            if cluster is not None:
-                cluster.stop()
-            if gateway is not None:
-                gateway.close()
+            if self._cluster is not None:
+                self._cluster.stop()
+            if self._gateway is not None:
+                self._gateway.close()
         except Exception:  # noqa: BLE001 - a JVM already gone: its processes are ended below
             pass
         finally:
