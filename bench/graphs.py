@@ -7,14 +7,19 @@ PecanPy reads, so every tool walks the very same graph.
 - Chung-Lu power law: endpoint i drawn with weight (i + offset)^(-1/(gamma-1)), so the degree
   distribution has exponent gamma; `offset` tunes the largest hub.
 
-`--relabel` renumbers the nodes by a random permutation, so that ids say nothing about blocks
-(a trainer that sorts by id would otherwise find the communities for free).
+Node ids are a random permutation (`--keep-ids` keeps the generators' order, where each block's
+ids are consecutive): ids say nothing about blocks, so a trainer that sorted by id would not find
+the communities for free. `graph.json` in the folder records the arguments: `ensure` regenerates a
+folder made with other ones (graphs of earlier versions kept their ids).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pyarrow as pa
@@ -109,8 +114,9 @@ def main() -> None:
     parser.add_argument("--pareto", type=float, default=None,
                         help="planted: Pareto shape of node weights (default: uniform endpoints)")
     parser.add_argument("--blocks", type=int, default=20, help="planted: blocks (default 20)")
-    parser.add_argument("--relabel", action="store_true",
-                        help="renumber the nodes by a random permutation (ids say nothing)")
+    parser.add_argument("--keep-ids", action="store_true",
+                        help="keep the generators' ids (each block's consecutive) instead of a "
+                             "random permutation")
     args = parser.parse_args()
     labels = None
     if args.kind == "planted":
@@ -118,10 +124,24 @@ def main() -> None:
                                              args.seed, args.pareto)
     else:
         src, dst = chung_lu(args.nodes, args.edges, 2.2, 1.0, args.seed)
-    if args.relabel:
+    if not args.keep_ids:
         src, dst, labels = relabel(src, dst, labels, args.nodes, args.seed)
     write(args.folder, src, dst, labels)
+    with open(os.path.join(args.folder, "graph.json"), "w") as handle:
+        json.dump(sys.argv[2:], handle)
     print(degree_stats(src, dst, args.nodes))
+
+
+def ensure(kind: str, folder: str, *args: str) -> str:
+    """folder, holding the graph `graphs.py kind folder *args` makes: generated unless it is
+    there, made with these arguments."""
+    stamp = os.path.join(folder, "graph.json")
+    if os.path.exists(stamp):
+        with open(stamp) as handle:
+            if json.load(handle) == list(args):
+                return folder
+    subprocess.run([sys.executable, os.path.abspath(__file__), kind, folder, *args], check=True)
+    return folder
 
 
 if __name__ == "__main__":

@@ -74,7 +74,7 @@ def main() -> None:
             law = kernel.BucketLaw(plan.lr(k), plan.lr(k + 1), args.negatives, plan.shared(j),
                                    plan.seed, key=k * P * P + i * P + j)
             t0 = time.perf_counter()
-            rows, cols = kernel.paired(tokens[i], tokens[j])
+            rows, cols, _ = kernel.paired(tokens[i], tokens[j])
             t1 = time.perf_counter()
             kernel.plan_bucket(rows, cols, laws[j], law,
                                kernel.batch_rows(len(syn0[i]), len(syn1[j]), law))

@@ -42,9 +42,9 @@ def main() -> None:
     parser.add_argument("--work", default=os.path.join(ROOT, "out", "bench", "resume"))
     args = parser.parse_args()
     graph = os.path.join(ROOT, "out", "bench", "graphs", "planted-20000-200000")
-    if not os.path.exists(os.path.join(graph, "edges.parquet")):
-        subprocess.run([sys.executable, os.path.join(ROOT, "bench", "graphs.py"), "planted", graph,
-                        *GRAPH_ARGS], check=True)
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    from graphs import ensure
+    ensure("planted", graph, *GRAPH_ARGS)
     edges = os.path.join(graph, "edges.parquet")
     os.makedirs(args.work, exist_ok=True)
     whole, resumed = os.path.join(args.work, "whole"), os.path.join(args.work, "resumed")

@@ -24,6 +24,8 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 
+from graphs import ensure
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 OURS = [sys.executable, "-m", "spark_n2v.cli"]
@@ -127,11 +129,8 @@ def measure(command: list[str], timeout: float, log_path: str, cwd: str = ROOT,
 
 
 def generate(kind: str, nodes: int, edges: int, work: str) -> str:
-    folder = os.path.join(work, "graphs", f"{kind}-{nodes}-{edges}")
-    if not os.path.exists(os.path.join(folder, "edges.edg")):
-        subprocess.run([sys.executable, os.path.join(HERE, "graphs.py"), kind, folder,
-                        "--nodes", str(nodes), "--edges", str(edges)], check=True)
-    return folder
+    return ensure(kind, os.path.join(work, "graphs", f"{kind}-{nodes}-{edges}"),
+                  "--nodes", str(nodes), "--edges", str(edges))
 
 
 def ours(folder: str, out: str, p: float, q: float, walks: int, length: int,

@@ -21,7 +21,7 @@ from run import ROOT, write_report
 
 sys.path.insert(0, ROOT)
 
-from graphs import planted_partition, write  # noqa: E402
+from graphs import planted_partition, relabel, write  # noqa: E402
 
 from spark_n2v.cli import main as cli  # noqa: E402
 from spark_n2v.services import MiniHdfs, S3Server, jar_set  # noqa: E402
@@ -65,7 +65,8 @@ def main() -> None:
     args = parser.parse_args()
     scratch = tempfile.mkdtemp(prefix="spark-n2v-bench-storage-")
     folder = os.path.join(scratch, "graph")
-    src, dst, labels = planted_partition(args.nodes, 5 * args.nodes, 20, 0.7, seed=1)
+    src, dst, labels = relabel(*planted_partition(args.nodes, 5 * args.nodes, 20, 0.7, seed=1),
+                               args.nodes, 1)
     write(folder, src, dst, labels)
     edges = os.path.join(folder, "edges.parquet")
 

@@ -4,8 +4,12 @@ For each labelled planted-partition graph: walk once with our walk stage (not ti
 with gensim (2 workers: skip-gram, 5 negatives, window 10, no subsampling, corpus file, in
 .venv-peers) and with `spark-n2v train --trainer sgns` at several P; every trainer's process is
 timed whole, with its peak memory, and its training seconds (gensim: build_vocab + train; ours: the
-train stage from _run.json, i.e. vocabulary, token split, rounds and writing). Embeddings are scored
-by logistic regression on 50/50 splits (bench/peers/score.py). Writes bench/results/train-*.md.
+train stage from _run.json, i.e. vocabulary, layout, token split, rounds and writing). At P > 1 ours
+runs in both layouts (partitions by community, `--layout graph`, the default; and nodes dealt by
+frequency, `--layout frequency`), each reporting the share of the pairs that trained in the
+diagonal buckets; every P trains in the same chunks (--chunks). Graph ids are a random permutation
+(bench/graphs.py). Embeddings are scored by logistic regression on 50/50 splits
+(bench/peers/score.py). Writes bench/results/train-*.md.
 
 The thin graphs (200 communities, 2 walks of 40 per node, d = 64) are the case where one pass of
 negative sampling leaves every embedding nearly parallel: ours with its default epochs beside
@@ -33,6 +37,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from graphs import ensure
 from run import HERE, OURS, PEERS, ROOT, measure, write_report
 
 
@@ -55,7 +60,7 @@ def _thin(nodes: int, partitions: tuple[int, ...], default: bool) -> Case:
     degree 10, ids relabelled; 2 walks of 40, d = 64; ours and gensim at their default epochs;
     scored on 20k labelled nodes."""
     return Case(f"thin-{nodes}", ("--nodes", str(nodes), "--edges", str(5 * nodes), "--blocks",
-                                  "200", "--inside", "0.7", "--relabel"),
+                                  "200", "--inside", "0.7"),
                 walk=("--num-walks", "2", "--walk-length", "40", "--seed", "2"), dim=64,
                 partitions=partitions, gensim_epochs=5, sample=20000,
                 default=default)
@@ -71,7 +76,9 @@ GRAPHS = {
     "planted 20k/80k, 45 blocks, mixing 0.7, Pareto 1.3 degrees": Case(
         "skewed-20000-80000", ("--nodes", "20000", "--edges", "80000", "--blocks", "45",
                                "--inside", "0.3", "--pareto", "1.3")),
-    "demo: Les Miserables, 77 nodes, weighted, 6 communities": Case("lesmis", None),
+    # 77 nodes: too few for 16 partitions
+    "demo: Les Miserables, 77 nodes, weighted, 6 communities": Case("lesmis", None,
+                                                                   partitions=(1, 4)),
     "planted 200k/1M, 200 blocks, mixing 0.3, 2 walks of 40, d = 64": _thin(200_000, (1, 8), True),
     "planted 1M/5M, 200 blocks, mixing 0.3, 2 walks of 40, d = 64": _thin(1_000_000, (8,), False),
 }
@@ -83,11 +90,9 @@ DEMO_SEEDS = 5
 
 def _graph(work: str, args: tuple[str, ...] | None, name: str) -> str:
     folder = os.path.join(work, "graphs", name)
-    if os.path.exists(os.path.join(folder, "labels.parquet")):
-        return folder
     if args is not None:
-        subprocess.run([sys.executable, os.path.join(HERE, "graphs.py"), "planted", folder, *args],
-                       check=True)
+        return ensure("planted", folder, *args)
+    if os.path.exists(os.path.join(folder, "labels.parquet")):
         return folder
     data = os.path.join(ROOT, "spark_n2v", "data")
     os.makedirs(folder, exist_ok=True)
@@ -140,7 +145,7 @@ def _score(labels_npz: str, embeddings_npz: str, splits: int, sample: int) -> di
 
 
 def bench_graph(name: str, case: Case, folder: str, work: str, partitions: list[int],
-                timeout: float) -> list[dict]:
+                chunks: int, timeout: float) -> list[dict]:
     demo = case.generator is None
     os.makedirs(work, exist_ok=True)
     walks, corpus = _walks(folder, work, demo, case.walk)
@@ -156,12 +161,15 @@ def bench_graph(name: str, case: Case, folder: str, work: str, partitions: list[
                                       "--dim", str(case.dim), "--epochs",
                                       str(case.gensim_epochs)])]
     for P in case.partitions or partitions:
-        # P >= 16 with 2 chunks: 8 chunks make 128 rounds of 16 tasks, ~25 min on 2 cores
-        chunks = ["--chunks", "2"] if P >= 16 else []
-        runs.append((f"spark-n2v sgns, P={P}" + (", 2 chunks" if chunks else ""), OURS + [
-            "train", "--trainer", "sgns", "--partitions", str(P), "--dim", str(case.dim),
-            "--walks", walks, "--output", os.path.join(work, f"sgns-{P}"),
-            "--overwrite", "--master", "local[2]", *chunks]))
+        # every P with the same chunks (8 chunks at P = 16 make 128 rounds of 16 tasks); P > 1
+        # in both layouts: partitions by community (graph) and dealt by frequency
+        for layout in ("graph", "frequency") if P > 1 else ("graph",):
+            runs.append((f"spark-n2v sgns, P={P}" + (f", {layout} layout" if P > 1 else ""),
+                         OURS + ["train", "--trainer", "sgns", "--partitions", str(P),
+                                 "--dim", str(case.dim), "--walks", walks,
+                                 "--output", os.path.join(work, f"sgns-{P}-{layout}"),
+                                 "--overwrite", "--master", "local[2]", "--chunks", str(chunks),
+                                 "--layout", layout]))
     for tool, command in runs:
         seeded = [_train_once(name, tool, command + ["--seed", str(seed)], tokens, work,
                               labels_npz, timeout, DEMO_SPLITS if demo else 3, case.sample)
@@ -187,6 +195,9 @@ def _train_once(name: str, tool: str, command: list[str], tokens: int, work: str
             with open(os.path.join(out, "_run.json")) as handle:
                 run = json.load(handle)
             row["train_s"], row["epochs"] = run["seconds"]["train"], run["counts"]["epochs"]
+            row["diagonal"] = run["counts"].get("diagonal_share")
+            if run["counts"].get("pairs"):
+                row["visits_per_pair"] = run["counts"]["row_visits"] / run["counts"]["pairs"]
             npz = out + ".npz"
             _parquet_to_npz(out, npz)
         row.update(_score(labels_npz, npz, splits, sample))
@@ -207,14 +218,15 @@ def _over_seeds(rows: list[dict]) -> dict:
 
 def table(rows: list[dict]) -> str:
     lines = ["| graph | trainer | epochs | train s | tokens/s | vs gensim tokens/s | wall s | "
-             "peak GB | macro-F1 | micro-F1 | F1 vs gensim |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "peak GB | macro-F1 | micro-F1 | F1 vs gensim | pairs on the diagonal | "
+             "row visits per pair |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     peers = {r["graph"]: r for r in rows if r["tool"].startswith("gensim")}
     for r in rows:
         peer = peers.get(r["graph"])
         if r["wall_s"] is None:
             lines.append(f"| {r['graph']} | {r['tool']} | | DNF | | | | {r['peak_gb']:.2f} | | "
-                         "| |")
+                         "| | | |")
             continue
         rate = r["tokens"] * r["epochs"] / r["train_s"]  # tokens trained: the corpus x epochs
         vs_rate = vs_f1 = ""
@@ -228,18 +240,23 @@ def table(rows: list[dict]) -> str:
         lines.append(f"| {r['graph']} | {r['tool']} | {r['epochs']} | {r['train_s']:.1f} | "
                      f"{rate / 1e3:.0f}k | "
                      f"{vs_rate} | {r['wall_s']:.1f} | {r['peak_gb']:.2f} | {f1} | "
-                     f"{r['micro_f1']:.4f} | {vs_f1} |")
+                     f"{r['micro_f1']:.4f} | {vs_f1} | "
+                     + (f"{100 * r['diagonal']:.1f}% |" if r.get("diagonal") is not None else " |")
+                     + (f" {r['visits_per_pair']:.2f} |" if r.get("visits_per_pair") else " |"))
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--partitions", default="1,2,4,16",
-                        help="P values of our trainer on the first graph (the others: the first)")
+    parser.add_argument("--partitions", default="1,4,16",
+                        help="P values of our trainer on every graph that sets none (default "
+                             "%(default)s)")
     parser.add_argument("--graphs", default=",".join(c.folder for c in GRAPHS.values()
                                                      if c.default),
                         help="which graphs, by folder name (default: %(default)s; also "
                              + ",".join(c.folder for c in GRAPHS.values() if not c.default) + ")")
+    parser.add_argument("--chunks", type=int, default=2,
+                        help="chunks of every sgns run, whatever P (default 2)")
     parser.add_argument("--timeout", type=float, default=1800.0)
     parser.add_argument("--work", default=os.path.join(ROOT, "out", "bench"))
     args = parser.parse_args()
@@ -253,12 +270,10 @@ def main() -> None:
         sys.exit(f"unknown graphs {sorted(unknown)}: choose from "
                  f"{','.join(c.folder for c in GRAPHS.values())}")
     graphs = [(name, c) for name, c in GRAPHS.items() if c.folder in chosen]
-    for k, (name, case) in enumerate(graphs):
+    for name, case in graphs:
         folder = _graph(args.work, case.generator, case.folder)
-        # the demo graph: every P (its quality target is per P too), in seconds
-        every = k == 0 or case.generator is None
         rows += bench_graph(name, case, folder, os.path.join(args.work, "train", case.folder),
-                            partitions if every else partitions[:1], args.timeout)
+                            partitions, args.chunks, args.timeout)
     report = table(rows)
     print(report)
     write_report("train", "Trainer benchmark", report, rows,

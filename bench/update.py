@@ -32,7 +32,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import scipy.sparse as sp
 
-from graphs import planted_partition, write
+from graphs import planted_partition, relabel, write
 from run import HERE, OURS, PEERS, measure, stage_seconds, write_report
 
 WALK_AND_TRAIN = ["--trainer", "sgns", "--seed", "1", "--master", "local[2]"]
@@ -43,8 +43,8 @@ VARIANTS = {"edges": [("update", [])],
 
 
 def _graph(args, work: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    src, dst, labels = planted_partition(args.nodes, args.edges, args.blocks, args.inside, 1,
-                                         args.pareto)
+    src, dst, labels = relabel(*planted_partition(args.nodes, args.edges, args.blocks,
+                                                  args.inside, 1, args.pareto), args.nodes, 1)
     write(os.path.join(work, "old"), src, dst, labels)
     return src, dst, labels
 
@@ -56,8 +56,9 @@ def _changed_edges(src, dst, labels, args, work: str) -> tuple[np.ndarray, dict]
     change = int(len(src) * args.change / 2)
     keep = np.ones(len(src), bool)
     keep[rng.choice(len(src), change, replace=False)] = False
-    more_src, more_dst, _ = planted_partition(args.nodes, args.edges, args.blocks, args.inside, 3,
-                                              args.pareto)
+    # the same blocks (the same permutation of ids): other edges
+    more_src, more_dst, _ = relabel(*planted_partition(args.nodes, args.edges, args.blocks,
+                                                       args.inside, 3, args.pareto), args.nodes, 1)
     present = set((np.minimum(src, dst) * args.nodes + np.maximum(src, dst)).tolist())
     key = np.minimum(more_src, more_dst) * args.nodes + np.maximum(more_src, more_dst)
     fresh = np.flatnonzero(~np.isin(key, list(present)))[:change]

@@ -28,6 +28,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 SIMILAR_METHODS = ("exact", "approx")
+SGNS_LAYOUTS = ("graph", "frequency")  # sgns: where nodes' rows live (train/layout.py)
 EXPORT_FORMATS = ("projector", "word2vec", "redis")
 NEW_NODE_STARTS = ("neighbours", "trainer")  # update: where a new node's vectors start
 # The sgns trainer stores a position's reduced window in 16 bits; no walk needs windows this wide.
@@ -184,6 +185,13 @@ class TrainConfig(_Config):
     chunks: int = _opt(8, "--chunks", "sgns: each epoch's walks train in this many chunks of P "
                        "rounds; more chunks mix partitions better, each round rewrites the model "
                        "(default 8; use fewer for models of many GB)", _at_least(1))
+    layout: str = _opt("frequency", "--layout", "sgns at P > 1: where nodes' rows live: frequency "
+                       "deals nodes round-robin by count; graph puts the nodes of one community "
+                       "(label propagation over the walks) in one partition and next to each "
+                       "other, so more pairs train in the P tasks of one round, but the "
+                       "negatives then come more from a node's own community: it can cost "
+                       "quality (default frequency)",
+                       _one_of(SGNS_LAYOUTS), choices=SGNS_LAYOUTS)
     min_count: int = _opt(0, "--min-count", "drop nodes seen fewer times; keep 0 so every node is "
                           "embedded (default 0)", _zero_or_more)
     learning_rate: float = _opt(0.025, "--learning-rate", "initial learning rate, decaying "

@@ -29,10 +29,12 @@ SGNS_WINDOW = 11       # (walk_id, position, 0): a centre's reduced window
 SGNS_NEGATIVE = 12     # (walk_id, bucket key, draw): a walk's shared negatives in one bucket
 SGNS_INIT = 13         # (node rank, dimension, 0): the initial input vectors
 SGNS_CHUNK = 14        # (walk_id, 0, 0): the chunk of the epoch a walk trains in
+SGNS_LAYOUT_TIE = 15   # (round, 0, 0): which labels a round of the layout's propagation prefers
 
 NUMPY_STREAMS = {"WALK_RETURN_FOLD": WALK_RETURN_FOLD, "WALK_CANDIDATE": WALK_CANDIDATE,
                  "WALK_ACCEPT": WALK_ACCEPT, "SGNS_WINDOW": SGNS_WINDOW,
-                 "SGNS_NEGATIVE": SGNS_NEGATIVE, "SGNS_INIT": SGNS_INIT, "SGNS_CHUNK": SGNS_CHUNK}
+                 "SGNS_NEGATIVE": SGNS_NEGATIVE, "SGNS_INIT": SGNS_INIT, "SGNS_CHUNK": SGNS_CHUNK,
+                 "SGNS_LAYOUT_TIE": SGNS_LAYOUT_TIE}
 
 # --- Spark column hashes: column_hash(salt, *columns, seed=...) -----------------------------------
 SIMILAR_GROUP = 1          # exact search: a candidate's group (a layout: not seeded)
@@ -45,6 +47,9 @@ SIMILAR_RECALL = 7         # approximate search: the queries checked against exa
 PLOT_SAMPLE = 8            # plot: the nodes drawn
 LINKPRED_TRAIN_EDGES = 9   # link prediction: the kept edges that train the classifier
 TRAIN_TOKEN_BUCKET = 30    # sgns token split: a node id's bucket of token files (a layout: not seeded)
+TRAIN_LAYOUT_SEED = 31     # sgns layout: the nodes that start label propagation with a label
+TRAIN_LAYOUT_TIE = 32      # sgns layout: ties between a hub's neighbours of equal weight
+TRAIN_LAYOUT_ORDER = 33    # sgns layout: the order of the communities
 NON_EDGE_ATTEMPTS = 3      # link prediction draws non-edges in up to 3 rounds, each its own salts:
 LINKPRED_NON_EDGE_U = 10   # 10, 11, 12: the first end of each draw
 LINKPRED_NON_EDGE_V = 20   # 20, 21, 22: the second end
@@ -54,6 +59,8 @@ SALTS = {"SIMILAR_GROUP": SIMILAR_GROUP, "SIMILAR_QUERY": SIMILAR_QUERY,
          "LINKPRED_HOLD_OUT": LINKPRED_HOLD_OUT, "CLASSIFY_SPLIT": CLASSIFY_SPLIT,
          "SIMILAR_RECALL": SIMILAR_RECALL, "PLOT_SAMPLE": PLOT_SAMPLE,
          "LINKPRED_TRAIN_EDGES": LINKPRED_TRAIN_EDGES, "TRAIN_TOKEN_BUCKET": TRAIN_TOKEN_BUCKET,
+         "TRAIN_LAYOUT_SEED": TRAIN_LAYOUT_SEED, "TRAIN_LAYOUT_TIE": TRAIN_LAYOUT_TIE,
+         "TRAIN_LAYOUT_ORDER": TRAIN_LAYOUT_ORDER,
          "LINKPRED_NON_EDGE_U": LINKPRED_NON_EDGE_U, "LINKPRED_NON_EDGE_V": LINKPRED_NON_EDGE_V,
          **{f"LINKPRED_NON_EDGE_{end}+{k}": base + k for end, base in
             (("U", LINKPRED_NON_EDGE_U), ("V", LINKPRED_NON_EDGE_V))
@@ -102,6 +109,11 @@ def column_hash(salt: int, *columns: str | Column, seed: int | None = None) -> C
     """xxhash64 of the columns, the seed (for seeded draws) and the salt: a long."""
     extra = [] if seed is None else [F.lit(seed)]
     return F.xxhash64(*columns, *extra, F.lit(salt))
+
+
+def id_hash(column: str | Column) -> Column:
+    """A node id (of any type) as a long: an identity, not a draw (unseeded, unsalted)."""
+    return F.xxhash64(column)
 
 
 def column_uniform(salt: int, *columns: str | Column, seed: int) -> Column:

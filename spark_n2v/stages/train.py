@@ -26,6 +26,7 @@ def train_walks(spark: SparkSession, walks_dir: str, cfg: TrainConfig, embedding
         trained = chosen.train(spark, walks, cfg, work_dir)
         trained.embeddings.write.mode("overwrite").parquet(embeddings_dir)
         record.counts["epochs"] = trained.epochs
+        record.counts.update(trained.facts)
         if keep_model:
             chosen.keep_model(spark, work_dir, keep_model)
     log.info("train: %.1f s", record.seconds["train"])

@@ -249,6 +249,7 @@ def _update(ctx: Context) -> None:
             spark.read.parquet(neighbours) if from_neighbours else None)
         trained.embeddings.write.mode("overwrite").parquet(out.sub("embeddings"))
         record.counts["epochs"] = trained.epochs
+        record.counts.update(trained.facts)
         chosen_trainer.keep_model(spark, out.work + "/train", out.sub(state.MODEL))
 
 

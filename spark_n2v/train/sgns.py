@@ -3,9 +3,10 @@
 1. Tokens by node, vocabulary (the walks' one pass through Spark): every walk position becomes
    (walk_id, pos, id, window), written by Python tasks to Parquet files split by a hash of the
    node id, and each node's tokens are counted; nodes are ranked by count (most frequent first,
-   ties by id) and dealt round-robin into P partitions, so partitions hold about the same number
-   of tokens and the same unigram^0.75 mass. Node of rank k is row k // P of partition k % P. The
-   reduced window is a hash of (seed, walk_id, pos): the same pairs whatever P.
+   ties by id: a node's rank gives its initial vector, the same whatever P) and placed in P
+   partitions of about equal tokens (layout.py: by community, or round-robin by rank), each node
+   a row of its partition. The reduced window is a hash of (seed, walk_id, pos): the same pairs
+   whatever P.
 2. Tokens by partition: Python tasks read each hash bucket's files with the bucket's vocabulary
    rows and rewrite them as (walk_id, pos, local, window) split by the node's partition.
 3. Init: tables, and each partition's tokens of each chunk as one array sorted by (walk, pos).
@@ -46,6 +47,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -60,6 +62,7 @@ from spark_n2v.io.taskfiles import FileRef, Inputs, Outputs, Ref, TableRef, Task
 from spark_n2v.progress import LIVE, describe, duration
 from spark_n2v.record import ResumePoints
 from spark_n2v.streams import TRAIN_TOKEN_BUCKET, column_hash
+from spark_n2v.train import layout
 from spark_n2v.train import sgns_kernel as kernel
 from spark_n2v.train.trainers import Trained, Trainer
 
@@ -96,6 +99,7 @@ class Plan:
     sizes: tuple[int, ...]    # nodes per partition
     shares: tuple[float, ...]  # each partition's share of the unigram^0.75 mass
     warm: str | None = None   # a kept model (keep_model) the tables start from, where it has the node
+    layout: str = "frequency"  # where nodes' rows live (TrainConfig.layout; frequency at P = 1)
 
     @property
     def rounds(self) -> int:
@@ -325,7 +329,7 @@ def _table(k: int, name: str, part: int) -> FileRef:
 def _tokens_of(found: Inputs, part: int, chunk: int) -> kernel.Tokens:
     stacked = found.array(_sorted_name(part, chunk))
     return kernel.Tokens.of_stacked(stacked if stacked is not None
-                                    else np.zeros((4, 0), np.int64))
+                                    else np.zeros((len(_TOKEN_FILE_COLUMNS), 0), np.int64))
 
 
 def _negative_table(found: Inputs, size: int) -> np.ndarray:
@@ -357,11 +361,15 @@ def init_tables_task(plan: Plan, i: int, found: Inputs, out: Outputs) -> Iterato
     if plan.warm:
         fresh[_warm_rows(plan, found, syn0, syn1)] = False
     rows = np.flatnonzero(fresh)
+    rank = np.zeros(plan.sizes[i], np.int64)  # each row's node's rank: its initial vector
+    vocab = found.table("vocab", [C.LOCAL, C.RANK])
+    if vocab is not None:
+        rank[vocab.column(C.LOCAL).to_numpy()] = vocab.column(C.RANK).to_numpy()
     # in slices: the hashes take 8 bytes per cell and their temporaries several times that (a
     # 4.25M x 128 partition at once took over 20 GB and was killed)
     for a in range(0, len(rows), OUTPUT_BATCH_ROWS):
         some = rows[a:a + OUTPUT_BATCH_ROWS]
-        syn0[some] = kernel.initial_vectors(plan.seed, i + plan.partitions * some, plan.dim)
+        syn0[some] = kernel.initial_vectors(plan.seed, rank[some], plan.dim)
     out.array(f"syn0-{i}", syn0)
     out.array(f"syn1-{i}", syn1)
     yield (plan.sizes[i],)
@@ -397,6 +405,8 @@ def _warm_rows(plan: Plan, found: Inputs, syn0: np.ndarray, syn1: np.ndarray) ->
 class TaskReport(NamedTuple):
     loss: float        # over a sample of the batches
     pairs: int         # pairs in that sample
+    bucket_pairs: int  # all the bucket's pairs
+    row_visits: int    # gathers and scatters of one table row (kernel.Trained)
     io_s: float        # reading tables and tokens, writing tables
     train_s: float
     peak_bytes: int    # the Python worker's peak resident memory so far
@@ -431,13 +441,13 @@ def train_task(plan: Plan, k: int, workers: int, i: int, found: Inputs, out: Out
                              shared=plan.shared(j), seed=plan.seed,
                              key=k * P * P + i * P + j)
     loaded = time.perf_counter()
-    loss, pairs = (0.0, 0)
+    done = kernel.Trained(0.0, 0, 0, 0)
     if len(rows) and neg_cum is not None:
-        loss, pairs = kernel.train_bucket(syn0, syn1, rows, cols, neg_cum, law, workers)
+        done = kernel.train_bucket(syn0, syn1, rows, cols, neg_cum, law, workers)
     trained = time.perf_counter()
     out.array(f"syn0-{i}", syn0)
     out.array(f"syn1-{j}", syn1)
-    yield TaskReport(loss, pairs, loaded - started + time.perf_counter() - trained,
+    yield TaskReport(done.loss, done.sampled_pairs, done.pairs, done.row_visits, loaded - started + time.perf_counter() - trained,
                      trained - loaded, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
 
 
@@ -563,6 +573,8 @@ def _init(spark: SparkSession, plan: Plan, files: TaskFiles) -> None:
                                   for name in ("syn0", "syn1")]
         for i in range(P):
             warm[i].append(TableRef(f"warm/{C.PART}={i}", "warm"))
+    for i in range(P):
+        warm[i].append(TableRef(f"vocab/{C.PART}={i}", "vocab"))
     files.run(spark, warm, functools.partial(init_tables_task, plan), "state/0", ["rows"])
 
 
@@ -588,7 +600,12 @@ def train_sgns(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work: st
     P = plan.partitions
     files = TaskFiles(work)
     workers = cfg.workers or task_workers(spark.sparkContext.defaultParallelism, P)
-    first = (points.find("rounds") or {}).get("done")
+    done = points.find("rounds") or {}
+    first = done.get("done")
+    # every bucket's pairs, and those of the diagonal buckets (i, i): what the layout keeps
+    # inside a partition (cumulative, in the resume points: a resumed run reports them all)
+    pairs, diagonal = done.get("pairs", 0), done.get("diagonal", 0)
+    visits = done.get("row_visits", 0)  # the kernel's gathers and scatters of a table row
     if first is None:
         describe(spark, "spark-n2v train: initialise tables")
         _init(spark, plan, files)
@@ -604,7 +621,12 @@ def train_sgns(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work: st
         body = functools.partial(train_task, plan, k, workers)
         results = [TaskReport(**row) for row in files.run(
             spark, _round_inputs(plan, k), body, f"state/{k + 1}", list(TaskReport._fields))]
-        points.mark("rounds", done=k + 1)  # round k + 1's tables are whole: resume from them
+        pairs += sum(r.bucket_pairs for r in results)
+        visits += sum(r.row_visits for r in results)
+        if k % P == 0:
+            diagonal += sum(r.bucket_pairs for r in results)
+        # round k + 1's tables are whole: resume from them
+        points.mark("rounds", done=k + 1, pairs=pairs, diagonal=diagonal, row_visits=visits)
         files.delete(spark, f"state/{k}")
         peak = max(peak, max(r.peak_bytes for r in results))
         loss = sum(r.loss for r in results) / max(sum(r.pairs for r in results), 1)
@@ -618,6 +640,10 @@ def train_sgns(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work: st
                  tokens * plan.epochs / plan.rounds * (k + 1 - first) / elapsed / 1e3,
                  duration(elapsed / done - elapsed), max(r.io_s for r in results),
                  max(r.train_s for r in results), peak / 1e9, extra=LIVE)
+    if pairs:
+        log.info("train: %.1f%% of the pairs in the diagonal buckets (%s layout, P = %d); "
+                 "%.2f row visits per pair", 100 * diagonal / pairs, plan.layout, P,
+                 visits / pairs)
     describe(spark, "spark-n2v train: write embeddings")
     schema = T.StructType([T.StructField(C.ID, spark_id),
                            T.StructField(C.EMBEDDING, T.ArrayType(T.FloatType()))])
@@ -625,7 +651,9 @@ def train_sgns(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work: st
               for i in range(P)]
     embeddings = files.frame(spark, inputs, functools.partial(_embedding_rows, plan, arrow_id),
                              schema)
-    return Trained(embeddings.withColumn(C.ID, F.col(C.ID).cast(id_field)), plan.epochs)
+    return Trained(embeddings.withColumn(C.ID, F.col(C.ID).cast(id_field)), plan.epochs,
+                   {"pairs": pairs, "diagonal_share": round(diagonal / pairs, 4),
+                    "row_visits": visits} if pairs else {})
 
 
 class PartStats(NamedTuple):
@@ -637,43 +665,54 @@ class PartStats(NamedTuple):
     tokens: int
 
 
-def _vocabulary(spark: SparkSession, counts: DataFrame, nodes: int, P: int, folder: str
-                ) -> dict[int, PartStats]:
-    """Counts (id, count) -> the vocabulary at folder (id, count, local; by part): nodes ranked
-    by count, most frequent first, ties by id; rank r is row r // P of partition r % P (nodes
-    dealt round-robin by frequency, so every partition holds about 1/P of the tokens). `counts`
-    and `nodes` as frames.cached_count returns them. Up to RANK_IN_ONE_TASK nodes, one task ranks
-    them (Spark's ranking takes ~10 jobs, seconds on a small graph)."""
+def _vocabulary(spark: SparkSession, counts: DataFrame, nodes: int, P: int, walks: DataFrame,
+                cfg: TrainConfig, folder: str) -> dict[int, PartStats]:
+    """Counts (id, count) -> the vocabulary at folder (id, count, rank, local; by part): rank is
+    a node's place by count (most frequent first, ties by id: its initial vector, the same
+    whatever P); part and local are where its rows live (layout.py for the graph layout; with
+    the frequency layout rank r is row r // P of partition r % P: nodes dealt round-robin by
+    frequency). `counts` and `nodes` as frames.cached_count returns them. Up to RANK_IN_ONE_TASK
+    nodes, one task ranks them (Spark's ranking takes ~10 jobs, seconds on a small graph)."""
     if nodes <= RANK_IN_ONE_TASK:
         ranked = counts.repartition(1).mapInArrow(
-            functools.partial(_ranked_vocabulary, P),
+            _ranked_vocabulary,
             T.StructType([counts.schema[C.ID], T.StructField(C.COUNT, T.LongType()),
-                          T.StructField(C.PART, T.IntegerType()),
-                          T.StructField(C.LOCAL, T.LongType())]))
-        ranked.write.mode("overwrite").partitionBy(C.PART).parquet(folder)
+                          T.StructField(C.RANK, T.LongType())]))
+        held = None
     else:
-        vocab, _ = rank_rows(counts, [F.col(C.COUNT).desc(), F.col(C.ID)], C.RANK,
-                             spark.sparkContext.defaultParallelism, total=nodes)
-        (vocab.select(C.ID, C.COUNT, (F.col(C.RANK) % P).cast("int").alias(C.PART),
-                      (F.col(C.RANK) / P).cast("long").alias(C.LOCAL))
+        ranked, _ = rank_rows(counts, [F.col(C.COUNT).desc(), F.col(C.ID)], C.RANK,
+                              spark.sparkContext.defaultParallelism, total=nodes)
+        held = ranked
+    if cfg.layout == "graph" and P > 1:  # (one partition: nothing to keep together)
+        ranked = ranked.persist(StorageLevel.MEMORY_AND_DISK)
+        started = time.perf_counter()
+        placed = layout.place(spark, ranked, walks, nodes, P, cfg.seed, f"{folder}-labels")
+        placed.write.mode("overwrite").partitionBy(C.PART).parquet(folder)
+        placed.unpersist()
+        log.info("train: graph layout of %s nodes in %.1f s", f"{nodes:,}",
+                 time.perf_counter() - started)
+        HadoopFiles(spark, folder).delete(f"{folder}-labels")
+        ranked.unpersist()
+    else:
+        (ranked.select(C.ID, C.COUNT, C.RANK, (F.col(C.RANK) % P).cast("int").alias(C.PART),
+                       (F.col(C.RANK) / P).cast("long").alias(C.LOCAL))
          .write.mode("overwrite").partitionBy(C.PART).parquet(folder))
-        vocab.unpersist()
+    if held is not None:
+        held.unpersist()
     return {r[C.PART]: PartStats(r["nodes"], r["mass"], r["tokens"])
             for r in spark.read.parquet(folder).groupBy(C.PART).agg(
                 F.count("*").alias("nodes"), F.sum(F.pow(C.COUNT, 0.75)).alias("mass"),
                 F.sum(C.COUNT).alias("tokens")).collect()}  # P rows
 
 
-def _ranked_vocabulary(P: int, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """mapInArrow body: every (id, count) -> (id, count, part, local), ranked as Spark ranks them
-    (ids: numbers by value, strings by their UTF-8 bytes, as Arrow sorts them)."""
+def _ranked_vocabulary(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """mapInArrow body: every (id, count) -> (id, count, rank), ranked as Spark ranks them (ids:
+    numbers by value, strings by their UTF-8 bytes, as Arrow sorts them)."""
     table = partition_table(batches)
     if table is None:
         return
     table = table.take(pc.sort_indices(table, [(C.COUNT, "descending"), (C.ID, "ascending")]))
-    rank = np.arange(len(table))
-    table = table.append_column(C.PART, pa.array((rank % P).astype(np.int32))) \
-        .append_column(C.LOCAL, pa.array(rank // P))
+    table = table.append_column(C.RANK, pa.array(np.arange(len(table), dtype=np.int64)))
     yield from table.to_batches(max_chunksize=OUTPUT_BATCH_ROWS)
 
 
@@ -714,7 +753,7 @@ def _split_tokens(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work:
         log.warning("train: %d partitions leave about %d nodes per partition; partitions this "
                     "small train worse (77-node demo graph: macro-F1 0.96 at P = 1 and 4, 0.80 at "
                     "P = 16): leave train.partitions unset for this graph", P, nodes // P)
-    per_part = _vocabulary(spark, counts, nodes, P, f"{work}/vocab")
+    per_part = _vocabulary(spark, counts, nodes, P, walks, cfg, f"{work}/vocab")
     counts.unpersist()  # (the Spark ranking released it already)
     vocab = spark.read.parquet(f"{work}/vocab")
     mass = sum(r.mass for r in per_part.values())
@@ -729,7 +768,8 @@ def _split_tokens(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work:
                 sizes=tuple(per_part[i].nodes if i in per_part else 0 for i in range(P)),
                 shares=tuple(per_part[i].mass / mass if i in per_part else 0.0
                              for i in range(P)),
-                warm=warm.model if warm is not None else None)
+                warm=warm.model if warm is not None else None,
+                layout=cfg.layout if P > 1 else "frequency")
     if warm is not None:
         _warm_map(spark, vocab, warm, work)
     log.info("train: vocabulary of %s nodes in %.1f s", f"{nodes:,}", time.perf_counter() - started)

@@ -26,12 +26,14 @@ Buckets: nodes are split into P partitions; bucket (i, j) holds the pairs whose 
 partition i and whose output node is in partition j, and trains syn0[i] against syn1[j] only.
 Negatives of bucket (i, j) come from partition j's unigram^0.75 law, `negatives` per pair of the
 bucket (as PyTorch-BigGraph samples negatives within a bucket): a row's negatives follow its
-contexts' partitions, and since nodes are dealt to partitions round-robin by frequency, each
-partition holds about 1/P of both the contexts and the unigram^0.75 mass, so over the P buckets the
-negatives follow the global law. A bucket trains only the tokens with a pair in it (`paired`),
-but a token has pairs in every partition its windows reach (most of the 16 at P = 16, window 10):
-the pairs are the same whatever P, and a row's cost is its pairs and its negatives plus one
-gather and one scatter of its vector, so the work grows little with P.
+contexts' partitions. With nodes dealt round-robin by frequency that is close to the global law;
+with partitions by community (layout.py) more of them come from the row's own community. They
+stay with the pairs all the same: a context's updates keep word2vec's balance of positive and
+negative within each round, and drawing each context's negatives from a partition drawn by the
+global law instead (in whichever round trains that partition) trained worse at P > 1 on the
+benchmark graphs. A bucket trains only the tokens with a pair in it (`paired`), but a token has
+pairs in every partition its windows reach: a row's cost is its pairs and its negatives plus one
+gather and one scatter of its vector in each bucket it is a row of.
 """
 
 from __future__ import annotations
@@ -404,6 +406,7 @@ def scatter_add(table: np.ndarray, rows: np.ndarray, updates: np.ndarray,
 def _paired_masks(r_walk, r_pos, c_walk, c_pos, c_win, widest):
     rows_ok = np.zeros(len(r_walk), np.bool_)
     cols_ok = np.zeros(len(c_walk), np.bool_)
+    pairs = 0
     first = 0
     for r in range(len(r_walk)):
         w, p = r_walk[r], r_pos[r]
@@ -416,23 +419,24 @@ def _paired_masks(r_walk, r_pos, c_walk, c_pos, c_win, widest):
             if 0 < distance <= c_win[c]:
                 rows_ok[r] = True
                 cols_ok[c] = True
+                pairs += 1
             c += 1
-    return rows_ok, cols_ok
+    return rows_ok, cols_ok, pairs
 
 
-def paired(rows: Tokens, cols: Tokens) -> tuple[Tokens, Tokens]:
+def paired(rows: Tokens, cols: Tokens) -> tuple[Tokens, Tokens, int]:
     """The rows with a pair among cols and the cols with a pair among rows: a bucket trains only
     the positions that have contexts in it (a token whose walk passes through the bucket's other
     partition only far from it costs nothing there). Row r and column c pair when they are in the
     same walk and 0 < |pos_r - pos_c| <= win_c (so with rows is cols, bucket (i, i), a token is
-    not its own pair)."""
+    not its own pair). Also returns the number of pairs."""
     if len(rows) == 0 or len(cols) == 0:
-        return rows.subset(np.zeros(len(rows), bool)), cols.subset(np.zeros(len(cols), bool))
-    rows_ok, cols_ok = _paired_masks(rows.walk, rows.pos, cols.walk, cols.pos, cols.win,
-                                     int(cols.win.max()))
+        return rows.subset(np.zeros(len(rows), bool)), cols.subset(np.zeros(len(cols), bool)), 0
+    rows_ok, cols_ok, pairs = _paired_masks(rows.walk, rows.pos, cols.walk, cols.pos, cols.win,
+                                            int(cols.win.max()))
     if rows_ok.all() and cols_ok.all():
-        return rows, cols
-    return rows.subset(rows_ok), cols.subset(cols_ok)
+        return rows, cols, int(pairs)
+    return rows.subset(rows_ok), cols.subset(cols_ok), int(pairs)
 
 
 @dataclass(frozen=True)
@@ -527,29 +531,42 @@ def _scratch(syn0: np.ndarray, syn1: np.ndarray, bucket: Bucket | None = None,
                    np.empty((rows, syn0.shape[1]), np.float32))
 
 
+class Trained(NamedTuple):
+    """What training a bucket did: the loss (sum of positive-pair losses) and the pairs of a
+    sample of the batches (for progress lines), every pair of the bucket, and the row visits:
+    a gather and a scatter of one table row for each of its walks' rows, columns and negatives
+    (what the tables' layout in memory makes cheap or dear)."""
+
+    loss: float
+    sampled_pairs: int
+    pairs: int
+    row_visits: int
+
+
 def train_bucket(syn0: np.ndarray, syn1: np.ndarray, rows: Tokens, cols: Tokens,
-                 neg_cum: np.ndarray, law: BucketLaw, workers: int = 1) -> tuple[float, int]:
+                 neg_cum: np.ndarray, law: BucketLaw, workers: int = 1) -> Trained:
     """Train input table syn0 (partition i) against output table syn1 (partition j) in place on
     the pairs of rows (partition i's tokens) and cols (partition j's tokens: centres, with their
-    reduced windows). Returns (sum of positive-pair losses, number of positive pairs), both
-    over a sample of the batches (for progress lines).
+    reduced windows).
 
     Batches go in snapshots of SNAPSHOT_BATCHES: each batch of a snapshot is computed from the
     tables as the snapshot found them, then the snapshot's updates are added as one. `workers`
     processes share the work (batch b of a snapshot is computed by worker b mod workers; then
     worker w adds the snapshot's updates of the rows r with r mod workers = w), so the embeddings
     do not depend on it."""
-    rows, cols = paired(rows, cols)
+    rows, cols, pairs = paired(rows, cols)
     bucket = plan_bucket(rows, cols, neg_cum, law, batch_rows(len(syn0), len(syn1), law))
     if bucket.batches == 0:
-        return 0.0, 0
+        return Trained(0.0, 0, pairs, 0)
+    visits = 2 * int(bucket.row_spans[:, 1].sum() + bucket.col_spans[:, 1].sum() + bucket.negs.size)
     workers = max(1, min(workers, SNAPSHOT_BATCHES))
     if workers == 1 or bucket.batches <= SNAPSHOT_BATCHES:  # one snapshot: not worth a process
         slots = _slots(bucket, syn0.shape[1], shared=False)
-        loss, pairs = _train_alone(syn0, syn1, bucket, slots, _scratch(syn0, syn1, bucket),
-                                   bucket.snapshots, float(law.repeat_cap))
-        return float(loss), int(pairs)
-    return _train_forked(syn0, syn1, bucket, float(law.repeat_cap), workers)
+        loss, sampled = _train_alone(syn0, syn1, bucket, slots, _scratch(syn0, syn1, bucket),
+                                     bucket.snapshots, float(law.repeat_cap))
+    else:
+        loss, sampled = _train_forked(syn0, syn1, bucket, float(law.repeat_cap), workers)
+    return Trained(float(loss), int(sampled), pairs, visits)
 
 
 class _Barrier:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, ClassVar, NamedTuple
+from types import MappingProxyType
+from typing import TYPE_CHECKING, ClassVar, Mapping, NamedTuple
 
 if TYPE_CHECKING:  # the trainers use the configs; the configs list TRAINERS' names
     from pyspark.sql import DataFrame, SparkSession
@@ -24,11 +25,12 @@ TRAINERS = {
 
 
 class Trained(NamedTuple):
-    """What a trainer returns: the embeddings table and the passes it made over the walks
-    (train.epochs, or the trainer's choice when it is unset)."""
+    """What a trainer returns: the embeddings table, the passes it made over the walks
+    (train.epochs, or the trainer's choice when it is unset), and what else it measured."""
 
     embeddings: DataFrame
     epochs: int
+    facts: Mapping[str, float] = MappingProxyType({})  # for the run record's counts
 
 
 class Trainer(ABC):

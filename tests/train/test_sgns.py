@@ -114,8 +114,9 @@ def test_a_bucket_keeps_exactly_the_tokens_with_a_pair_in_it():
         pair = ((rows.walk[:, None] == cols.walk[None, :])
                 & (np.abs(rows.pos[:, None] - cols.pos[None, :]) > 0)
                 & (np.abs(rows.pos[:, None] - cols.pos[None, :]) <= cols.win[None, :]))
-        kept_rows, kept_cols = sgns_kernel.paired(rows, cols)
+        kept_rows, kept_cols, pairs = sgns_kernel.paired(rows, cols)
         assert 0 < len(kept_rows) < len(rows) and 0 < len(kept_cols) < len(cols)
+        assert pairs == pair.sum()
         np.testing.assert_array_equal(kept_rows.walk, rows.walk[pair.any(axis=1)])
         np.testing.assert_array_equal(kept_rows.pos, rows.pos[pair.any(axis=1)])
         np.testing.assert_array_equal(kept_cols.pos, cols.pos[pair.any(axis=0)])
@@ -135,6 +136,20 @@ def _walks_case(walks=40, length=30, nodes=50, dim=8):
     law = sgns_kernel.BucketLaw(lr_start=0.025, lr_end=0.001, negatives=5, shared=10, seed=5,
                                 key=0)
     return tokens, syn0, syn1, neg_cum, law
+
+
+def test_a_bucket_reports_its_pairs_and_row_visits():
+    tokens, syn0, syn1, neg_cum, law = _walks_case()
+    far = sgns_kernel.Tokens.sorted(tokens.walk + 10_000, tokens.pos, tokens.local, tokens.win)
+    U, V = syn0.copy(), syn1.copy()
+    assert sgns_kernel.train_bucket(U, V, far, tokens, neg_cum, law) == (0.0, 0, 0, 0)
+    assert np.array_equal(U, syn0) and np.array_equal(V, syn1), "no walk in common: no update"
+    done = sgns_kernel.train_bucket(U, V, tokens, tokens, neg_cum, law)
+    brute = sum(1 for w in range(40) for r in range(30) for c in range(30)
+                if 0 < abs(r - c) <= tokens.win[w * 30 + c])  # walks of 30 in walk order
+    assert done.pairs == brute
+    # a gather and a scatter per walk's row, column and shared negative (every token is both)
+    assert done.row_visits == 2 * (2 * len(tokens) + 40 * law.shared)
 
 
 def test_two_workers_train_exactly_as_one(monkeypatch):
@@ -304,13 +319,17 @@ def test_same_seed_and_partitions_same_embeddings(spark, planted_walks, tmp_path
     # the same walks, stored in 3 files instead of however many the walk stage wrote
     reshuffled = str(tmp_path / "walks3")
     spark.read.parquet(walks).repartition(3).write.parquet(reshuffled)
-    # ... and trained with one process per task, then two
-    first = _train(walks, tmp_path / "a", "--partitions", "3", "--chunks", "2", "--workers", "1")
+    # ... and trained with one process per task, then two (partitions by community: the layout
+    # too depends on the walks only)
+    layout = ("--layout", "graph")
+    first = _train(walks, tmp_path / "a", "--partitions", "3", "--chunks", "2", "--workers", "1",
+                   *layout)
     again = _train(reshuffled, tmp_path / "b", "--partitions", "3", "--chunks", "2",
-                   "--workers", "2")
+                   "--workers", "2", *layout)
     assert first.keys() == again.keys()
     assert all(np.array_equal(first[k], again[k]) for k in first)
-    other_seed = _train(walks, tmp_path / "c", "--partitions", "3", "--chunks", "2", "--seed", "4")
+    other_seed = _train(walks, tmp_path / "c", "--partitions", "3", "--chunks", "2", "--seed", "4",
+                        *layout)
     assert not all(np.array_equal(first[k], other_seed[k]) for k in first)
 
 
