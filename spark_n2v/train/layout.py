@@ -57,7 +57,7 @@ _SCORE, _TIE, _KEY = "_score", "_tie", "_key"  # a candidate label's weight, tie
 def _pairs(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     """mapInArrow body: walks (walk) -> (src, dst, weight) of consecutive visits, both ways,
     summed over the task's walks (a task holds its distinct transitions, not its pairs)."""
-    summed = [t for t in _batch_pairs(batches)]
+    summed = list(_batch_pairs(batches))
     if summed:
         total = pa.concat_tables(summed).group_by([C.SRC, C.DST]).aggregate([(C.WEIGHT, "sum")])
         yield from total.rename_columns([C.SRC, C.DST, C.WEIGHT]).to_batches()
@@ -112,11 +112,7 @@ def _communities_in_spark(spark: SparkSession, edges: DataFrame, labels: DataFra
                           folder: str, rounds: int) -> DataFrame:
     """Label propagation as DataFrame joins: labels (id, label or null) and edges (src, dst,
     weight) -> (id, label), written round by round under folder (each round reads the last
-    one's files: a short plan)."""
-    # cached in as many partitions as cores: every round scans them (an aggregate's 200 shuffle
-    # partitions would be 200 tasks a round)
-    edges = edges.coalesce(spark.sparkContext.defaultParallelism).persist(
-        StorageLevel.MEMORY_AND_DISK)
+    one's files: a short plan). `edges` are scanned every round: cache them."""
     labels = labels.select(C.ID, C.LABEL)
     for r in range(rounds):
         heard = (edges.join(labels.where(F.col(C.LABEL).isNotNull())
@@ -136,7 +132,6 @@ def _communities_in_spark(spark: SparkSession, edges: DataFrame, labels: DataFra
         labels = labels.drop("_changed")
         if settled:
             break
-    edges.unpersist()
     return labels
 
 
@@ -181,7 +176,8 @@ def chain(labels: np.ndarray, keys: np.ndarray, a: np.ndarray, b: np.ndarray, we
     smallest key, each next is the one joined most strongly to the last (ties: smaller key) among
     those not placed yet, or, if the last has none, the unplaced one of smallest key; communities
     without a neighbour come after, by key. So a community that label propagation left in two
-    pieces has its pieces side by side, and neighbouring partitions hold neighbouring communities."""
+    pieces has its pieces side by side, and neighbouring partitions hold neighbouring
+    communities."""
     n = len(labels)
     at = np.argsort(labels)
     ia, ib = (at[np.searchsorted(labels[at], x)] for x in (a, b))
@@ -268,40 +264,47 @@ def _chain_in_spark(labels: DataFrame, edges: DataFrame, seed: int) -> DataFrame
 
 
 def place(spark: SparkSession, ranked: DataFrame, walks: DataFrame, nodes: int, P: int,
-          seed: int, folder: str, rounds: int = ROUNDS) -> DataFrame:
-    """ranked (id, count, rank) and the walks -> (id, count, rank, part, local): communities by
-    label propagation over the walks' transitions, chained, cut into P partitions of about equal
-    tokens. Up to RANK_IN_ONE_TASK nodes and EDGES_IN_ONE_TASK transitions, one task propagates
-    and cuts (each round in Spark is a few jobs: seconds on a small graph); above, Spark does,
-    with the same result (the chain is one task's either way: it is a table of communities)."""
-    edges = transitions(walks, seed).persist(StorageLevel.MEMORY_AND_DISK)
+          seed: int, folder: str, out: str, rounds: int = ROUNDS) -> None:
+    """ranked (id, count, rank) and the walks -> out (id, count, rank, local; by part):
+    communities by label propagation over the walks' transitions, chained, cut into P partitions
+    of about equal tokens; `folder` holds the propagation's rounds. Up to RANK_IN_ONE_TASK nodes
+    and EDGES_IN_ONE_TASK transitions, one task propagates and cuts (each round in Spark is a few
+    jobs: seconds on a small graph); above, Spark does, with the same result (the chain is one
+    task's either way: it is a table of communities)."""
+    # cached in as many partitions as cores: every propagation round scans them (an aggregate's
+    # 200 shuffle partitions would be 200 tasks a round)
+    edges = transitions(walks, seed).coalesce(spark.sparkContext.defaultParallelism).persist(
+        StorageLevel.MEMORY_AND_DISK)
     share = min(1.0, max(SEED_SHARE, SEEDS_PER_PARTITION * P / max(nodes, 1)))
     start = _initial_labels(ranked, share, seed)
     schema = T.StructType([ranked.schema[C.ID], T.StructField(C.COUNT, T.LongType()),
                            T.StructField(C.RANK, T.LongType()),
                            T.StructField(C.PART, T.IntegerType()),
                            T.StructField(C.LOCAL, T.LongType())])
+    held = []  # what the Spark path caches
     if nodes <= RANK_IN_ONE_TASK and edges.count() <= EDGES_IN_ONE_TASK:
         placed = (start.withColumn("_own", id_hash(C.ID))
                   .withColumn("_key0", column_hash(TRAIN_LAYOUT_ORDER, "_own", seed=seed))
                   .withColumn("_one", F.lit(0)).groupBy("_one")
                   .cogroup(edges.withColumn("_one", F.lit(0)).groupBy("_one"))
                   .applyInArrow(lambda a, b: _in_one_task(P, seed, rounds, a, b), schema))
-        placed = placed.persist(StorageLevel.MEMORY_AND_DISK)
-        placed.count()
     else:
         labels = _communities_in_spark(spark, edges, start, seed, folder, rounds)
         keyed = ranked.join(_chain_in_spark(labels, edges, seed), C.ID).select(
             C.ID, C.COUNT, C.RANK, _KEY)
-        placed = _layout_by_ranges(spark, keyed, P)
-    edges.unpersist()
-    return placed
+        placed, ranged = _layout_by_ranges(spark, keyed, P)
+        held.append(ranged)
+    placed.write.mode("overwrite").partitionBy(C.PART).parquet(out)
+    for cached in [edges, *held]:
+        cached.unpersist()
 
 
-def _layout_by_ranges(spark: SparkSession, keyed: DataFrame, P: int) -> DataFrame:
+def _layout_by_ranges(spark: SparkSession, keyed: DataFrame, P: int
+                      ) -> tuple[DataFrame, DataFrame]:
     """The cut of a table too large for one task: range-partitioned by the order, each range's
     tokens summed (one row per range), and each node's tokens before it: the tokens of the ranges
-    before plus its running sum in its range."""
+    before plus its running sum in its range. Returns (the placed rows, the ranges: cached, for
+    the caller to release once they are written)."""
     order = [F.col(_KEY), F.col(C.COUNT).desc(), F.col(C.ID)]
     ranged = (keyed.repartitionByRange(spark.sparkContext.defaultParallelism * 4, *order)
               .withColumn("_range", F.spark_partition_id())
@@ -319,4 +322,5 @@ def _layout_by_ranges(spark: SparkSession, keyed: DataFrame, P: int) -> DataFram
               .withColumn(C.PART, F.least(F.expr(f"(_before * {P}) div {max(total, 1)}"),
                                           F.lit(P - 1)).cast("int")))
     local = F.row_number().over(Window.partitionBy(C.PART).orderBy(*order)) - 1
-    return placed.select(C.ID, C.COUNT, C.RANK, C.PART, local.cast("long").alias(C.LOCAL))
+    return (placed.select(C.ID, C.COUNT, C.RANK, C.PART, local.cast("long").alias(C.LOCAL)),
+            ranged)

@@ -447,7 +447,8 @@ def train_task(plan: Plan, k: int, workers: int, i: int, found: Inputs, out: Out
     trained = time.perf_counter()
     out.array(f"syn0-{i}", syn0)
     out.array(f"syn1-{j}", syn1)
-    yield TaskReport(done.loss, done.sampled_pairs, done.pairs, done.row_visits, loaded - started + time.perf_counter() - trained,
+    yield TaskReport(done.loss, done.sampled_pairs, done.pairs, done.row_visits,
+                     loaded - started + time.perf_counter() - trained,
                      trained - loaded, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
 
 
@@ -665,40 +666,35 @@ class PartStats(NamedTuple):
     tokens: int
 
 
-def _vocabulary(spark: SparkSession, counts: DataFrame, nodes: int, P: int, walks: DataFrame,
-                cfg: TrainConfig, folder: str) -> dict[int, PartStats]:
+def _vocabulary(spark: SparkSession, counts: DataFrame, nodes: int, P: int, chosen: str,
+                walks: DataFrame, cfg: TrainConfig, folder: str) -> dict[int, PartStats]:
     """Counts (id, count) -> the vocabulary at folder (id, count, rank, local; by part): rank is
     a node's place by count (most frequent first, ties by id: its initial vector, the same
-    whatever P); part and local are where its rows live (layout.py for the graph layout; with
-    the frequency layout rank r is row r // P of partition r % P: nodes dealt round-robin by
-    frequency). `counts` and `nodes` as frames.cached_count returns them. Up to RANK_IN_ONE_TASK
-    nodes, one task ranks them (Spark's ranking takes ~10 jobs, seconds on a small graph)."""
+    whatever P); part and local are where its rows live (`chosen`: layout.py for the graph
+    layout; with the frequency layout rank r is row r // P of partition r % P: nodes dealt
+    round-robin by frequency). `counts` and `nodes` as frames.cached_count returns them. Up to
+    RANK_IN_ONE_TASK nodes, one task ranks them (Spark's ranking takes ~10 jobs, seconds on a
+    small graph)."""
     if nodes <= RANK_IN_ONE_TASK:
         ranked = counts.repartition(1).mapInArrow(
             _ranked_vocabulary,
             T.StructType([counts.schema[C.ID], T.StructField(C.COUNT, T.LongType()),
                           T.StructField(C.RANK, T.LongType())]))
-        held = None
     else:
         ranked, _ = rank_rows(counts, [F.col(C.COUNT).desc(), F.col(C.ID)], C.RANK,
                               spark.sparkContext.defaultParallelism, total=nodes)
-        held = ranked
-    if cfg.layout == "graph" and P > 1:  # (one partition: nothing to keep together)
-        ranked = ranked.persist(StorageLevel.MEMORY_AND_DISK)
+    if chosen == "graph":
+        ranked = ranked.persist(StorageLevel.MEMORY_AND_DISK)  # read twice: labels, then cut
         started = time.perf_counter()
-        placed = layout.place(spark, ranked, walks, nodes, P, cfg.seed, f"{folder}-labels")
-        placed.write.mode("overwrite").partitionBy(C.PART).parquet(folder)
-        placed.unpersist()
+        layout.place(spark, ranked, walks, nodes, P, cfg.seed, f"{folder}-labels", folder)
         log.info("train: graph layout of %s nodes in %.1f s", f"{nodes:,}",
                  time.perf_counter() - started)
         HadoopFiles(spark, folder).delete(f"{folder}-labels")
-        ranked.unpersist()
     else:
         (ranked.select(C.ID, C.COUNT, C.RANK, (F.col(C.RANK) % P).cast("int").alias(C.PART),
                        (F.col(C.RANK) / P).cast("long").alias(C.LOCAL))
          .write.mode("overwrite").partitionBy(C.PART).parquet(folder))
-    if held is not None:
-        held.unpersist()
+    ranked.unpersist()  # (cached by rank_rows, or above)
     return {r[C.PART]: PartStats(r["nodes"], r["mass"], r["tokens"])
             for r in spark.read.parquet(folder).groupBy(C.PART).agg(
                 F.count("*").alias("nodes"), F.sum(F.pow(C.COUNT, 0.75)).alias("mass"),
@@ -753,7 +749,8 @@ def _split_tokens(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work:
         log.warning("train: %d partitions leave about %d nodes per partition; partitions this "
                     "small train worse (77-node demo graph: macro-F1 0.96 at P = 1 and 4, 0.80 at "
                     "P = 16): leave train.partitions unset for this graph", P, nodes // P)
-    per_part = _vocabulary(spark, counts, nodes, P, walks, cfg, f"{work}/vocab")
+    chosen = cfg.layout if P > 1 else "frequency"  # (one partition: nothing to keep together)
+    per_part = _vocabulary(spark, counts, nodes, P, chosen, walks, cfg, f"{work}/vocab")
     counts.unpersist()  # (the Spark ranking released it already)
     vocab = spark.read.parquet(f"{work}/vocab")
     mass = sum(r.mass for r in per_part.values())
@@ -769,7 +766,7 @@ def _split_tokens(spark: SparkSession, walks: DataFrame, cfg: TrainConfig, work:
                 shares=tuple(per_part[i].mass / mass if i in per_part else 0.0
                              for i in range(P)),
                 warm=warm.model if warm is not None else None,
-                layout=cfg.layout if P > 1 else "frequency")
+                layout=chosen)
     if warm is not None:
         _warm_map(spark, vocab, warm, work)
     log.info("train: vocabulary of %s nodes in %.1f s", f"{nodes:,}", time.perf_counter() - started)

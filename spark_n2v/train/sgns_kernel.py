@@ -558,7 +558,8 @@ def train_bucket(syn0: np.ndarray, syn1: np.ndarray, rows: Tokens, cols: Tokens,
     bucket = plan_bucket(rows, cols, neg_cum, law, batch_rows(len(syn0), len(syn1), law))
     if bucket.batches == 0:
         return Trained(0.0, 0, pairs, 0)
-    visits = 2 * int(bucket.row_spans[:, 1].sum() + bucket.col_spans[:, 1].sum() + bucket.negs.size)
+    visits = 2 * int(bucket.row_spans[:, 1].sum() + bucket.col_spans[:, 1].sum()
+                     + bucket.negs.size)
     workers = max(1, min(workers, SNAPSHOT_BATCHES))
     if workers == 1 or bucket.batches <= SNAPSHOT_BATCHES:  # one snapshot: not worth a process
         slots = _slots(bucket, syn0.shape[1], shared=False)

@@ -31,9 +31,10 @@ def walked(spark, tmp_path_factory):
 
 def _placed(spark, walked, tmp_path, P=4, seed=5, rounds=layout.ROUNDS):
     walks, ranked, _ = walked
-    table = layout.place(spark, ranked, walks, ranked.count(), P, seed, str(tmp_path / "labels"),
-                         rounds)
-    return {r[C.ID]: r.asDict() for r in table.collect()}  # 120 rows
+    out = str(tmp_path / "vocab")
+    layout.place(spark, ranked, walks, ranked.count(), P, seed, str(tmp_path / "labels"), out,
+                 rounds)
+    return {r[C.ID]: r.asDict() for r in spark.read.parquet(out).collect()}  # 120 rows
 
 
 def test_partitions_follow_the_communities_and_hold_equal_tokens(spark, walked, tmp_path):
